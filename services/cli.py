@@ -1,0 +1,66 @@
+"""The `twin` command line. Each sub-command lives in its own `services.cmd_*` module.
+
+Errors: a :class:`twin.errors.TwinError` becomes a one-paragraph message on stderr and
+its exit code (2 for bad input); nothing else is printed and no partial output is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from twin.errors import TwinError
+
+# Sub-command modules; each exposes ``register(subparsers)`` which adds its parser(s)
+# and sets ``func`` (args -> exit code) as the parser default.
+COMMAND_MODULES = (
+    "services.cmd_eclipses",
+    "services.cmd_run",
+    "services.cmd_log",
+    "services.cmd_misc",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 already; keep the format
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="twin", description="Orbital Twin: event-sourced constellation twin")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # not written yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code = args.func(args)
+    except TwinError as exc:
+        print(f"twin: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("twin: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""One time model: a scenario epoch in UTC and simulation seconds since it.
+
+Times on the wire are UTC ISO-8601 with milliseconds and a ``Z``
+(``2026-11-23T00:21:46.244Z``). Durations are written ``90s``, ``90m``, ``36h``,
+``30d`` or ``1w`` (combinations such as ``1d12h`` are accepted).
+For SGP4 a time is a split Julian date ``(jd, fr)`` to keep sub-millisecond precision.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from twin.errors import InputError
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)")
+JD_UNIX_EPOCH = 2440587.5
+
+
+def parse_duration(text: str, *, field: str = "duration") -> float:
+    """Parse ``90m``, ``36h``, ``30d``, ``1d12h`` or plain seconds into seconds (float)."""
+    s = str(text).strip().lower().replace(" ", "")
+    if not s:
+        raise InputError("empty duration", field=field, allowed="e.g. 90s, 90m, 36h, 30d, 1d12h")
+    try:
+        value = float(s)
+    except ValueError:
+        pos = 0
+        total = 0.0
+        for m in _DURATION_RE.finditer(s):
+            if m.start() != pos:
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(s) or pos == 0:
+            raise InputError(
+                f"cannot read duration {text!r}",
+                field=field,
+                allowed="a number of seconds or NUMBER+UNIT with units ms, s, m, h, d, w "
+                "(e.g. 90m, 36h, 30d, 1d12h)",
+            ) from None
+        value = total
+    if value < 0:
+        raise InputError(f"negative duration {text!r}", field=field, allowed=">= 0")
+    return value
+
+
+def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
+    """Parse ISO-8601 into an aware UTC datetime. A naive time is read as UTC."""
+    if isinstance(text, datetime):
+        dt = text
+    else:
+        s = str(text).strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            raise InputError(
+                f"cannot read time {text!r}",
+                field=field,
+                allowed="ISO-8601 such as 2026-11-23T00:00:00Z",
+            ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def format_time(dt: datetime) -> str:
+    """UTC ISO-8601 with milliseconds and ``Z``; rounds to the nearest millisecond."""
+    dt = dt.astimezone(UTC)
+    us = dt.microsecond
+    ms = (us + 500) // 1000
+    base = dt.replace(microsecond=0)
+    if ms == 1000:
+        base += timedelta(seconds=1)
+        ms = 0
+    return base.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+def at(epoch: datetime, seconds: float) -> datetime:
+    """The UTC datetime ``seconds`` after ``epoch``."""
+    return epoch + timedelta(seconds=float(seconds))
+
+
+def format_sim(epoch: datetime, seconds: float) -> str:
+    """Format simulation seconds since ``epoch`` as a wire time string."""
+    return format_time(at(epoch, seconds))
+
+
+def seconds_since(epoch: datetime, dt: datetime) -> float:
+    """Seconds from ``epoch`` to ``dt`` (negative if before)."""
+    return (dt - epoch).total_seconds()
+
+
+def julian_date(dt: datetime) -> tuple[float, float]:
+    """Split Julian date ``(jd, fr)`` of a UTC datetime: jd at the preceding midnight (x.5)."""
+    dt = dt.astimezone(UTC)
+    midnight = dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = (midnight - datetime(1970, 1, 1, tzinfo=UTC)).days
+    jd = JD_UNIX_EPOCH + days
+    fr = (dt - midnight).total_seconds() / 86400.0
+    return jd, fr
+
+
+def julian_dates(
+    epoch: datetime, seconds: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Split Julian dates for an array of seconds since ``epoch`` (keeps precision)."""
+    jd0, fr0 = julian_date(epoch)
+    s = np.asarray(seconds, dtype=np.float64)
+    days = np.floor(s / 86400.0)
+    fr = fr0 + (s - days * 86400.0) / 86400.0
+    jd = jd0 + days + np.floor(fr)
+    fr = fr - np.floor(fr)
+    return jd, fr
