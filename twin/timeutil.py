@@ -8,6 +8,7 @@ For SGP4 a time is a split Julian date ``(jd, fr)`` to keep sub-millisecond prec
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -87,9 +88,37 @@ def at(epoch: datetime, seconds: float) -> datetime:
     return epoch + timedelta(seconds=float(seconds))
 
 
+class SimClock:
+    """Formats simulation seconds since a UTC ``epoch`` as wire time strings, fast.
+
+    Rounds to the nearest millisecond. The engine formats a time for every event, and
+    ``datetime.strftime`` costs ~10 µs; this uses integer arithmetic and caches the date.
+    """
+
+    def __init__(self, epoch: datetime) -> None:
+        epoch = epoch.astimezone(UTC)
+        unix = datetime(1970, 1, 1, tzinfo=UTC)
+        delta = epoch - unix
+        self._epoch_ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        self._epoch_frac_s = (delta.microseconds % 1000) / 1e6
+        self._day = -1
+        self._date = ""
+
+    def format(self, seconds: float) -> str:
+        t_ms = self._epoch_ms + math.floor((seconds + self._epoch_frac_s) * 1000.0 + 0.5)
+        day, rem = divmod(t_ms, 86_400_000)
+        if day != self._day:
+            self._day = day
+            self._date = (datetime(1970, 1, 1) + timedelta(days=day)).strftime("%Y-%m-%d")
+        h, rem = divmod(rem, 3_600_000)
+        m, rem = divmod(rem, 60_000)
+        sec, ms = divmod(rem, 1000)
+        return f"{self._date}T{h:02d}:{m:02d}:{sec:02d}.{ms:03d}Z"
+
+
 def format_sim(epoch: datetime, seconds: float) -> str:
     """Format simulation seconds since ``epoch`` as a wire time string."""
-    return format_time(at(epoch, seconds))
+    return SimClock(epoch).format(seconds)
 
 
 def seconds_since(epoch: datetime, dt: datetime) -> float:

@@ -1,0 +1,91 @@
+"""``twin eclipses FILE --start T --duration D [--format jsonl|csv]``: shadow passes.
+
+Reads a TLE/3LE or OMM (JSON/CSV) file (format recognised by content), searches every
+satellite's passes through Earth's shadow in ``[start, start + duration]`` and prints one
+record per pass, sorted by satellite then time. Times are UTC ISO-8601 with milliseconds;
+``null`` (JSON) or an empty field (CSV) where the span cut the pass or there is no umbra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any, TextIO
+
+from twin.eclipses import eclipse_table
+from twin.errors import InputError
+from twin.orbits import load_file
+from twin.timeutil import format_sim, parse_duration, parse_time
+
+FIELDS = ("satellite", "shadow_start", "umbra_start", "umbra_end", "shadow_end")
+MAX_DURATION_S = 366 * 86400.0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``eclipses`` sub-command."""
+    p = subparsers.add_parser(
+        "eclipses",
+        help="list shadow passes (penumbra/umbra entry and exit) of every satellite",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (JSON or CSV) file")
+    p.add_argument("--start", required=True, help="span start, UTC ISO-8601 (2026-11-23T00:00:00Z)")
+    p.add_argument("--duration", required=True, help="span length, e.g. 90m, 6h, 1d")
+    p.add_argument("--format", default="jsonl", help="jsonl (default) or csv")
+    p.add_argument("--step", default="300s", help="coarse search grid (default 300s; 30s..600s)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Validate options, search, write records to ``out`` (stdout). Returns the exit code."""
+    out = out or sys.stdout
+    fmt = str(args.format).lower()
+    if fmt not in ("jsonl", "csv"):
+        raise InputError(f"unknown format {args.format!r}", field="--format", allowed="jsonl, csv")
+    start = parse_time(args.start, field="--start")
+    duration_s = parse_duration(args.duration, field="--duration")
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise InputError(
+            f"duration {args.duration!r} out of range", field="--duration", allowed="0 < d <= 366d"
+        )
+    step_s = parse_duration(args.step, field="--step")
+    if not 30.0 <= step_s <= 600.0:
+        raise InputError(f"step {args.step!r} out of range", field="--step", allowed="30s..600s")
+    fleet = load_file(args.file)
+    table = eclipse_table(fleet, start, 0.0, duration_s, step_s=step_s)
+
+    def when(x: float) -> str | None:
+        return None if x != x else format_sim(start, x)  # NaN -> None
+
+    rows = [
+        {
+            "satellite": fleet.names[s],
+            "shadow_start": when(a),
+            "umbra_start": when(ua),
+            "umbra_end": when(ub),
+            "shadow_end": when(b),
+        }
+        for s, a, ua, ub, b in zip(
+            table.sat.tolist(),
+            table.shadow_start_s.tolist(),
+            table.umbra_start_s.tolist(),
+            table.umbra_end_s.tolist(),
+            table.shadow_end_s.tolist(),
+            strict=True,
+        )
+    ]
+    # sorted by satellite name, then time (a pass cut at the span start comes first)
+    rows.sort(key=lambda r: (r["satellite"], r["shadow_start"] or "", r["shadow_end"] or "~"))
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+    else:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(FIELDS)
+        for row in rows:
+            writer.writerow(["" if row[f] is None else row[f] for f in FIELDS])
+    out.flush()
+    return 0

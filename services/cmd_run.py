@@ -1,0 +1,184 @@
+"""`twin run`: simulate a scenario into an event log (embedded SQLite by default).
+
+The log is written atomically: events go to a temporary file beside the target, which is
+renamed into place only when the run finishes; on an error or interrupt nothing is left at
+the target path. Progress goes to stderr; the closing summary to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from twin.engine import Engine, config_from_scenario
+from twin.errors import InputError
+from twin.events import EventBase
+from twin.scenario import resolve_scenario
+from twin.state import FleetState
+from twin.timeutil import parse_duration
+
+BATCH = 5000
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="simulate a scenario into an event log",
+        description="Simulate SCENARIO (a preset name from `twin scenarios` or a TOML path) "
+        "and write its event log.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--until", default=None, help="simulated span, e.g. 36h, 30d (default: the scenario's)")
+    p.add_argument("--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)")
+    p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
+    p.add_argument("--speed", type=float, default=60.0, help="live mode: sim seconds per wall second")
+    p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="also publish to Kafka")
+    p.add_argument("--topic", default="twin.events", help="Kafka topic (with --kafka)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+class Progress:
+    """A progress bar on stderr (a line per 10 % when stderr is not a terminal)."""
+
+    def __init__(self, total_s: float, stream: TextIO, enabled: bool) -> None:
+        self.total_s = max(total_s, 1e-9)
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self.t0 = time.monotonic()
+        self._last_decile = -1
+
+    def update(self, sim_s: float, sim_time: str, events: int) -> None:
+        if not self.enabled:
+            return
+        frac = min(sim_s / self.total_s, 1.0)
+        wall = time.monotonic() - self.t0
+        rate = events / wall if wall > 0 else 0.0
+        eta = wall * (1 - frac) / frac if frac > 0 else float("nan")
+        bar = "#" * int(frac * 30)
+        line = (
+            f"[{bar:<30}] {frac * 100:5.1f}%  sim {sim_time}  {events:,} events"
+            f"  {rate / 1000:,.1f}k ev/s  eta {eta:,.0f}s"
+        )
+        if self.tty:
+            self.stream.write("\r" + line)
+            if frac >= 1.0:
+                self.stream.write("\n")
+        else:
+            decile = int(frac * 10)
+            if decile == self._last_decile:
+                return
+            self._last_decile = decile
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def default_log_path(name: str) -> str:
+    return f"{Path(name).stem}.twinlog"
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.eventlog import atomic_log
+
+    scenario = resolve_scenario(args.scenario)
+    until_s = parse_duration(args.until, field="--until") if args.until else None
+    if args.live and args.speed <= 0:
+        raise InputError(f"--speed {args.speed} must be positive", field="--speed", allowed="> 0")
+    seed = scenario.scenario.seed if args.seed is None else args.seed
+    config = config_from_scenario(scenario, until_s=until_s)
+    log_path = args.log or default_log_path(scenario.scenario.name)
+    state = FleetState()
+    buffer: list[EventBase] = []
+    publisher = None
+    if args.kafka:
+        from services.publisher import Publisher
+
+        publisher = Publisher.connect(args.kafka, topic=args.topic)
+
+    with atomic_log(log_path) as log:
+
+        def flush() -> None:
+            if buffer:
+                log.append(buffer)
+                if publisher is not None:
+                    publisher.publish(buffer)
+                buffer.clear()
+
+        def sink(event: EventBase) -> None:
+            state.apply(event)
+            buffer.append(event)
+            if len(buffer) >= BATCH:
+                flush()
+
+        env = None
+        if args.live:
+            from services.live import LiveEnvironment
+
+            env = LiveEnvironment(args.speed, on_idle=flush)
+        engine = Engine(config, seed, sink, env=env)
+        progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
+        t0 = time.monotonic()
+        engine.start()
+        _run_in_steps(engine, config.until_s, progress, state, flush if args.live else None)
+        engine.finish()
+        flush()
+        if publisher is not None:
+            publisher.close()
+        wall_s = time.monotonic() - t0
+    summary = state.summary()
+    summary["run"] = {
+        "log": log_path,
+        "events": engine.offset,
+        "wall_s": round(wall_s, 3),
+        "events_per_s": round(engine.offset / wall_s, 1) if wall_s > 0 else None,
+        "seed": seed,
+    }
+    if env is not None:
+        summary["run"]["live_lag"] = {k: round(v, 4) for k, v in env.lag_report().items()}
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print_summary(summary, sys.stdout)
+    return 0
+
+
+def _run_in_steps(
+    engine: Engine,
+    until_s: float,
+    progress: Progress,
+    state: FleetState,
+    flush: Callable[[], None] | None,
+) -> None:
+    steps = 200
+    for k in range(1, steps + 1):
+        engine.run(until_s * k / steps)
+        if flush is not None:
+            flush()
+        progress.update(engine.env.now, engine.clock.format(engine.env.now), engine.offset)
+
+
+def print_summary(summary: dict[str, Any], out: TextIO) -> None:
+    """A human summary of a finished run (the same figures as `twin state`)."""
+    from services.cmd_log import format_state
+
+    out.write(format_state(summary))
+    run = summary.get("run", {})
+    if run:
+        out.write(
+            f"\nlog: {run['log']}  ({run['events']:,} events in {run['wall_s']:.1f} s wall,"
+            f" {run.get('events_per_s') or 0:,.0f} events/s, seed {run['seed']})\n"
+        )
+        lag = run.get("live_lag")
+        if lag:
+            out.write(
+                f"live lag behind wall clock: p50 {lag['p50_s']:.3f} s, p99 {lag['p99_s']:.3f} s,"
+                f" max {lag['max_s']:.3f} s\n"
+            )

@@ -1,0 +1,603 @@
+"""A real single-node Apache Kafka 4 broker (KRaft mode) run from Maven Central jars.
+
+Kafka 4 has no ZooKeeper: one JVM plays both roles, *controller* (keeps the cluster
+metadata in a Raft log) and *broker* (serves produce/fetch). Running it takes three steps:
+
+1. **fetch** the jars: Maven resolves ``org.apache.kafka:kafka_2.13`` and its runtime
+   dependencies (pinned in ``scripts/kafka/pom.xml``) into a per-user cache,
+   ``${XDG_CACHE_HOME:-~/.cache}/orbital-twin/kafka-<version>/libs``; later runs reuse it.
+2. **format** the data directory once: the storage tool writes ``meta.properties`` with a
+   random cluster id and node id 1. A formatted directory is never formatted again, so a
+   restart keeps every topic and record.
+3. **start** ``java -cp 'libs/*' kafka.Kafka server.properties`` in the background, with the
+   log in ``<data>/broker.log`` and the pid in ``<data>/broker.pid``, then wait until a
+   Kafka client (kafka-python's admin client) sees the broker in the cluster metadata.
+
+The broker listens on 127.0.0.1 only. Ports are chosen free when not given, and a data
+directory remembers its ports (in ``server.properties``) so a restart keeps the bootstrap
+address clients already hold. :class:`KafkaBroker` is the API; ``scripts/kafka-local`` is a
+thin command line over it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from twin.errors import InfraError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POM_PATH = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
+HOST = "127.0.0.1"
+NODE_ID = 1
+DEFAULT_HEAP = ("-Xmx512m", "-Xms256m")
+DEFAULT_START_TIMEOUT_S = 90.0
+DEFAULT_STOP_GRACE_S = 30.0
+
+# Why each non-default setting is here:
+# - replication factors / min ISR of internal topics must be 1 on a single node, or the
+#   first consumer group or transaction waits forever for replicas that do not exist;
+# - auto.create.topics.enable=false: the app creates its topic with explicit partitions, so
+#   a misspelt topic name is an error (UNKNOWN_TOPIC_OR_PARTITION) instead of a silent new topic;
+# - group.initial.rebalance.delay.ms=0: a test's consumer gets partitions at once, not after 3 s;
+# - log.retention.ms=-1: the event log is the source of truth; records carrying simulated
+#   timestamps in the past would otherwise be deleted by the default 7-day retention;
+# - log.message.timestamp.after.max.ms: Kafka 4 rejects records stamped more than 1 h in the
+#   future by default (InvalidTimestampException); simulated epochs can be years ahead;
+# - broker.session.timeout.ms: after a SIGKILL the restarted node's registration is refused
+#   (DUPLICATE_BROKER_REGISTRATION) until its old session expires: 9 s by default, 3 s here.
+DEFAULT_CONFIG: dict[str, str] = {
+    "num.partitions": "6",
+    "default.replication.factor": "1",
+    "min.insync.replicas": "1",
+    "auto.create.topics.enable": "false",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "6",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "transaction.state.log.num.partitions": "6",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "broker.heartbeat.interval.ms": "500",
+    "broker.session.timeout.ms": "3000",
+    "log.retention.ms": "-1",
+    "log.message.timestamp.after.max.ms": str(2**63 - 1),
+    "num.network.threads": "2",
+    "num.io.threads": "4",
+    "num.recovery.threads.per.data.dir": "1",
+}
+
+LOG4J2_PROPERTIES = """\
+# Written by services/kafka_broker.py: broker log to stdout, which is <data>/broker.log.
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
+"""
+
+Progress = Callable[[str], None]
+
+
+class BrokerError(InfraError):
+    """The local Kafka broker could not be fetched, formatted, started or stopped.
+
+    ``log_tail`` holds the end of ``broker.log`` (or of the tool's output) when there is one.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        super().__init__(message, retryable=retryable)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.log_tail:
+            text += "\n--- log tail ---\n" + self.log_tail.rstrip()
+        return text
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- jars
+
+
+def kafka_version(pom_path: Path = POM_PATH) -> str:
+    """The Apache Kafka version pinned as ``kafka.version`` in ``scripts/kafka/pom.xml``."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom_path).getroot().find("m:properties/m:kafka.version", ns)
+    if node is None or not (node.text or "").strip():
+        raise BrokerError(f"{pom_path}: no <kafka.version> property", retryable=False)
+    return (node.text or "").strip()
+
+
+def cache_root() -> Path:
+    """``${XDG_CACHE_HOME:-~/.cache}/orbital-twin``: where fetched jars live."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "orbital-twin"
+
+
+def default_data_dir() -> Path:
+    """``${XDG_STATE_HOME:-~/.local/state}/orbital-twin/kafka``: the CLI's default data dir."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "orbital-twin" / "kafka"
+
+
+def libs_dir(version: str | None = None) -> Path:
+    """Directory holding the broker's class path for ``version`` (default: the pinned one)."""
+    return cache_root() / f"kafka-{version or kafka_version()}" / "libs"
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise BrokerError(
+            "no `java` on PATH and no JAVA_HOME; Kafka 4 needs Java 17 or newer "
+            "(Debian: apt-get install default-jre-headless)",
+            retryable=False,
+        )
+    return found
+
+
+def fetch_jars(progress: Progress = _stderr) -> Path:
+    """Return the broker's ``libs`` directory, downloading it with Maven the first time.
+
+    The jars are copied into a temporary sibling directory and renamed into place, so an
+    interrupted download never looks like a complete cache.
+    """
+    version = kafka_version()
+    target = libs_dir(version)
+    if (target / f"kafka_2.13-{version}.jar").exists():
+        return target
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError(
+            "no `mvn` on PATH: Maven is needed once to fetch the Kafka jars "
+            "(Debian: apt-get install maven)",
+            retryable=False,
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f"libs.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    progress(f"Fetching Apache Kafka {version} jars with Maven into {target} (first time only)")
+    cmd = [
+        mvn,
+        "-B",
+        "-f",
+        str(POM_PATH),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+    ]
+    started = time.monotonic()
+    output: list[str] = []
+    downloaded = 0
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # one progress line per jar downloaded from the registry
+        output.append(line)
+        url = next((w for w in line.split() if w.startswith("http")), "")
+        if line.startswith("Downloaded from") and url.endswith(".jar"):
+            downloaded += 1
+            name = url.rsplit("/", 1)[-1]
+            progress(f"  [{time.monotonic() - started:5.1f} s] {downloaded:3d} {name}")
+    if proc.wait() != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BrokerError(
+            f"Maven could not fetch Kafka {version} (exit {proc.returncode}): {' '.join(cmd)}",
+            retryable=True,
+            log_tail="".join(output[-40:]),
+        )
+    try:
+        staging.rename(target)
+    except OSError:  # another process finished first; keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+    progress(f"Kafka {version} jars ready ({time.monotonic() - started:.0f} s)")
+    return target
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    props: dict[str, str] = {}
+    if not path.exists():
+        return props
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            props[key.strip()] = value.strip()
+    return props
+
+
+def _port_of(listeners: str, name: str) -> int | None:
+    for item in listeners.split(","):
+        if item.strip().startswith(f"{name}://"):
+            with contextlib.suppress(ValueError):
+                return int(item.rsplit(":", 1)[1])
+    return None
+
+
+def _random_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):  # Kafka's Uuid.randomUuid avoids these too (CLI args)
+            return text
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- broker
+
+
+class KafkaBroker:
+    """One single-node KRaft broker+controller whose state lives in ``data_dir``.
+
+    ``port`` is the client (PLAINTEXT) port and ``controller_port`` the Raft port; when
+    ``None`` the ports last used by ``data_dir`` are reused if free, else free ones are
+    picked. ``config`` overrides or adds ``server.properties`` entries. The same object can
+    start, stop, kill and restart the broker; another process can control it through the
+    pid file (that is what ``scripts/kafka-local stop`` does).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        port: int | None = None,
+        *,
+        controller_port: int | None = None,
+        config: Mapping[str, str] | None = None,
+        heap: tuple[str, ...] = DEFAULT_HEAP,
+        progress: Progress = _stderr,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.extra_config = dict(config or {})
+        self.heap = heap
+        self.progress = progress
+        previous = _read_properties(self.properties_path).get("listeners", "")
+        self._requested_port = port
+        self._requested_controller_port = controller_port
+        self.port = port or _port_of(previous, "PLAINTEXT")
+        self.controller_port = controller_port or _port_of(previous, "CONTROLLER")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    # -- paths and addresses
+
+    @property
+    def properties_path(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def log_dirs(self) -> Path:
+        return self.data_dir / "kraft-combined-logs"
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:PORT``, the address clients pass as ``bootstrap_servers``."""
+        if self.port is None:
+            raise BrokerError("broker has no port yet: call start() first", retryable=False)
+        return f"{HOST}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"KafkaBroker({str(self.data_dir)!r}, port={self.port}, pid={self.pid})"
+
+    # -- state
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's pid if it is running, else ``None``."""
+        if self._proc is not None:
+            return self._proc.pid if self._proc.poll() is None else None
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not _pid_alive(pid):
+            return None
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists():  # guard against a recycled pid
+            args = cmdline.read_bytes().split(b"\0")
+            if b"kafka.Kafka" not in args or str(self.properties_path).encode() not in args:
+                return None
+        return pid
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    def is_formatted(self) -> bool:
+        return (self.log_dirs / "meta.properties").exists()
+
+    def log_tail(self, lines: int = 60, *, since_start: bool = True) -> str:
+        """The last ``lines`` lines of ``broker.log`` (by default only from the last start)."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(self._log_offset if since_start else 0)
+                data = fh.read()
+        except OSError:
+            return ""
+        return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+    # -- lifecycle
+
+    def start(self, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
+        """Fetch jars if needed, format once, start the broker, wait until it serves.
+
+        Returns the bootstrap address. Starting a running broker returns its address.
+        Raises :class:`BrokerError` with the log tail if it exits or is not ready in time.
+        """
+        if self.is_running():
+            return self.bootstrap
+        libs = fetch_jars(self.progress)
+        java = _java()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._choose_ports()
+        self._write_config()
+        if not self.is_formatted():
+            self._format(java, libs)
+        self._launch(java, libs)
+        self._wait_ready(timeout_s)
+        return self.bootstrap
+
+    def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
+        """Ask the broker to shut down cleanly (SIGTERM); SIGKILL it after ``grace_s``."""
+        self._signal_and_wait(signal.SIGTERM, grace_s)
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL), as a crash would. Data already written survives."""
+        self._signal_and_wait(signal.SIGKILL, 0.0)
+
+    def restart(self, timeout_s: float = DEFAULT_START_TIMEOUT_S, *, hard: bool = False) -> str:
+        """Stop (or kill, if ``hard``) and start again on the same data and ports."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout_s)
+
+    def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals
+
+    def _choose_ports(self) -> None:
+        for attr, requested in (
+            ("port", self._requested_port),
+            ("controller_port", self._requested_controller_port),
+        ):
+            current = getattr(self, attr)
+            if requested is not None:
+                if not _port_is_free(requested):
+                    raise BrokerError(
+                        f"port {requested} on {HOST} is in use (another broker?)", retryable=True
+                    )
+            elif current is None or not _port_is_free(current):
+                setattr(self, attr, free_port())
+        if self.port == self.controller_port:
+            raise BrokerError(f"port and controller port are both {self.port}", retryable=False)
+
+    def _write_config(self) -> None:
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": str(NODE_ID),
+            "controller.quorum.voters": f"{NODE_ID}@{HOST}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.log_dirs),
+            **DEFAULT_CONFIG,
+            **self.extra_config,
+        }
+        body = "".join(f"{key}={value}\n" for key, value in settings.items())
+        header = "# Written by services/kafka_broker.py on every start; edits are overwritten.\n"
+        self.properties_path.write_text(header + body)
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+
+    def _jvm_args(self, java: str, libs: Path) -> list[str]:
+        return [
+            java,
+            *self.heap,
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.data_dir}",
+            "-cp",
+            f"{libs}{os.sep}*",  # expanded by java itself, not a shell
+        ]
+
+    def _format(self, java: str, libs: Path) -> None:
+        cluster_id = _random_cluster_id()
+        self.progress(f"Formatting KRaft storage in {self.log_dirs} (cluster id {cluster_id})")
+        cmd = [
+            *self._jvm_args(java, libs),
+            "-XX:TieredStopAtLevel=1",  # a short-lived tool: skip the optimizing JIT
+            "kafka.tools.StorageTool",
+            "format",
+            "--config",
+            str(self.properties_path),
+            "--cluster-id",
+            cluster_id,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0 or not self.is_formatted():
+            raise BrokerError(
+                f"kafka storage format failed (exit {done.returncode})",
+                retryable=False,
+                log_tail=(done.stdout + done.stderr)[-4000:],
+            )
+
+    def _launch(self, java: str, libs: Path) -> None:
+        cmd = [*self._jvm_args(java, libs), "kafka.Kafka", str(self.properties_path)]
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            log.write(f"\n==== kafka_broker.py start {stamp} {self.bootstrap} ====\n".encode())
+            log.flush()
+            # New session: Ctrl-C in the terminal that ran `kafka-local start` must not stop it.
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        """Poll until the broker answers a Metadata request listing itself."""
+        deadline = time.monotonic() + timeout_s
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                code = self._proc.returncode
+                self._forget_process()
+                raise BrokerError(
+                    f"Kafka broker exited with code {code} during start-up (log: {self.log_path})",
+                    retryable=False,
+                    log_tail=self.log_tail(),
+                )
+            try:
+                with socket.create_connection((HOST, self.port or 0), timeout=1.0):
+                    pass
+                last_error = self._probe()
+                if not last_error:
+                    return
+            except OSError as exc:
+                last_error = f"connect: {exc}"
+            time.sleep(0.3)
+        tail = self.log_tail()
+        self.kill()
+        raise BrokerError(
+            f"Kafka broker on {self.bootstrap} not ready after {timeout_s:.0f} s "
+            f"({last_error}); killed it (log: {self.log_path})",
+            retryable=True,
+            log_tail=tail,
+        )
+
+    def _probe(self) -> str:
+        """Empty string if a Kafka client sees this node in the metadata, else why not."""
+        from kafka import KafkaAdminClient  # imported late: `fetch` needs no kafka-python
+
+        quiet = logging.getLogger("kafka")
+        old_level = quiet.level
+        quiet.setLevel(logging.CRITICAL)  # refused connections while starting are expected
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                client_id="kafka-local-probe",
+                request_timeout_ms=5000,
+                bootstrap_timeout_ms=5000,
+            )
+            try:
+                cluster = admin.describe_cluster()
+                admin.list_topics()
+            finally:
+                admin.close()
+        except Exception as exc:  # any client error just means "not ready yet"
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            quiet.setLevel(old_level)
+        ids = [b.get("broker_id") for b in cluster.get("brokers", [])]
+        return "" if NODE_ID in ids else f"metadata lists brokers {ids}, not {NODE_ID}"
+
+    def _signal_and_wait(self, sig: signal.Signals, grace_s: float) -> None:
+        pid = self.pid
+        if pid is None:
+            self._forget_process()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if not self._wait_exit(pid, grace_s) and sig != signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not self._wait_exit(pid, 10.0):
+            raise BrokerError(f"Kafka broker pid {pid} did not exit after SIGKILL", retryable=True)
+        self._forget_process()
+
+    def _wait_exit(self, pid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + max(timeout_s, 0.5)
+        while time.monotonic() < deadline:
+            if self._proc is not None:
+                if self._proc.poll() is not None:  # reaps our own child (no zombie)
+                    return True
+            elif not _pid_alive(pid):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _forget_process(self) -> None:
+        if self._proc is not None:
+            self._proc.poll()
+        self._proc = None
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path.unlink()

@@ -1,0 +1,497 @@
+"""Eclipse search for a whole fleet: when does each satellite enter and leave Earth's shadow?
+
+Method (vectorized over satellites × times, no per-satellite Python loop on the grid):
+
+1. **Coarse grid.** Propagate the fleet with SGP4 on a grid of ``step_s`` (default 300 s,
+   about 1/19 of a LEO orbit) and evaluate the signed shadow functions
+   (:func:`twin.shadow.shadow_distances`, negative inside) and their time derivatives. The
+   derivative comes from SGP4's velocity: ``ġ ≈ [g(r + vδ, t + δ) − g(r − vδ, t − δ)] / 2δ``.
+2. **Hermite bracketing.** Between two nodes each function is modelled by the cubic Hermite
+   polynomial through the node values and slopes (its error at 300 s in LEO is ~3e-5 rad,
+   i.e. a fraction of a second of orbital motion). A cheap bound discards intervals whose
+   cubic cannot reach zero; in the others the cubic is split at its turning points into
+   monotonic pieces and every root is bracketed. This also finds *grazes*, where the
+   satellite dips into the penumbra and out again between two nodes.
+3. **Newton refinement with real SGP4.** Each root is refined by Newton steps on the real
+   model (SGP4 position/velocity at that satellite's own time,
+   :func:`twin.propagate.propagate_points`), usually one step, until the step is below
+   ``tol_s``. A graze that the real model does not confirm is dropped.
+
+The generic part, :func:`find_crossings`, takes any event function ``g(r, v, t)`` and is
+also used for ground-station passes (:mod:`twin.geometry`).
+
+Guarantee (tested against a 1 s brute-force search with bisection): crossing times within
+1 s of the model's crossings (typically within 1 ms); shadow passes longer than ~20 s are
+found (the requirement is 60 s), including at the edges of an eclipse season.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+from sgp4.api import Satrec
+
+from twin.orbits import Fleet
+from twin.propagate import propagate, propagate_points
+from twin.shadow import EARTH_RADIUS_KM, SUN_RADIUS_KM, shadow_distances
+from twin.sun import sun_position_teme_km
+from twin.timeutil import julian_dates
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+EventFunction = Callable[[FloatArray, FloatArray, FloatArray], FloatArray]
+"""``g(r_teme_km (…, 3), v_teme_km_s (…, 3), seconds (…)) -> (k, …)``: k signed functions;
+an event is a zero crossing. Shapes of ``r[..., 0]`` and ``seconds`` broadcast."""
+
+_HERMITE_BOUND = 4.0 / 27.0  # max |h10|, |h11| of the cubic Hermite basis on [0, 1]
+
+
+@dataclass(frozen=True)
+class Crossings:
+    """Zero crossings of event functions, one row per crossing.
+
+    ``sat`` index into the fleet, ``func`` index of the function, ``t_s`` seconds since the
+    epoch, ``rising`` True when the function goes from negative to positive.
+    ``negative_at_start``/``negative_at_end`` (k, n): sign of each function at the span ends.
+    """
+
+    sat: IntArray
+    func: IntArray
+    t_s: FloatArray
+    rising: BoolArray
+    negative_at_start: BoolArray
+    negative_at_end: BoolArray
+
+
+def _grid(start_s: float, end_s: float, step_s: float) -> FloatArray:
+    n = max(int(np.ceil((end_s - start_s) / step_s - 1e-9)), 1)
+    return np.asarray(np.linspace(start_s, end_s, n + 1), dtype=np.float64)
+
+
+def _values_and_rates(
+    func: EventFunction, r: FloatArray, v: FloatArray, t: FloatArray, delta_s: float
+) -> tuple[FloatArray, FloatArray]:
+    g = func(r, v, t)
+    ahead = func(r + v * delta_s, v, t + delta_s)
+    behind = func(r - v * delta_s, v, t - delta_s)
+    return g, (ahead - behind) / (2.0 * delta_s)
+
+
+def _cubic(c: tuple[FloatArray, ...], u: FloatArray) -> FloatArray:
+    return ((c[3] * u + c[2]) * u + c[1]) * u + c[0]
+
+
+def _hermite_roots(
+    ga: FloatArray, gb: FloatArray, da: FloatArray, db: FloatArray
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, BoolArray]:
+    """All roots in [0, 1] of the cubic Hermite through (0, ga, da) and (1, gb, db).
+
+    Inputs are 1-D (one row per interval; slopes per unit τ). Returns
+    ``(row, tau, tau_lo, tau_hi, rising)`` where [tau_lo, tau_hi] is the monotonic piece.
+    """
+    c = (ga, da, -3 * ga - 2 * da + 3 * gb - db, 2 * ga + da - 2 * gb + db)
+    # turning points: 3 c3 u² + 2 c2 u + c1 = 0
+    qa, qb, qc = 3 * c[3], 2 * c[2], c[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        disc = qb * qb - 4 * qa * qc
+        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        quad = np.abs(qa) > 1e-12 * (np.abs(qb) + np.abs(qc) + 1e-300)
+        u1 = np.where(quad, (-qb - sq) / (2 * qa), -qc / qb)
+        u2 = np.where(quad, (-qb + sq) / (2 * qa), np.nan)
+    u1 = np.clip(np.nan_to_num(u1, nan=1.0), 0.0, 1.0)
+    u2 = np.clip(np.nan_to_num(u2, nan=1.0), 0.0, 1.0)
+    lo_turn, hi_turn = np.minimum(u1, u2), np.maximum(u1, u2)
+    zeros, ones = np.zeros_like(ga), np.ones_like(ga)
+    bounds = [zeros, lo_turn, hi_turn, ones]
+    values = [ga, _cubic(c, lo_turn), _cubic(c, hi_turn), gb]
+    rows, taus, los, his, rising = [], [], [], [], []
+    for piece in range(3):
+        u0, u1p = bounds[piece], bounds[piece + 1]
+        p0, p1 = values[piece], values[piece + 1]
+        hit = ((p0 < 0) != (p1 < 0)) & (u1p > u0)
+        idx = np.flatnonzero(hit)
+        if idx.size == 0:
+            continue
+        a, b = u0[idx].copy(), u1p[idx].copy()
+        up = p1[idx] > p0[idx]
+        cc = tuple(x[idx] for x in c)
+        for _ in range(40):  # bisection on the cubic: 2^-40 of an interval
+            mid = 0.5 * (a + b)
+            neg = _cubic(cc, mid) < 0
+            go_right = neg == up  # rising: root is right of mid when p(mid) < 0
+            a = np.where(go_right, mid, a)
+            b = np.where(go_right, b, mid)
+        rows.append(idx)
+        taus.append(0.5 * (a + b))
+        los.append(u0[idx])
+        his.append(u1p[idx])
+        rising.append(up)
+    if not rows:
+        e = np.zeros(0)
+        return np.zeros(0, np.int64), e, e, e, np.zeros(0, bool)
+    return (
+        np.concatenate(rows).astype(np.int64),
+        np.concatenate(taus),
+        np.concatenate(los),
+        np.concatenate(his),
+        np.concatenate(rising),
+    )
+
+
+def find_crossings(
+    satrecs: Sequence[Satrec],
+    epoch: datetime,
+    start_s: float,
+    end_s: float,
+    func: EventFunction,
+    *,
+    step_s: float = 300.0,
+    tol_s: float = 0.01,
+    max_iter: int = 12,
+    delta_s: float = 1.0,
+    chunk_size: int = 1000,
+) -> Crossings:
+    """Find every zero crossing of ``func`` for every satellite in ``[start_s, end_s]``.
+
+    Coarse SGP4 grid of ``step_s`` + Hermite bracketing + Newton with real SGP4 (see the
+    module docstring). ``tol_s`` is the last Newton step accepted as converged (the error
+    after it is ~κ·step², far below ``tol_s``). Satellites are processed in chunks of
+    ``chunk_size`` to bound memory. Satellites SGP4 cannot propagate yield no crossings.
+    """
+    grid = _grid(start_s, end_s, step_s)
+    h = np.diff(grid)
+    parts: list[tuple[IntArray, IntArray, FloatArray, BoolArray]] = []
+    neg_start: list[BoolArray] = []
+    neg_end: list[BoolArray] = []
+    for c0 in range(0, len(satrecs), chunk_size):
+        chunk = list(satrecs[c0 : c0 + chunk_size])
+        states = propagate(chunk, epoch, grid)
+        g, gdot = _values_and_rates(func, states.r_teme_km, states.v_teme_km_s, grid, delta_s)
+        k, n, m = g.shape
+        neg_start.append(g[:, :, 0] < 0)
+        neg_end.append(g[:, :, -1] < 0)
+        if m < 2:
+            continue
+        ga, gb = g[..., :-1], g[..., 1:]
+        da, db = gdot[..., :-1] * h, gdot[..., 1:] * h
+        slack = _HERMITE_BOUND * (np.abs(da) + np.abs(db))
+        cand = (np.minimum(ga, gb) - slack <= 0) & (np.maximum(ga, gb) + slack >= 0)
+        flat = np.flatnonzero(cand)
+        row, tau, tau_lo, tau_hi, rising = _hermite_roots(
+            ga.ravel()[flat], gb.ravel()[flat], da.ravel()[flat], db.ravel()[flat]
+        )
+        cell = flat[row]  # index into (k, n, m-1)
+        fk, sat, iv = np.unravel_index(cell, (k, n, m - 1))
+        t0 = grid[iv] + tau * h[iv]
+        lo = grid[iv] + tau_lo * h[iv]
+        hi = grid[iv] + tau_hi * h[iv]
+        t, ok = _newton(chunk, epoch, func, sat, fk, t0, lo, hi, tol_s, max_iter, delta_s)
+        keep = _drop_unconfirmed(cell, t, ok)
+        parts.append((sat[keep] + c0, fk[keep], t[keep], rising[keep]))
+    if parts:
+        sat_all = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        fk_all = np.concatenate([p[1] for p in parts]).astype(np.int64)
+        t_all = np.concatenate([p[2] for p in parts])
+        up_all = np.concatenate([p[3] for p in parts])
+    else:
+        sat_all = fk_all = np.zeros(0, np.int64)
+        t_all = np.zeros(0)
+        up_all = np.zeros(0, bool)
+    order = np.lexsort((t_all, sat_all, fk_all))
+    sat_all, fk_all, t_all, up_all = sat_all[order], fk_all[order], t_all[order], up_all[order]
+    # a root reached from two neighbouring brackets is kept once
+    dup = np.zeros(t_all.size, bool)
+    dup[1:] = (
+        (sat_all[1:] == sat_all[:-1])
+        & (fk_all[1:] == fk_all[:-1])
+        & (up_all[1:] == up_all[:-1])
+        & (np.abs(np.diff(t_all)) < 1e-3)
+    )
+    keep = ~dup
+    return Crossings(
+        sat=sat_all[keep],
+        func=fk_all[keep],
+        t_s=t_all[keep],
+        rising=up_all[keep],
+        negative_at_start=np.concatenate(neg_start, axis=1)
+        if neg_start
+        else np.zeros((0, 0), bool),
+        negative_at_end=np.concatenate(neg_end, axis=1) if neg_end else np.zeros((0, 0), bool),
+    )
+
+
+def _newton(
+    satrecs: Sequence[Satrec],
+    epoch: datetime,
+    func: EventFunction,
+    sat: IntArray,
+    fk: IntArray,
+    t0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    tol_s: float,
+    max_iter: int,
+    delta_s: float,
+) -> tuple[FloatArray, BoolArray]:
+    """Newton iterations on the real model, each root clipped to its bracket (pad 1 step)."""
+    t = t0.copy()
+    ok = np.zeros(t.size, bool)
+    active = np.arange(t.size)
+    pad = hi - lo
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        r, v, _err = propagate_points(satrecs, sat[active], epoch, t[active])
+        g, gdot = _values_and_rates(func, r, v, t[active], delta_s)
+        pick = np.arange(active.size)
+        gi, di = g[fk[active], pick], gdot[fk[active], pick]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = gi / di
+        finite = np.isfinite(step)
+        a = active[finite]
+        step = step[finite]
+        new_t = np.clip(t[a] - step, lo[a] - pad[a], hi[a] + pad[a])
+        done = np.abs(step) < tol_s
+        t[a] = new_t
+        ok[a[done]] = True
+        active = a[~done]
+    return t, ok
+
+
+def _drop_unconfirmed(cell: IntArray, t: FloatArray, ok: BoolArray) -> BoolArray:
+    """Keep converged roots; drop graze pairs the real model does not confirm.
+
+    Roots sharing an interval come in pairs (in and out of a graze) plus at most one that
+    the node signs guarantee. If a root of an even group failed, or two roots of a group
+    converged onto the same time, the whole group is dropped.
+    """
+    keep = ok.copy()
+    if cell.size == 0:
+        return keep
+    order = np.lexsort((t, cell))
+    cs, ts = cell[order], t[order]
+    _, first, counts = np.unique(cs, return_index=True, return_counts=True)
+    multi = np.flatnonzero(counts > 1)
+    for g in multi.tolist():  # rare: grazes only
+        members = order[first[g] : first[g] + counts[g]]
+        collapsed = np.any(np.diff(ts[first[g] : first[g] + counts[g]]) < 1e-3)
+        if collapsed or (counts[g] % 2 == 0 and not ok[members].all()):
+            if counts[g] % 2 == 0:
+                keep[members] = False
+            else:
+                keep[members] = False
+                keep[members[ok[members]][:1]] = True
+    return keep
+
+
+# --------------------------------------------------------------------------- eclipses
+
+
+@dataclass(frozen=True)
+class EclipsePass:
+    """One passage through Earth's shadow, times in seconds since the epoch.
+
+    ``shadow_start``/``shadow_end``: penumbra entry/exit; ``umbra_start``/``umbra_end``:
+    umbra entry/exit. ``None`` where the span cut the pass or (umbra) for a
+    penumbra-only graze; ``has_umbra`` tells the two apart.
+    """
+
+    satellite: str
+    sat_index: int
+    shadow_start: float | None
+    umbra_start: float | None
+    umbra_end: float | None
+    shadow_end: float | None
+    has_umbra: bool
+
+
+@dataclass(frozen=True)
+class EclipseTable:
+    """Columnar eclipse passes (for the engine): one row per pass, NaN for missing times.
+
+    Sorted by satellite index, then time.
+    """
+
+    sat: IntArray
+    shadow_start_s: FloatArray
+    umbra_start_s: FloatArray
+    umbra_end_s: FloatArray
+    shadow_end_s: FloatArray
+    has_umbra: BoolArray
+
+    def __len__(self) -> int:
+        return int(self.sat.size)
+
+
+def sun_table_function(
+    epoch: datetime, start_s: float, end_s: float, *, step_s: float = 600.0
+) -> Callable[[FloatArray], FloatArray]:
+    """Sun position (TEME, km) as a function of seconds, interpolated from a table.
+
+    The series of :mod:`twin.sun` is evaluated every ``step_s`` over the span (with a margin)
+    and interpolated linearly: over 600 s the Sun moves 0.007°, so the chord departs from the
+    arc by ~2e-9 rad, negligible, while the refinement saves a series evaluation per point.
+    """
+    table_s = np.arange(start_s - step_s, end_s + 2 * step_s, step_s)
+    table = sun_position_teme_km(*julian_dates(epoch, table_s))
+
+    def sun_at(seconds: FloatArray) -> FloatArray:
+        s = np.asarray(seconds, dtype=np.float64)
+        flat = s.ravel()
+        out = np.empty((flat.size, 3))
+        for axis in range(3):
+            out[:, axis] = np.interp(flat, table_s, table[:, axis])
+        return out.reshape(s.shape + (3,))
+
+    return sun_at
+
+
+def shadow_event_function(
+    epoch: datetime,
+    start_s: float,
+    end_s: float,
+    *,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    sun_radius_km: float = SUN_RADIUS_KM,
+) -> EventFunction:
+    """Event function ``(penumbra distance, umbra distance)`` in radians, negative inside.
+
+    Valid for times in ``[start_s, end_s]`` (seconds since ``epoch``), where the Sun is
+    tabulated (:func:`sun_table_function`).
+    """
+    sun_at = sun_table_function(epoch, start_s, end_s)
+
+    def g(r: FloatArray, v: FloatArray, seconds: FloatArray) -> FloatArray:
+        pen, umb = shadow_distances(
+            r, sun_at(seconds), earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+        )
+        return np.stack([pen, umb])
+
+    return g
+
+
+def intervals_from_crossings(
+    sat: IntArray,
+    t_s: FloatArray,
+    rising: BoolArray,
+    negative_at_start: BoolArray,
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Turn sorted crossings of one function into "negative" intervals ``(sat, start, end)``.
+
+    Input sorted by (sat, time). A falling crossing opens an interval, the next rising one
+    closes it; NaN marks an interval cut by the span (open at the start or the end).
+    ``negative_at_start`` (n,) covers satellites negative all span long (no crossing).
+    """
+    n_ev = sat.size
+    same_next = np.zeros(n_ev, bool)
+    same_next[:-1] = sat[1:] == sat[:-1]
+    same_prev = np.zeros(n_ev, bool)
+    same_prev[1:] = same_next[:-1]
+    nxt_rising = np.zeros(n_ev, bool)
+    nxt_rising[:-1] = rising[1:]
+    prev_falling = np.zeros(n_ev, bool)
+    prev_falling[1:] = ~rising[:-1]
+    opens = np.flatnonzero(~rising)
+    closed = same_next[opens] & nxt_rising[opens]
+    starts_a = t_s[opens]
+    ends_a = np.where(closed, t_s[np.minimum(opens + 1, max(n_ev - 1, 0))], np.nan)
+    orphan = np.flatnonzero(rising & ~(same_prev & prev_falling))  # exit without entry
+    has_event = np.zeros(negative_at_start.size, bool)
+    has_event[sat] = True
+    whole = np.flatnonzero(negative_at_start & ~has_event)
+    s = np.concatenate([sat[opens], sat[orphan], whole]).astype(np.int64)
+    a = np.concatenate([starts_a, np.full(orphan.size, np.nan), np.full(whole.size, np.nan)])
+    b = np.concatenate([ends_a, t_s[orphan], np.full(whole.size, np.nan)])
+    key = np.where(np.isnan(a), -np.inf, a)
+    order = np.lexsort((key, s))
+    return s[order], a[order], b[order]
+
+
+def eclipse_table(
+    fleet: Fleet | Sequence[Satrec],
+    epoch: datetime,
+    start_s: float,
+    end_s: float,
+    *,
+    step_s: float = 300.0,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    chunk_size: int = 1000,
+) -> EclipseTable:
+    """All shadow passes of every satellite in ``[start_s, end_s]`` (seconds since ``epoch``).
+
+    Columnar and vectorized; see the module docstring for the method and its accuracy.
+    """
+    satrecs = list(fleet.satrecs) if isinstance(fleet, Fleet) else list(fleet)
+    func = shadow_event_function(epoch, start_s, end_s, earth_radius_km=earth_radius_km)
+    cr = find_crossings(satrecs, epoch, start_s, end_s, func, step_s=step_s, chunk_size=chunk_size)
+    pen = cr.func == 0
+    umb = cr.func == 1
+    p_sat, p_a, p_b = intervals_from_crossings(
+        cr.sat[pen], cr.t_s[pen], cr.rising[pen], cr.negative_at_start[0]
+    )
+    u_sat, u_a, u_b = intervals_from_crossings(
+        cr.sat[umb], cr.t_s[umb], cr.rising[umb], cr.negative_at_start[1]
+    )
+    # assign each umbra interval to the penumbra pass that contains it
+    width = (end_s - start_s) + 10.0
+    p_key = p_sat * width + np.nan_to_num(p_a - start_s + 1.0, nan=0.0)
+    u_ref = np.where(np.isnan(u_a), np.nan_to_num(u_b - start_s + 1.0, nan=0.5), u_a - start_s + 1)
+    u_key = u_sat * width + u_ref
+    which = np.searchsorted(p_key, u_key, side="right") - 1
+    valid = (which >= 0) & (which < p_sat.size)
+    valid[valid] &= p_sat[which[valid]] == u_sat[valid]
+    umbra_a = np.full(p_sat.size, np.nan)
+    umbra_b = np.full(p_sat.size, np.nan)
+    has_umbra = np.zeros(p_sat.size, bool)
+    umbra_a[which[valid]] = u_a[valid]
+    umbra_b[which[valid]] = u_b[valid]
+    has_umbra[which[valid]] = True
+    return EclipseTable(p_sat, p_a, umbra_a, umbra_b, p_b, has_umbra)
+
+
+def find_eclipses(
+    fleet: Fleet,
+    epoch: datetime,
+    start_s: float,
+    end_s: float,
+    *,
+    step_s: float = 300.0,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+) -> list[EclipsePass]:
+    """Shadow passes as records, sorted by satellite (fleet order) then time.
+
+    Times in seconds since ``epoch``; ``None`` where cut by the span or without umbra.
+    """
+    tab = eclipse_table(
+        fleet, epoch, start_s, end_s, step_s=step_s, earth_radius_km=earth_radius_km
+    )
+
+    def opt(x: float) -> float | None:
+        return None if np.isnan(x) else float(x)
+
+    return [
+        EclipsePass(
+            satellite=fleet.names[s],
+            sat_index=s,
+            shadow_start=opt(a),
+            umbra_start=opt(ua),
+            umbra_end=opt(ub),
+            shadow_end=opt(b),
+            has_umbra=bool(hu),
+        )
+        for s, a, ua, ub, b, hu in zip(
+            tab.sat.tolist(),
+            tab.shadow_start_s.tolist(),
+            tab.umbra_start_s.tolist(),
+            tab.umbra_end_s.tolist(),
+            tab.shadow_end_s.tolist(),
+            tab.has_umbra.tolist(),
+            strict=True,
+        )
+    ]

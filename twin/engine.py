@@ -1,0 +1,861 @@
+"""The twin engine: one SimPy process per satellite, emitting typed events.
+
+Decide, emit, apply: processes *decide* what happens (a launch, an eclipse, a fault), *emit*
+a frozen event, and the engine *applies* it to the satellite's working record through the
+same state machine the fold uses (:mod:`twin.lifecycle`). Nothing here writes files, reads a
+wall clock or touches global random state: events go to a ``sink`` callable, randomness comes
+from per-satellite ``numpy`` generators seeded from ``(seed, satellite index, stream)``, so the
+same scenario and seed give the same events in the same order whatever else runs.
+
+Per satellite, two processes:
+
+* the **lifecycle** process: launch → deployed → raising → commissioning → operational, then a
+  loop waiting for the next permanent failure (Weibull per component), transient upset
+  (Poisson, thinned by the South Atlantic Anomaly) or end of life, with reboots, repair-robot
+  visits and deorbit;
+* the **shadow** process: walks the satellite's eclipse passes (computed for the whole fleet
+  per window by :func:`twin.eclipses.eclipse_table`), integrates the battery exactly between
+  events (piecewise-constant power) and sheds compute at the instant the depth-of-discharge
+  floor is reached (closed form, :meth:`twin.power.Battery.time_to_floor_s`); compute comes
+  back at shadow exit. A change of load (fault, reboot, repair) in shadow interrupts it so the
+  floor time is recomputed.
+
+Shadow here is penumbra entry to penumbra exit (conservative for power: no array output in
+the penumbra). Eclipses use each satellite's operational orbit from deployment on (orbit
+raising below it is not propagated separately).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import simpy
+
+from twin import events as ev
+from twin.eclipses import eclipse_table
+from twin.errors import IllegalTransition
+from twin.geometry import gmst_rad, teme_to_ecef
+from twin.lifecycle import COMPUTING, TERMINAL, State, check
+from twin.orbits import Fleet
+from twin.power import Bus, degradation_factor
+from twin.sun import AU_KM, sun_distance_km
+from twin.timeutil import SimClock, format_sim, format_time, julian_dates
+
+DAY_S = 86400.0
+YEAR_S = 365.25 * DAY_S
+#: Rough South Atlantic Anomaly box at LEO altitudes (geodetic), used to thin upsets.
+SAA_LAT_DEG = (-50.0, 0.0)
+SAA_LON_DEG = (-90.0, 40.0)
+
+Sink = Callable[[ev.EventBase], None]
+ProcessGen = Generator[simpy.Event, Any, None]
+
+
+# ------------------------------------------------------------------------ configuration
+
+
+@dataclass(frozen=True)
+class Component:
+    """A satellite component that fails permanently after a Weibull-distributed time."""
+
+    name: str
+    weibull_shape: float
+    weibull_scale_s: float
+    repairable: bool = True
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    vehicle: str = "launcher"
+    sats_per_launch: int = 1_000_000
+    cadence_s: float = 0.0
+    first_launch_s: float = 0.0
+    failure_probability: float = 0.0
+    deploy_s: float = 0.0
+    raise_s: float = 0.0
+    commission_s: float = 0.0
+    in_orbit_at_epoch: int = 0
+    """The first N satellites (fleet order) are in service at the epoch."""
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    robots_per: str = "shell"  # "shell" | "plane"
+    robots: int = 1
+    dispatch: str = "fifo"  # "fifo" | "nearest"
+    phasing_drift_deg_per_day: float = 1.1
+    nodal_drift_deg_per_day: float = 0.44
+    repair_s: float = 6 * 3600.0
+    spares: int = 100
+    resupply_every_s: float = 0.0
+    resupply_quantity: int = 0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything the engine needs, in SI-ish units (seconds, W, Wh). Built from a scenario
+    by :func:`twin.scenario.engine_config`."""
+
+    scenario: str
+    epoch: datetime
+    until_s: float
+    fleet: Fleet
+    shells: tuple[ev.ShellInfo, ...]
+    bus: Bus
+    accelerator_tflops: float
+    array_degradation_per_year: float = 0.0
+    launch: LaunchPlan = field(default_factory=LaunchPlan)
+    components: tuple[Component, ...] = ()
+    upset_rate_per_s: float = 0.0
+    saa_multiplier: float = 1.0
+    reboot_s: float = 600.0
+    repair: RepairPlan = field(default_factory=RepairPlan)
+    design_life_s: float = math.inf
+    deorbit_s: float = 30 * DAY_S
+    eclipse_window_s: float = DAY_S
+    fingerprint: str = ""
+    """Content hash of the scenario; part of the run id."""
+
+
+# ------------------------------------------------------------------------ working records
+
+
+@dataclass
+class Sat:
+    """The engine's working record of one satellite (not shared outside the engine)."""
+
+    index: int
+    id: str
+    shell: int
+    plane: int
+    raan_deg: float
+    phase_deg: float
+    rng: np.random.Generator
+    launch_s: float
+    launch_id: int
+    launch_ok: bool
+    preflown: bool = False
+    """In service at the epoch: its launch events are all emitted at t = 0."""
+    state: State = State.PLANNED
+    seq: int = 0
+    in_shadow: bool = False
+    soc: float = 1.0
+    t_soc: float = 0.0
+    generated_w: float = 0.0
+    consumed_w: float = 0.0
+    compute_online: int = 0
+    deployed_s: float = math.inf
+    fail_at_s: dict[str, float] = field(default_factory=dict)
+    passes: list[tuple[float, float, bool]] = field(default_factory=list)
+    shadow_proc: simpy.Process | None = None
+    shadow_waiting: bool = False
+
+
+@dataclass
+class Robot:
+    name: str
+    raan_deg: float
+    phase_deg: float
+
+
+class RobotPool:
+    """Repair robots serving one shell or plane: a SimPy resource with a dispatch policy.
+
+    A request is a SimPy event that succeeds with ``(robot, waited_s)`` when a robot is
+    assigned. ``fifo`` serves the longest-waiting satellite; ``nearest`` the waiting
+    satellite the freed robot reaches soonest. Travel follows the phasing model: in-plane
+    drift at ``phasing_drift_deg_per_day`` (from a small altitude offset) plus, between
+    planes, differential nodal precession at ``nodal_drift_deg_per_day`` (plane changes by
+    thrust cost ~131 m/s per degree and are not used).
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, robots: list[Robot], plan: RepairPlan):
+        self.env = env
+        self.name = name
+        self.idle: list[Robot] = robots
+        self.plan = plan
+        self.waiting: list[tuple[Sat, simpy.Event, float]] = []
+
+    def travel(self, robot: Robot, sat: Sat) -> tuple[float, float]:
+        """Travel time (s) and in-plane phase gap (deg) from ``robot`` to ``sat``."""
+        gap = abs(sat.phase_deg - robot.phase_deg) % 360.0
+        gap = min(gap, 360.0 - gap)
+        dnode = abs(sat.raan_deg - robot.raan_deg) % 360.0
+        dnode = min(dnode, 360.0 - dnode)
+        days = gap / self.plan.phasing_drift_deg_per_day
+        if dnode > 1e-6:
+            days += dnode / self.plan.nodal_drift_deg_per_day
+        return days * DAY_S, gap
+
+    def request(self, sat: Sat) -> simpy.Event:
+        event = self.env.event()
+        if self.idle:
+            robot = min(self.idle, key=lambda r: (self.travel(r, sat)[0], r.name))
+            self.idle.remove(robot)
+            event.succeed((robot, 0.0))
+        else:
+            self.waiting.append((sat, event, self.env.now))
+        return event
+
+    def release(self, robot: Robot) -> None:
+        if not self.waiting:
+            self.idle.append(robot)
+            return
+        if self.plan.dispatch == "nearest":
+            i = min(
+                range(len(self.waiting)),
+                key=lambda k: (self.travel(robot, self.waiting[k][0])[0], k),
+            )
+        else:
+            i = 0
+        sat, event, since = self.waiting.pop(i)
+        event.succeed((robot, self.env.now - since))
+
+
+def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_km: float) -> float:
+    """Differential J2 nodal precession, °/day, between circular orbits ``offset_km`` apart.
+
+    Ω̇ = −1.5·n·J2·(R/a)²·cos i; a robot parked ``offset_km`` above or below a shell drifts
+    in RAAN relative to it for free (530 vs 550 km at 53°: ~0.4°/day, ~40° in 3 months).
+    """
+    from twin.orbits import EARTH_RADIUS_KM, J2, MU_KM3_S2
+
+    def rate(a_km: float) -> float:
+        n = math.sqrt(MU_KM3_S2 / a_km**3)
+        return -1.5 * n * J2 * (EARTH_RADIUS_KM / a_km) ** 2 * math.cos(math.radians(inclination_deg))
+
+    a = EARTH_RADIUS_KM + altitude_km
+    return abs(math.degrees(rate(a) - rate(a + offset_km))) * DAY_S
+
+
+def _mean_altitude_km(satrec: Any) -> float:
+    from twin.orbits import EARTH_RADIUS_KM, MU_KM3_S2
+
+    n_rad_s = satrec.no_kozai / 60.0
+    return float((MU_KM3_S2 / n_rad_s**2) ** (1.0 / 3.0) - EARTH_RADIUS_KM)
+
+
+def config_from_scenario(
+    scenario: Any, *, until_s: float | None = None, fleet: Fleet | None = None
+) -> EngineConfig:
+    """Map a validated :class:`twin.scenario.Scenario` to the engine's configuration."""
+    from twin import scenario as sc
+    from twin.power import Battery
+
+    meta, b = scenario.scenario, scenario.bus
+    fleet = fleet if fleet is not None else sc.build_fleet(scenario)
+    shells = []
+    for i, shell in enumerate(scenario.constellation.shells):
+        incl = (
+            shell.inclination_deg
+            if isinstance(shell, sc.WalkerShell)
+            else sc.orbits.sso_inclination_deg(shell.altitude_km)
+        )
+        shells.append(
+            ev.ShellInfo(
+                shell=i,
+                kind=shell.kind,
+                altitude_km=shell.altitude_km,
+                inclination_deg=round(incl, 4),
+                planes=shell.planes,
+                sats_per_plane=shell.sats_per_plane,
+            )
+        )
+    if scenario.constellation.file is not None:
+        members = [k for k, s in enumerate(fleet.shell) if s == len(shells)]
+        alt = [_mean_altitude_km(fleet.satrecs[k]) for k in members]
+        incl = [math.degrees(fleet.satrecs[k].inclo) for k in members]
+        shells.append(
+            ev.ShellInfo(
+                shell=len(shells),
+                kind="file",
+                altitude_km=round(float(np.median(alt)), 1) if alt else 0.0,
+                inclination_deg=round(float(np.median(incl)), 4) if incl else 0.0,
+                planes=0,
+                sats_per_plane=0,
+            )
+        )
+    bus = Bus(
+        array_area_m2=b.array_area_m2,
+        array_efficiency=b.array_efficiency,
+        battery=Battery(b.battery_wh, b.max_depth_of_discharge),
+        idle_power_w=b.bus_idle_w,
+        accelerators=b.accelerators,
+        accelerator_power_w=b.accelerator_w,
+        radiator_area_m2=b.radiator_area_m2,
+        radiator_emissivity=b.radiator_emissivity,
+        radiator_temperature_k=b.radiator_temperature_k,
+        radiator_absorptivity=b.radiator_absorptivity,
+    )
+    lp = scenario.launch
+    launch = (
+        LaunchPlan(
+            vehicle=lp.vehicle,
+            sats_per_launch=lp.sats_per_launch,
+            cadence_s=lp.cadence_s,
+            first_launch_s=lp.first_launch_s,
+            failure_probability=lp.failure_probability,
+            deploy_s=lp.deployment_s,
+            raise_s=lp.orbit_raising_s,
+            commission_s=lp.commissioning_s,
+            in_orbit_at_epoch=lp.in_orbit_at_epoch,
+        )
+        if lp is not None
+        else LaunchPlan(in_orbit_at_epoch=len(fleet))
+    )
+    rp = scenario.repair
+    if rp is not None:
+        ref = shells[0] if shells else None
+        repair = RepairPlan(
+            robots_per=rp.robots_per,
+            robots=rp.robots,
+            dispatch=rp.dispatch,
+            phasing_drift_deg_per_day=sc.phasing_drift_deg_per_day(
+                ref.altitude_km if ref else 550.0, rp.altitude_offset_km
+            ),
+            nodal_drift_deg_per_day=nodal_drift_deg_per_day(
+                ref.altitude_km if ref else 550.0,
+                ref.inclination_deg if ref else 53.0,
+                rp.altitude_offset_km,
+            ),
+            repair_s=rp.duration_s,
+            spares=rp.spares_initial,
+            resupply_every_s=rp.resupply_every_s or 0.0,
+            resupply_quantity=rp.resupply_quantity,
+        )
+    else:
+        repair = RepairPlan(robots=0, spares=0)
+    rel = scenario.reliability
+    eol = scenario.end_of_life
+    return EngineConfig(
+        scenario=meta.name,
+        epoch=meta.epoch,
+        until_s=meta.duration_s if until_s is None else until_s,
+        fleet=fleet,
+        shells=tuple(shells),
+        bus=bus,
+        accelerator_tflops=b.accelerator_tflops,
+        array_degradation_per_year=b.array_degradation_per_year,
+        launch=launch,
+        components=tuple(
+            Component(c.name, c.weibull_shape, c.weibull_scale_years * YEAR_S, c.repairable)
+            for c in rel.components
+        ),
+        upset_rate_per_s=rel.upsets.rate_per_sat_day / DAY_S,
+        saa_multiplier=rel.upsets.saa_multiplier,
+        reboot_s=rel.upsets.reboot_s,
+        repair=repair,
+        design_life_s=eol.design_life_s if eol is not None else math.inf,
+        deorbit_s=eol.deorbit_s if eol is not None else 0.0,
+        fingerprint=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
+    )
+
+
+def run_id_for(config: EngineConfig, seed: int) -> str:
+    """Deterministic run id: a hash of the scenario content, seed and horizon."""
+    h = hashlib.sha256(f"{config.fingerprint}|{config.scenario}|{seed}|{config.until_s}".encode())
+    return "run-" + h.hexdigest()[:12]
+
+
+# ------------------------------------------------------------------------ the engine
+
+
+class Engine:
+    """Simulates a scenario and sends every event to ``sink`` in log order.
+
+    ``env`` defaults to a plain (as-fast-as-possible) :class:`simpy.Environment`; the live
+    mode passes a wall-clock-paced subclass from ``services``.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        seed: int,
+        sink: Sink,
+        env: simpy.Environment | None = None,
+    ) -> None:
+        self.cfg = config
+        self.seed = seed
+        self.sink = sink
+        self.env = env if env is not None else simpy.Environment()
+        self.run_id = run_id_for(config, seed)
+        self.clock = SimClock(config.epoch)
+        self.offset = 0
+        self.run_seq = 0
+        self.counts: dict[State, int] = {s: 0 for s in State}
+        self.window_ready = self.env.event()
+        self.sun_au = 1.0
+        self._gen_sun_w = 0.0
+        self._compute_sun = 0
+        self.sats = self._make_sats()
+        self.counts[State.PLANNED] = len(self.sats)
+        self.spares = simpy.Container(
+            self.env, capacity=float("inf"), init=float(config.repair.spares)
+        )
+        self.pools = self._make_pools()
+        self._finished = False
+        self.saa_time_fraction = 0.0
+        self._upset_rate_in_saa_per_s = 0.0
+        if config.upset_rate_per_s > 0:
+            self.saa_time_fraction = self._saa_fraction()
+            # keep the orbit-averaged rate: outside = r / (1 − f + f·m), inside = m × outside
+            f, m = self.saa_time_fraction, config.saa_multiplier
+            self._upset_rate_in_saa_per_s = m * config.upset_rate_per_s / (1.0 - f + f * m)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    def _make_sats(self) -> list[Sat]:
+        cfg, fleet, plan = self.cfg, self.cfg.fleet, self.cfg.launch
+        launch_rng = self._rng(0xA11CE)
+        preflown = min(plan.in_orbit_at_epoch, len(fleet))
+        n_launches = -(-(len(fleet) - preflown) // max(plan.sats_per_launch, 1))
+        ok = launch_rng.random(n_launches) >= plan.failure_probability
+        sats = []
+        for i, satrec in enumerate(fleet.satrecs):
+            k = (i - preflown) // plan.sats_per_launch
+            sats.append(
+                Sat(
+                    index=i,
+                    id=fleet.names[i],
+                    shell=fleet.shell[i],
+                    plane=fleet.plane[i],
+                    raan_deg=math.degrees(satrec.nodeo) % 360.0,
+                    phase_deg=math.degrees(satrec.argpo + satrec.mo) % 360.0,
+                    rng=self._rng(1, i),
+                    launch_s=plan.first_launch_s + k * plan.cadence_s if i >= preflown else 0.0,
+                    launch_id=k + 1 if i >= preflown else 0,
+                    launch_ok=bool(ok[k]) if i >= preflown else True,
+                    preflown=i < preflown,
+                )
+            )
+        del cfg
+        return sats
+
+    def _pool_key(self, sat: Sat) -> tuple[int, int]:
+        return (sat.shell, sat.plane if self.cfg.repair.robots_per == "plane" else -1)
+
+    def _make_pools(self) -> dict[tuple[int, int], RobotPool]:
+        members: dict[tuple[int, int], list[Sat]] = {}
+        for sat in self.sats:
+            members.setdefault(self._pool_key(sat), []).append(sat)
+        pools = {}
+        for key, sats in sorted(members.items()):
+            n = self.cfg.repair.robots
+            # spread the robots evenly over the pool's satellite slots
+            robots = [
+                Robot(
+                    name=f"R{key[0]}" + (f"-P{key[1]:02d}" if key[1] >= 0 else "") + f"-{j}",
+                    raan_deg=sats[(j * len(sats)) // n].raan_deg,
+                    phase_deg=sats[(j * len(sats)) // n].phase_deg,
+                )
+                for j in range(n)
+            ]
+            pools[key] = RobotPool(self.env, robots[0].name.rsplit("-", 1)[0] if robots else "", robots, self.cfg.repair)
+        return pools
+
+    @property
+    def robots_total(self) -> int:
+        return self.cfg.repair.robots * len(self.pools)
+
+    # -- emission -------------------------------------------------------------------------
+
+    def _time(self) -> str:
+        return self.clock.format(self.env.now)
+
+    def _envelope(self, sat: Sat | None, sim_time: str | None = None) -> dict[str, Any]:
+        if sat is None:
+            self.run_seq += 1
+            seq = self.run_seq
+        else:
+            sat.seq += 1
+            seq = sat.seq
+        env = {
+            "event_id": f"{self.run_id}-{self.offset:010d}",
+            "run_id": self.run_id,
+            "seq": seq,
+            "offset": self.offset,
+            "sim_time": sim_time or self._time(),
+        }
+        if sat is not None:
+            env.update(satellite=sat.id, shell=sat.shell, plane=sat.plane)
+        self.offset += 1
+        return env
+
+    def _telemetry(self, sat: Sat) -> ev.Telemetry:
+        return ev.Telemetry(
+            soc=round(sat.soc, 6),
+            power_generated_w=round(sat.generated_w, 1),
+            power_consumed_w=round(sat.consumed_w, 1),
+            compute_online=sat.compute_online,
+        )
+
+    def _transition(self, sat: Sat, cls: type[ev.SatelliteEvent], **fields: Any) -> None:
+        """Decide-emit-apply in one place: check the transition against the state machine,
+        switch the satellite's state, set its power for the new state (so the telemetry
+        shows the new load) and send the event."""
+        etype: str = cls.model_fields["type"].default
+        now = self._time()
+        new = check(sat.id, etype, sat.state, sat.in_shadow, now)
+        self._advance(sat)
+        if new != sat.state:
+            self.counts[sat.state] -= 1
+            self.counts[new] += 1
+            sat.state = new
+        self._set_power(sat)
+        if issubclass(cls, ev._WithTelemetry):
+            fields["telemetry"] = self._telemetry(sat)
+        self.sink(cls(**self._envelope(sat, now), **fields))
+
+    def _emit_run(self, event_cls: type[ev.EventBase], **fields: Any) -> None:
+        self.sink(event_cls(**self._envelope(None), **fields))
+
+    # -- power ----------------------------------------------------------------------------
+
+    def _advance(self, sat: Sat) -> None:
+        """Integrate the battery exactly from its last update to now (constant power)."""
+        dt = self.env.now - sat.t_soc
+        if dt > 0.0:
+            battery = self.cfg.bus.battery
+            sat.soc = battery.soc_after(sat.soc, sat.generated_w - sat.consumed_w, dt)
+        sat.t_soc = self.env.now
+
+    def _degradation(self, sat: Sat) -> float:
+        rate = self.cfg.array_degradation_per_year
+        if rate <= 0.0:
+            return 1.0
+        age_years = max(self.env.now - sat.deployed_s, 0.0) / YEAR_S
+        return float(degradation_factor(age_years, rate))
+
+    def _set_power(self, sat: Sat) -> None:
+        """Set generation and load for the satellite's current state and shadow (after
+        :meth:`_advance`). In sunlight compute is capped by array output and radiators, so
+        the battery never drains in the Sun; in shadow it runs on the battery."""
+        bus = self.cfg.bus
+        sat.generated_w = 0.0 if sat.in_shadow else self._gen_sun_w * self._degradation(sat)
+        if sat.state in COMPUTING:
+            # what the (degraded) array carries in sunlight, also run on battery in shadow
+            sat.compute_online = self._compute_sun
+            if bus.accelerator_power_w > 0:
+                sun_w = self._gen_sun_w * self._degradation(sat)
+                fit = int((sun_w - bus.idle_power_w) // bus.accelerator_power_w)
+                sat.compute_online = max(min(sat.compute_online, fit), 0)
+        else:
+            sat.compute_online = 0
+        sat.consumed_w = bus.idle_power_w + sat.compute_online * bus.accelerator_power_w
+        if sat.in_shadow and sat.shadow_waiting and sat.shadow_proc is not None:
+            proc = sat.shadow_proc
+            if proc.is_alive and proc is not self.env.active_process:
+                proc.interrupt("load changed")
+
+    def _update_sun(self, t_s: float) -> None:
+        jd, fr = julian_dates(self.cfg.epoch, [t_s])
+        self.sun_au = float(sun_distance_km(jd, fr)[0]) / AU_KM
+        from twin.power import power_budget
+
+        budget = power_budget(self.cfg.bus, 1.0, self.sun_au)
+        self._gen_sun_w = budget.generated_w
+        acc_w = self.cfg.bus.accelerator_power_w
+        self._compute_sun = (
+            min(self.cfg.bus.accelerators, int(budget.compute_w // acc_w))
+            if acc_w > 0
+            else self.cfg.bus.accelerators
+        )
+
+    # -- processes ------------------------------------------------------------------------
+
+    def _environment(self) -> ProcessGen:
+        """Per window: eclipse passes for every satellite in orbit by the window's end."""
+        cfg = self.cfg
+        margin = 3 * 3600.0
+        t = 0.0
+        while t < cfg.until_s:
+            t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
+            self._update_sun((t + t1) / 2)
+            idx = [
+                s.index
+                for s in self.sats
+                if s.launch_ok
+                and s.launch_s + cfg.launch.deploy_s < t1
+                and s.state not in TERMINAL
+                and s.state is not State.DEORBITING
+            ]
+            if idx:
+                table = eclipse_table(
+                    [cfg.fleet.satrecs[i] for i in idx], cfg.epoch, t, t1 + margin
+                )
+                start = table.shadow_start_s
+                # a pass belongs to the window its shadow entry falls in; one under way at
+                # the window's start was taken by the previous window (or is entered now)
+                take = (np.isnan(start) & (t == 0.0)) | ((start >= t) & (start < t1))
+                for row in np.flatnonzero(take).tolist():
+                    sat = self.sats[idx[int(table.sat[row])]]
+                    a = float(start[row]) if not np.isnan(start[row]) else t
+                    b = float(table.shadow_end_s[row])
+                    if np.isnan(b):
+                        b = t1 + margin
+                    sat.passes.append((a, b, bool(table.has_umbra[row])))
+            ready, self.window_ready = self.window_ready, self.env.event()
+            ready.succeed()
+            yield self.env.timeout(t1 - t)
+            t = t1
+
+    def _shadow(self, sat: Sat) -> ProcessGen:
+        env, battery = self.env, self.cfg.bus.battery
+        pos = 0
+        while sat.state not in TERMINAL and sat.state is not State.DEORBITING:
+            if pos >= len(sat.passes):
+                yield self.window_ready
+                continue
+            enter, leave, umbra = sat.passes[pos]
+            pos += 1
+            if leave <= env.now:
+                continue
+            if enter > env.now:
+                yield env.timeout(enter - env.now)
+            if sat.state in TERMINAL or sat.state is State.DEORBITING:
+                return
+            self._advance(sat)
+            sat.in_shadow = True
+            self._transition(sat, ev.EclipseEntered, umbra=umbra)
+            entered = env.now
+            shed_at: float | None = None
+            while env.now < leave:
+                net = sat.generated_w - sat.consumed_w
+                wait = leave - env.now
+                floor_in = math.inf
+                if sat.state is State.IN_ECLIPSE and sat.compute_online > 0:
+                    floor_in = battery.time_to_floor_s(sat.soc, net)
+                sat.shadow_waiting = True
+                try:
+                    yield env.timeout(min(wait, floor_in))
+                except simpy.Interrupt:
+                    if sat.state is State.DEORBITING:
+                        return
+                    continue
+                finally:
+                    sat.shadow_waiting = False
+                self._advance(sat)
+                if floor_in <= wait and sat.state is State.IN_ECLIPSE:
+                    self._transition(sat, ev.LoadShed, reason="battery_floor")
+                    shed_at = env.now
+            if sat.state is State.DEORBITING:
+                return
+            self._advance(sat)
+            sat.in_shadow = False
+            self._transition(sat, ev.EclipseExited, duration_s=round(env.now - entered, 3))
+            if sat.state is State.LOAD_SHED:
+                self._transition(
+                    sat, ev.LoadRestored, shed_s=round(env.now - (shed_at or entered), 3)
+                )
+
+    def _sample_failures(self, sat: Sat, names: Sequence[str] | None = None) -> None:
+        for comp in self.cfg.components:
+            if names is None or comp.name in names:
+                life = comp.weibull_scale_s * sat.rng.weibull(comp.weibull_shape)
+                sat.fail_at_s[comp.name] = self.env.now + float(life)
+
+    def _saa_fraction(self, samples: int = 64) -> float:
+        """Share of time the fleet spends over the SAA box (sampled satellites, one day)."""
+        from twin.propagate import propagate
+
+        n = len(self.sats)
+        if n == 0:
+            return 0.0
+        pick = sorted({(k * n) // min(n, samples) for k in range(min(n, samples))})
+        seconds = np.arange(0.0, DAY_S, 120.0)
+        states = propagate([self.cfg.fleet.satrecs[i] for i in pick], self.cfg.epoch, seconds)
+        jd, fr = julian_dates(self.cfg.epoch, seconds)
+        r = teme_to_ecef(states.r_teme_km, gmst_rad(jd, fr)[None, :])
+        lat = np.degrees(np.arctan2(r[..., 2], np.hypot(r[..., 0], r[..., 1])))
+        lon = np.degrees(np.arctan2(r[..., 1], r[..., 0]))
+        inside = (
+            (lat >= SAA_LAT_DEG[0]) & (lat <= SAA_LAT_DEG[1])
+            & (lon >= SAA_LON_DEG[0]) & (lon <= SAA_LON_DEG[1])
+        )
+        ok = np.isfinite(lat)
+        return float(inside[ok].mean()) if ok.any() else 0.0
+
+    def _in_saa(self, sat: Sat) -> bool:
+        """Is the satellite over the South Atlantic Anomaly now (geocentric lat/lon box)?"""
+        jd, fr = julian_dates(self.cfg.epoch, [self.env.now])
+        err, r, _ = self.cfg.fleet.satrecs[sat.index].sgp4(float(jd[0]), float(fr[0]))
+        if err:
+            return False
+        x, y, z = teme_to_ecef(np.asarray(r), float(gmst_rad(jd, fr)[0]))
+        lat = math.degrees(math.atan2(z, math.hypot(x, y)))
+        lon = math.degrees(math.atan2(y, x))
+        return SAA_LAT_DEG[0] <= lat <= SAA_LAT_DEG[1] and SAA_LON_DEG[0] <= lon <= SAA_LON_DEG[1]
+
+    def _lifecycle(self, sat: Sat) -> ProcessGen:
+        env, cfg, plan = self.env, self.cfg, self.cfg.launch
+        if sat.launch_s > cfg.until_s:
+            return
+        yield env.timeout(sat.launch_s)
+        if not sat.launch_ok:
+            self._transition(sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=plan.vehicle)
+            return
+        self._transition(sat, ev.Launched, launch_id=sat.launch_id, vehicle=plan.vehicle)
+        if not sat.preflown:
+            yield env.timeout(plan.deploy_s)
+        sat.deployed_s = env.now
+        sat.t_soc = env.now
+        sat.soc = 1.0
+        self._transition(sat, ev.Deployed)
+        sat.shadow_proc = env.process(self._shadow(sat))
+        altitude = cfg.shells[sat.shell].altitude_km if sat.shell < len(cfg.shells) else 0.0
+        self._transition(sat, ev.OrbitRaisingStarted, target_altitude_km=altitude)
+        if not sat.preflown:
+            yield env.timeout(plan.raise_s)
+        self._transition(sat, ev.OrbitRaised, altitude_km=altitude)
+        if not sat.preflown:
+            yield env.timeout(plan.commission_s)
+        self._transition(sat, ev.PoweredUp)
+        life_s = cfg.design_life_s
+        if sat.preflown and math.isfinite(life_s):
+            life_s *= float(sat.rng.random())  # already flown a uniform share of its life
+        eol = env.now + life_s
+        self._sample_failures(sat)
+        max_rate = self._upset_rate_in_saa_per_s
+        while True:
+            perm_name, perm_at = min(
+                sat.fail_at_s.items(), key=lambda kv: (kv[1], kv[0]), default=("", math.inf)
+            )
+            upset_at = (
+                env.now + float(sat.rng.exponential(1.0 / max_rate)) if max_rate > 0 else math.inf
+            )
+            t_next = min(perm_at, upset_at, eol)
+            if t_next >= cfg.until_s + 1.0:
+                return
+            yield env.timeout(t_next - env.now)
+            if t_next == eol:
+                yield from self._deorbit(sat, "end_of_life")
+                return
+            if t_next == upset_at:
+                in_saa = self._in_saa(sat)
+                # thinning: candidates at the SAA rate; outside the SAA keep 1/multiplier
+                if not in_saa and sat.rng.random() * cfg.saa_multiplier >= 1.0:
+                    continue
+                yield from self._transient(sat, in_saa)
+                continue
+            comp = next(c for c in cfg.components if c.name == perm_name)
+            yield from self._permanent(sat, comp, eol)
+            if sat.state is State.DEORBITING:
+                return
+
+    def _transient(self, sat: Sat, in_saa: bool) -> ProcessGen:
+        self._transition(sat, ev.FaultDetected, component="avionics", kind="transient",
+                         in_saa=in_saa)
+        start = self.env.now
+        yield self.env.timeout(self.cfg.reboot_s)
+        self._transition(sat, ev.Rebooted, downtime_s=round(self.env.now - start, 3))
+
+    def _permanent(self, sat: Sat, comp: Component, eol: float) -> ProcessGen:
+        env, repair = self.env, self.cfg.repair
+        fault_t = env.now
+        self._transition(sat, ev.FaultDetected, component=comp.name, kind="permanent")
+        if not comp.repairable or repair.robots <= 0:
+            yield from self._deorbit(sat, "unrepairable")
+            return
+        pool = self.pools[self._pool_key(sat)]
+        self._transition(sat, ev.RepairRequested, component=comp.name,
+                         queue_length=len(pool.waiting) + 1)
+        robot, waited = yield pool.request(sat)
+        travel_s, gap = pool.travel(robot, sat)
+        self._transition(sat, ev.RepairRobotDispatched, robot=robot.name,
+                         travel_s=round(travel_s, 3), phase_gap_deg=round(gap, 4),
+                         waited_s=round(waited, 3))
+        yield env.timeout(travel_s)
+        robot.raan_deg, robot.phase_deg = sat.raan_deg, sat.phase_deg
+        self._transition(sat, ev.RepairRobotArrived, robot=robot.name)
+        yield self.spares.get(1)
+        yield env.timeout(repair.repair_s)
+        pool.release(robot)
+        self._sample_failures(sat, [comp.name])
+        self._transition(sat, ev.RepairCompleted, robot=robot.name, component=comp.name,
+                         spares_left=int(self.spares.level),
+                         time_to_repair_s=round(env.now - fault_t, 3))
+
+    def _deorbit(self, sat: Sat, reason: str) -> ProcessGen:
+        self._transition(sat, ev.DeorbitStarted, reason=reason)
+        if sat.shadow_proc is not None and sat.shadow_proc.is_alive and sat.shadow_waiting:
+            sat.shadow_proc.interrupt("deorbiting")
+        yield self.env.timeout(self.cfg.deorbit_s)
+        self._transition(sat, ev.Deorbited)
+
+    def _resupply(self) -> ProcessGen:
+        plan = self.cfg.repair
+        while True:
+            yield self.env.timeout(plan.resupply_every_s)
+            yield self.spares.put(plan.resupply_quantity)
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Emit ``scenario_started`` and start every process (call once, before running)."""
+        cfg = self.cfg
+        self._emit_run(
+            ev.ScenarioStarted,
+            scenario=cfg.scenario,
+            seed=self.seed,
+            epoch=format_time(cfg.epoch),
+            until=format_sim(cfg.epoch, cfg.until_s),
+            satellites_planned=len(self.sats),
+            shells=cfg.shells,
+            accelerators_per_satellite=cfg.bus.accelerators,
+            tflops_per_accelerator=cfg.accelerator_tflops,
+            accelerator_w=cfg.bus.accelerator_power_w,
+            robots=self.robots_total,
+            spares=cfg.repair.spares,
+        )
+        self.env.process(self._environment())
+        if cfg.repair.resupply_every_s > 0 and cfg.repair.resupply_quantity > 0:
+            self.env.process(self._resupply())
+        for sat in self.sats:
+            self.env.process(self._lifecycle(sat))
+
+    def run(self, until_s: float | None = None) -> None:
+        """Advance the simulation to ``until_s`` (default: the scenario's horizon)."""
+        limit = self.cfg.until_s if until_s is None else min(until_s, self.cfg.until_s)
+        if limit > self.env.now:
+            self.env.run(until=limit)
+
+    def finish(self) -> None:
+        """Emit ``scenario_finished`` at the horizon (after :meth:`run` reached it)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._emit_run(
+            ev.ScenarioFinished,
+            events=self.offset + 1,
+            satellites_by_state={s.value: n for s, n in self.counts.items() if n},
+        )
+
+
+def simulate(config: EngineConfig, seed: int) -> list[ev.EventBase]:
+    """Run a whole scenario in batch mode and return its events (convenient for tests)."""
+    out: list[ev.EventBase] = []
+    engine = Engine(config, seed, out.append)
+    engine.start()
+    engine.run()
+    engine.finish()
+    return out
+
+
+__all__ = [
+    "Component",
+    "Engine",
+    "EngineConfig",
+    "IllegalTransition",
+    "LaunchPlan",
+    "RepairPlan",
+    "simulate",
+]

@@ -1,0 +1,119 @@
+"""Earth's shadow: conical umbra and penumbra (dual cone) and the sunlit fraction.
+
+Seen from the satellite, the Earth is a disc of apparent angular radius
+``θE = asin(R_E/|r|)`` and the Sun a disc of radius ``θS = asin(R_S/|r_sun − r|)``; ``θ`` is
+the angle between the two disc centres (directions to Earth's centre and to the Sun). Then
+
+* penumbra (any part of the Sun hidden):  ``θ < θE + θS``
+* umbra (Sun fully hidden):               ``θ < θE − θS``
+
+which is exactly the dual-cone model with a spherical Earth. The signed functions
+``θ − (θE ± θS)`` (radians, negative inside) are smooth across the boundaries and are what the
+eclipse search root-finds. The sunlit fraction is the visible share of the solar disc's area
+(circle-overlap formula, Montenbruck & Gill, *Satellite Orbits*, 2000, §3.4.2).
+
+Defaults: spherical Earth of radius 6378.137 km (WGS84 equatorial; the oblate Earth moves
+shadow crossings by up to ~10 s at high latitudes, not modelled), Sun radius 696,000 km.
+No atmosphere (refraction/absorption would widen the penumbra by a few seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+EARTH_RADIUS_KM = 6378.137
+SUN_RADIUS_KM = 696_000.0
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def shadow_angles(
+    r_sat_km: npt.ArrayLike,
+    r_sun_km: npt.ArrayLike,
+    *,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    sun_radius_km: float = SUN_RADIUS_KM,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(θ, θE, θS)`` in radians for geocentric satellite and Sun positions (…, 3), km.
+
+    Shapes broadcast over the leading axes (e.g. satellites (n, m, 3) with Sun (m, 3)).
+    """
+    r = np.asarray(r_sat_km, dtype=np.float64)
+    sun = np.asarray(r_sun_km, dtype=np.float64)
+    rx, ry, rz = r[..., 0], r[..., 1], r[..., 2]
+    dx, dy, dz = sun[..., 0] - rx, sun[..., 1] - ry, sun[..., 2] - rz
+    r_norm = np.sqrt(rx * rx + ry * ry + rz * rz)
+    d_norm = np.sqrt(dx * dx + dy * dy + dz * dz)
+    # angle between -r (towards Earth's centre) and d (towards the Sun)
+    cos_theta = -(rx * dx + ry * dy + rz * dz) / (r_norm * d_norm)
+    theta = np.arccos(np.clip(cos_theta, -1.0, 1.0))
+    theta_e = np.arcsin(np.clip(earth_radius_km / r_norm, -1.0, 1.0))
+    theta_s = np.arcsin(sun_radius_km / d_norm)
+    return theta, theta_e, theta_s
+
+
+def shadow_distances(
+    r_sat_km: npt.ArrayLike,
+    r_sun_km: npt.ArrayLike,
+    *,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    sun_radius_km: float = SUN_RADIUS_KM,
+) -> tuple[FloatArray, FloatArray]:
+    """Signed angular distances (rad) to the penumbra and umbra boundaries.
+
+    Returns ``(θ − (θE + θS), θ − (θE − θS))``: negative inside the penumbra resp. umbra,
+    zero on the boundary. Suitable for root-finding.
+    """
+    theta, te, ts = shadow_angles(
+        r_sat_km, r_sun_km, earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+    )
+    return theta - (te + ts), theta - (te - ts)
+
+
+def penumbra_distance(
+    r_sat_km: npt.ArrayLike, r_sun_km: npt.ArrayLike, *, earth_radius_km: float = EARTH_RADIUS_KM
+) -> FloatArray:
+    """Signed angular distance (rad) to the penumbra boundary; negative inside the shadow."""
+    return shadow_distances(r_sat_km, r_sun_km, earth_radius_km=earth_radius_km)[0]
+
+
+def umbra_distance(
+    r_sat_km: npt.ArrayLike, r_sun_km: npt.ArrayLike, *, earth_radius_km: float = EARTH_RADIUS_KM
+) -> FloatArray:
+    """Signed angular distance (rad) to the umbra boundary; negative inside the umbra."""
+    return shadow_distances(r_sat_km, r_sun_km, earth_radius_km=earth_radius_km)[1]
+
+
+def illumination_fraction(
+    r_sat_km: npt.ArrayLike,
+    r_sun_km: npt.ArrayLike,
+    *,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    sun_radius_km: float = SUN_RADIUS_KM,
+) -> FloatArray:
+    """Share of the solar disc's area visible from the satellite: 1 sunlit, 0 umbra.
+
+    Uses the area of overlap of two discs of angular radii ``θS`` (Sun) and ``θE`` (Earth)
+    whose centres are ``θ`` apart (small-angle, flat-disc approximation).
+    """
+    theta, te, ts = shadow_angles(
+        r_sat_km, r_sun_km, earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+    )
+    a, b, c = np.broadcast_arrays(ts, te, theta)
+    frac = np.ones(a.shape)
+    umbra = c <= b - a
+    annular = c <= a - b  # antumbra: Earth wholly inside the solar disc
+    partial = ~(umbra | annular) & (c < a + b)
+    frac[umbra] = 0.0
+    frac[annular] = 1.0 - (b[annular] / a[annular]) ** 2
+    ap, bp, cp = a[partial], b[partial], c[partial]
+    x = (cp * cp + ap * ap - bp * bp) / (2 * cp)
+    y = np.sqrt(np.maximum(ap * ap - x * x, 0.0))
+    overlap = (
+        ap * ap * np.arccos(np.clip(x / ap, -1, 1))
+        + bp * bp * np.arccos(np.clip((cp - x) / bp, -1, 1))
+        - cp * y
+    )
+    frac[partial] = 1.0 - overlap / (np.pi * ap * ap)
+    return np.asarray(np.clip(frac, 0.0, 1.0), dtype=np.float64)
