@@ -228,7 +228,9 @@ def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_k
 
     def rate(a_km: float) -> float:
         n = math.sqrt(MU_KM3_S2 / a_km**3)
-        return -1.5 * n * J2 * (EARTH_RADIUS_KM / a_km) ** 2 * math.cos(math.radians(inclination_deg))
+        return (
+            -1.5 * n * J2 * (EARTH_RADIUS_KM / a_km) ** 2 * math.cos(math.radians(inclination_deg))
+        )
 
     a = EARTH_RADIUS_KM + altitude_km
     return abs(math.degrees(rate(a) - rate(a + offset_km))) * DAY_S
@@ -459,7 +461,12 @@ class Engine:
                 )
                 for j in range(n)
             ]
-            pools[key] = RobotPool(self.env, robots[0].name.rsplit("-", 1)[0] if robots else "", robots, self.cfg.repair)
+            pools[key] = RobotPool(
+                self.env,
+                robots[0].name.rsplit("-", 1)[0] if robots else "",
+                robots,
+                self.cfg.repair,
+            )
         return pools
 
     @property
@@ -678,8 +685,10 @@ class Engine:
         lat = np.degrees(np.arctan2(r[..., 2], np.hypot(r[..., 0], r[..., 1])))
         lon = np.degrees(np.arctan2(r[..., 1], r[..., 0]))
         inside = (
-            (lat >= SAA_LAT_DEG[0]) & (lat <= SAA_LAT_DEG[1])
-            & (lon >= SAA_LON_DEG[0]) & (lon <= SAA_LON_DEG[1])
+            (lat >= SAA_LAT_DEG[0])
+            & (lat <= SAA_LAT_DEG[1])
+            & (lon >= SAA_LON_DEG[0])
+            & (lon <= SAA_LON_DEG[1])
         )
         ok = np.isfinite(lat)
         return float(inside[ok].mean()) if ok.any() else 0.0
@@ -752,8 +761,9 @@ class Engine:
                 return
 
     def _transient(self, sat: Sat, in_saa: bool) -> ProcessGen:
-        self._transition(sat, ev.FaultDetected, component="avionics", kind="transient",
-                         in_saa=in_saa)
+        self._transition(
+            sat, ev.FaultDetected, component="avionics", kind="transient", in_saa=in_saa
+        )
         start = self.env.now
         yield self.env.timeout(self.cfg.reboot_s)
         self._transition(sat, ev.Rebooted, downtime_s=round(self.env.now - start, 3))
@@ -766,13 +776,19 @@ class Engine:
             yield from self._deorbit(sat, "unrepairable")
             return
         pool = self.pools[self._pool_key(sat)]
-        self._transition(sat, ev.RepairRequested, component=comp.name,
-                         queue_length=len(pool.waiting) + 1)
+        self._transition(
+            sat, ev.RepairRequested, component=comp.name, queue_length=len(pool.waiting) + 1
+        )
         robot, waited = yield pool.request(sat)
         travel_s, gap = pool.travel(robot, sat)
-        self._transition(sat, ev.RepairRobotDispatched, robot=robot.name,
-                         travel_s=round(travel_s, 3), phase_gap_deg=round(gap, 4),
-                         waited_s=round(waited, 3))
+        self._transition(
+            sat,
+            ev.RepairRobotDispatched,
+            robot=robot.name,
+            travel_s=round(travel_s, 3),
+            phase_gap_deg=round(gap, 4),
+            waited_s=round(waited, 3),
+        )
         yield env.timeout(travel_s)
         robot.raan_deg, robot.phase_deg = sat.raan_deg, sat.phase_deg
         self._transition(sat, ev.RepairRobotArrived, robot=robot.name)
@@ -780,9 +796,14 @@ class Engine:
         yield env.timeout(repair.repair_s)
         pool.release(robot)
         self._sample_failures(sat, [comp.name])
-        self._transition(sat, ev.RepairCompleted, robot=robot.name, component=comp.name,
-                         spares_left=int(self.spares.level),
-                         time_to_repair_s=round(env.now - fault_t, 3))
+        self._transition(
+            sat,
+            ev.RepairCompleted,
+            robot=robot.name,
+            component=comp.name,
+            spares_left=int(self.spares.level),
+            time_to_repair_s=round(env.now - fault_t, 3),
+        )
 
     def _deorbit(self, sat: Sat, reason: str) -> ProcessGen:
         self._transition(sat, ev.DeorbitStarted, reason=reason)

@@ -183,20 +183,30 @@ def elevation_rad(
 def elevation_event_function(
     epoch: datetime, stations: Sequence[Station], min_elevation_deg: float
 ) -> EventFunction:
-    """Event function ``sin(elevation) − sin(min elevation)`` per station, (k, …)."""
+    """Event function ``sin(elevation) − sin(min elevation)`` per station, (k, …), with its
+    time derivative (Earth-fixed velocity ``v_ecef = R·v_teme − ω × r_ecef``)."""
     pos, up = _station_frames(stations)
     sin_min = np.sin(np.radians(min_elevation_deg))
 
-    def g(r: FloatArray, v: FloatArray, seconds: FloatArray) -> FloatArray:
-        ecef = teme_to_ecef(r, gmst_rad(*julian_dates(epoch, seconds)))
-        out = []
+    def g(r: FloatArray, v: FloatArray, seconds: FloatArray) -> tuple[FloatArray, FloatArray]:
+        theta = gmst_rad(*julian_dates(epoch, seconds))
+        ecef = teme_to_ecef(r, theta)
+        vel = teme_to_ecef(v, theta)
+        vx = vel[..., 0] + EARTH_ROTATION_RAD_S * ecef[..., 1]
+        vy = vel[..., 1] - EARTH_ROTATION_RAD_S * ecef[..., 0]
+        vz = vel[..., 2]
+        values, rates = [], []
         for k in range(len(stations)):
             dx = ecef[..., 0] - pos[k, 0]
             dy = ecef[..., 1] - pos[k, 1]
             dz = ecef[..., 2] - pos[k, 2]
             dist = np.sqrt(dx * dx + dy * dy + dz * dz)
-            out.append((dx * up[k, 0] + dy * up[k, 1] + dz * up[k, 2]) / dist - sin_min)
-        return np.asarray(np.stack(out), dtype=np.float64)
+            sin_el = (dx * up[k, 0] + dy * up[k, 1] + dz * up[k, 2]) / dist
+            range_rate = (dx * vx + dy * vy + dz * vz) / dist
+            up_rate = vx * up[k, 0] + vy * up[k, 1] + vz * up[k, 2]
+            values.append(sin_el - sin_min)
+            rates.append(up_rate / dist - sin_el * range_rate / dist)
+        return np.asarray(np.stack(values), np.float64), np.asarray(np.stack(rates), np.float64)
 
     return g
 

@@ -57,6 +57,7 @@ from twin.errors import InputError
 from twin.timeutil import parse_duration, parse_time
 
 __all__ = [
+    "SECONDS_PER_YEAR",
     "Bus",
     "ComponentReliability",
     "Constellation",

@@ -71,6 +71,49 @@ def shadow_distances(
     return theta - (te + ts), theta - (te - ts)
 
 
+def shadow_rates(
+    r_sat_km: npt.ArrayLike,
+    v_sat_km_s: npt.ArrayLike,
+    r_sun_km: npt.ArrayLike,
+    *,
+    earth_radius_km: float = EARTH_RADIUS_KM,
+    sun_radius_km: float = SUN_RADIUS_KM,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Penumbra and umbra distances (rad) and their time derivatives (rad/s).
+
+    Returns ``(pen, umb, d pen/dt, d umb/dt)`` from positions (km) and velocities (km/s).
+    The derivatives treat the Sun as fixed during the derivative (its apparent motion,
+    ~2e-7 rad/s, is 1e-4 of a LEO satellite's ~1e-3 rad/s) and drop the parallax terms of
+    order |r|/|r_sun| (~5e-5); they steer root-finding, the values themselves are exact.
+    """
+    r = np.asarray(r_sat_km, dtype=np.float64)
+    v = np.asarray(v_sat_km_s, dtype=np.float64)
+    sun = np.asarray(r_sun_km, dtype=np.float64)
+    rx, ry, rz = r[..., 0], r[..., 1], r[..., 2]
+    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+    dx, dy, dz = sun[..., 0] - rx, sun[..., 1] - ry, sun[..., 2] - rz
+    r_norm = np.sqrt(rx * rx + ry * ry + rz * rz)
+    d_norm = np.sqrt(dx * dx + dy * dy + dz * dz)
+    rd = rx * dx + ry * dy + rz * dz
+    cos_theta = np.clip(-rd / (r_norm * d_norm), -1.0, 1.0)
+    theta = np.arccos(cos_theta)
+    ratio_e = np.minimum(earth_radius_km / r_norm, 1.0)
+    theta_e = np.arcsin(ratio_e)
+    theta_s = np.arcsin(sun_radius_km / d_norm)
+    # d/dt cos θ = −(v·ŵ − (û·v)(û·ŵ)) / |r| with û = r/|r|, ŵ = d/|d| (Sun fixed, far)
+    radial_speed = (rx * vx + ry * vy + rz * vz) / r_norm
+    vw = (vx * dx + vy * dy + vz * dz) / d_norm
+    uw = rd / (r_norm * d_norm)
+    dcos = -(vw - radial_speed * uw) / r_norm
+    sin_theta = np.sqrt(np.maximum(1.0 - cos_theta * cos_theta, 1e-30))
+    dtheta = -dcos / sin_theta
+    dtheta_e = -ratio_e * radial_speed / (r_norm * np.sqrt(np.maximum(1.0 - ratio_e**2, 1e-30)))
+    pen = theta - (theta_e + theta_s)
+    umb = theta - (theta_e - theta_s)
+    rate = dtheta - dtheta_e
+    return pen, umb, rate, rate
+
+
 def penumbra_distance(
     r_sat_km: npt.ArrayLike, r_sun_km: npt.ArrayLike, *, earth_radius_km: float = EARTH_RADIUS_KM
 ) -> FloatArray:
