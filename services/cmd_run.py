@@ -34,10 +34,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("scenario", metavar="SCENARIO")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-    p.add_argument("--until", default=None, help="simulated span, e.g. 36h, 30d (default: the scenario's)")
-    p.add_argument("--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)")
+    p.add_argument(
+        "--until", default=None, help="simulated span, e.g. 36h, 30d (default: the scenario's)"
+    )
+    p.add_argument(
+        "--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)"
+    )
     p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
-    p.add_argument("--speed", type=float, default=60.0, help="live mode: sim seconds per wall second")
+    p.add_argument(
+        "--speed", type=float, default=60.0, help="live mode: sim seconds per wall second"
+    )
     p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="also publish to Kafka")
     p.add_argument("--topic", default="twin.events", help="Kafka topic (with --kafka)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

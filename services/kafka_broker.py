@@ -13,6 +13,10 @@ metadata in a Raft log) and *broker* (serves produce/fetch). Running it takes th
    log in ``<data>/broker.log`` and the pid in ``<data>/broker.pid``, then wait until a
    Kafka client (kafka-python's admin client) sees the broker in the cluster metadata.
 
+``fetch`` also records a class-data-sharing archive (AppCDS: the JVM's parsed classes, dumped
+once at the exit of a throw-away broker) next to the jars; every later JVM maps it instead of
+parsing ~40 MB of jars, which halves the broker's start-up (about 5 s to 2.5 s here).
+
 The broker listens on 127.0.0.1 only. Ports are chosen free when not given, and a data
 directory remembers its ports (in ``server.properties``) so a restart keeps the bootstrap
 address clients already hold. :class:`KafkaBroker` is the API; ``scripts/kafka-local`` is a
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -30,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -164,6 +170,47 @@ def _java() -> str:
     return found
 
 
+def class_archive_path(version: str | None = None) -> Path:
+    """The AppCDS archive for this JVM (archives are specific to one JVM build) and version."""
+    java = os.path.realpath(_java())
+    tag = hashlib.sha256(java.encode()).hexdigest()[:12]
+    return libs_dir(version).parent / f"classes-{tag}.jsa"
+
+
+def build_class_archive(progress: Progress = _stderr, timeout_s: float = 180.0) -> Path | None:
+    """Record the AppCDS archive by starting and stopping a broker in a temporary directory.
+
+    Optional speed-up only: returns ``None`` (and the broker simply starts slower) if the
+    JVM could not write it. Written under a temporary name and renamed when complete.
+    """
+    archive = class_archive_path()
+    if archive.exists():
+        return archive
+    fetch_jars(progress)
+    partial = archive.with_name(f"{archive.name}.partial-{os.getpid()}")
+    progress(f"Recording JVM class archive {archive.name} (once; speeds up broker start-up)")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kafka-cds-") as tmp:
+        broker = KafkaBroker(
+            tmp,
+            jvm_options=(*DEFAULT_HEAP, f"-XX:ArchiveClassesAtExit={partial}"),
+            progress=lambda _msg: None,
+        )
+        try:
+            broker.start(timeout_s)
+        except BrokerError as exc:
+            progress(f"  could not start a broker to record it: {exc}")
+        finally:
+            broker.stop(grace_s=timeout_s)  # the JVM writes the archive while exiting
+    if not partial.exists() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
+        progress("  the JVM wrote no class archive; brokers will start without it")
+        return None
+    partial.rename(archive)
+    progress(f"  class archive ready ({time.monotonic() - started:.0f} s)")
+    return archive
+
+
 def fetch_jars(progress: Progress = _stderr) -> Path:
     """Return the broker's ``libs`` directory, downloading it with Maven the first time.
 
@@ -289,7 +336,8 @@ class KafkaBroker:
 
     ``port`` is the client (PLAINTEXT) port and ``controller_port`` the Raft port; when
     ``None`` the ports last used by ``data_dir`` are reused if free, else free ones are
-    picked. ``config`` overrides or adds ``server.properties`` entries. The same object can
+    picked. ``config`` overrides or adds ``server.properties`` entries; ``jvm_options``
+    replaces the default heap bounds (``-Xmx512m -Xms256m``). The same object can
     start, stop, kill and restart the broker; another process can control it through the
     pid file (that is what ``scripts/kafka-local stop`` does).
     """
@@ -301,12 +349,12 @@ class KafkaBroker:
         *,
         controller_port: int | None = None,
         config: Mapping[str, str] | None = None,
-        heap: tuple[str, ...] = DEFAULT_HEAP,
+        jvm_options: tuple[str, ...] = DEFAULT_HEAP,
         progress: Progress = _stderr,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.extra_config = dict(config or {})
-        self.heap = heap
+        self.jvm_options = jvm_options
         self.progress = progress
         previous = _read_properties(self.properties_path).get("listeners", "")
         self._requested_port = port
@@ -462,9 +510,17 @@ class KafkaBroker:
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 
     def _jvm_args(self, java: str, libs: Path) -> list[str]:
+        sharing: list[str] = []
+        archive = class_archive_path()
+        recording = any(o.startswith("-XX:ArchiveClassesAtExit") for o in self.jvm_options)
+        if archive.exists() and not recording:
+            # A stale archive (other JVM build, re-fetched jars) is ignored by the JVM with a
+            # warning in broker.log; the broker still starts, only slower.
+            sharing = [f"-XX:SharedArchiveFile={archive}"]
         return [
             java,
-            *self.heap,
+            *self.jvm_options,
+            *sharing,
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",

@@ -289,3 +289,10 @@ def test_dawn_dusk_650_km_eclipse_season_over_a_year() -> None:
     assert days == pytest.approx(88, abs=15)
     assert np.max(b - a) / 60 == pytest.approx(20, abs=2)
     assert np.sum(b - a) / year_s == pytest.approx(0.039, abs=0.01)
+
+
+def test_empty_fleet_and_sgp4_failure_give_no_passes() -> None:
+    assert len(eclipse_table([], EPOCH, 0.0, 3600.0)) == 0
+    decayed = satellite(1, 51.6, -200, 0, 0)  # perigee below ground: SGP4 error, no raise
+    table = eclipse_table([decayed, satellite(2, 53.0, 550, 200, 40)], EPOCH, 0.0, 3 * 3600.0)
+    assert set(table.sat.tolist()) == {1}

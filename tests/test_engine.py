@@ -95,7 +95,11 @@ def test_load_is_shed_at_the_closed_form_floor_time_and_restored_at_exit() -> No
 
 def test_permanent_fault_goes_through_the_repair_robot_and_back() -> None:
     events = run(scenario_text(duration="10d", faults_scale_years=0.02), seed=3)
-    types = [e.type for e in events if e.satellite is not None and not e.type.startswith(("eclipse", "load"))]
+    types = [
+        e.type
+        for e in events
+        if e.satellite is not None and not e.type.startswith(("eclipse", "load"))
+    ]
     assert "repair_completed" in types, types
     k = types.index("fault_detected")
     assert types[k : k + 5] == [
@@ -105,8 +109,12 @@ def test_permanent_fault_goes_through_the_repair_robot_and_back() -> None:
         "repair_robot_arrived",
         "repair_completed",
     ]
-    flow = [e for e in events if e.type in {"fault_detected", "repair_robot_dispatched",
-                                            "repair_robot_arrived", "repair_completed"}][:4]
+    flow = [
+        e
+        for e in events
+        if e.type
+        in {"fault_detected", "repair_robot_dispatched", "repair_robot_arrived", "repair_completed"}
+    ][:4]
     fault, dispatched, arrived, done = flow
     assert isinstance(dispatched, ev.RepairRobotDispatched)
     assert isinstance(done, ev.RepairCompleted)
@@ -136,7 +144,9 @@ def test_failed_launch_loses_its_satellites() -> None:
 
 def test_illegal_transition_names_satellite_states_and_time() -> None:
     with pytest.raises(IllegalTransition) as err:
-        check("S0-P00-000", "repair_completed", State.OPERATIONAL, False, "2026-11-23T01:00:00.000Z")
+        check(
+            "S0-P00-000", "repair_completed", State.OPERATIONAL, False, "2026-11-23T01:00:00.000Z"
+        )
     msg = str(err.value)
     assert "S0-P00-000" in msg and "operational" in msg and "repair_completed" in msg
     assert "2026-11-23T01:00:00.000Z" in msg
@@ -178,10 +188,18 @@ def test_demo_events_decode_fold_and_agree_with_the_engine() -> None:
 def test_random_runs_respect_the_state_machine_and_seq(
     seed: int, battery_wh: float, scale: float, spares: int
 ) -> None:
-    text = scenario_text(
-        duration="4d", planes=2, sats_per_plane=2, sats_per_launch=2, battery_wh=battery_wh,
-        faults_scale_years=scale, spares=spares,
-    ) + '\n[reliability.upsets]\nrate_per_sat_day = 2.0\nsaa_multiplier = 10\nreboot = "20m"\n'
+    text = (
+        scenario_text(
+            duration="4d",
+            planes=2,
+            sats_per_plane=2,
+            sats_per_launch=2,
+            battery_wh=battery_wh,
+            faults_scale_years=scale,
+            spares=spares,
+        )
+        + '\n[reliability.upsets]\nrate_per_sat_day = 2.0\nsaa_multiplier = 10\nreboot = "20m"\n'
+    )
     events = run(text, seed=seed)
     state = FleetState()
     last_seq: dict[str | None, int] = collections.defaultdict(int)

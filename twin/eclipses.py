@@ -419,6 +419,9 @@ def eclipse_table(
     Columnar and vectorized; see the module docstring for the method and its accuracy.
     """
     satrecs = list(fleet.satrecs) if isinstance(fleet, Fleet) else list(fleet)
+    if not satrecs:
+        e = np.zeros(0)
+        return EclipseTable(np.zeros(0, np.int64), e, e, e, e, np.zeros(0, bool))
     func = shadow_event_function(epoch, start_s, end_s, earth_radius_km=earth_radius_km)
     cr = find_crossings(satrecs, epoch, start_s, end_s, func, step_s=step_s, chunk_size=chunk_size)
     pen = cr.func == 0

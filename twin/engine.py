@@ -248,6 +248,7 @@ def config_from_scenario(
 ) -> EngineConfig:
     """Map a validated :class:`twin.scenario.Scenario` to the engine's configuration."""
     from twin import scenario as sc
+    from twin.orbits import sso_inclination_deg
     from twin.power import Battery
 
     meta, b = scenario.scenario, scenario.bus
@@ -257,7 +258,7 @@ def config_from_scenario(
         incl = (
             shell.inclination_deg
             if isinstance(shell, sc.WalkerShell)
-            else sc.orbits.sso_inclination_deg(shell.altitude_km)
+            else sso_inclination_deg(shell.altitude_km)
         )
         shells.append(
             ev.ShellInfo(
@@ -272,13 +273,13 @@ def config_from_scenario(
     if scenario.constellation.file is not None:
         members = [k for k, s in enumerate(fleet.shell) if s == len(shells)]
         alt = [_mean_altitude_km(fleet.satrecs[k]) for k in members]
-        incl = [math.degrees(fleet.satrecs[k].inclo) for k in members]
+        incls = [math.degrees(fleet.satrecs[k].inclo) for k in members]
         shells.append(
             ev.ShellInfo(
                 shell=len(shells),
                 kind="file",
                 altitude_km=round(float(np.median(alt)), 1) if alt else 0.0,
-                inclination_deg=round(float(np.median(incl)), 4) if incl else 0.0,
+                inclination_deg=round(float(np.median(incls)), 4) if incls else 0.0,
                 planes=0,
                 sats_per_plane=0,
             )
@@ -357,6 +358,14 @@ def config_from_scenario(
         deorbit_s=eol.deorbit_s if eol is not None else 0.0,
         fingerprint=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
     )
+
+
+def _stopped(sat: Sat) -> bool:
+    """Deorbiting or gone: no more eclipses are tracked for it."""
+    return sat.state in _STOPPED
+
+
+_STOPPED = TERMINAL | {State.DEORBITING}
 
 
 def run_id_for(config: EngineConfig, seed: int) -> str:
@@ -590,10 +599,7 @@ class Engine:
             idx = [
                 s.index
                 for s in self.sats
-                if s.launch_ok
-                and s.launch_s + cfg.launch.deploy_s < t1
-                and s.state not in TERMINAL
-                and s.state is not State.DEORBITING
+                if s.launch_ok and s.launch_s + cfg.launch.deploy_s < t1 and not _stopped(s)
             ]
             if idx:
                 table = eclipse_table(
@@ -618,7 +624,7 @@ class Engine:
     def _shadow(self, sat: Sat) -> ProcessGen:
         env, battery = self.env, self.cfg.bus.battery
         pos = 0
-        while sat.state not in TERMINAL and sat.state is not State.DEORBITING:
+        while not _stopped(sat):
             if pos >= len(sat.passes):
                 yield self.window_ready
                 continue
@@ -628,7 +634,7 @@ class Engine:
                 continue
             if enter > env.now:
                 yield env.timeout(enter - env.now)
-            if sat.state in TERMINAL or sat.state is State.DEORBITING:
+            if _stopped(sat):
                 return
             self._advance(sat)
             sat.in_shadow = True
@@ -645,7 +651,7 @@ class Engine:
                 try:
                     yield env.timeout(min(wait, floor_in))
                 except simpy.Interrupt:
-                    if sat.state is State.DEORBITING:
+                    if _stopped(sat):
                         return
                     continue
                 finally:
@@ -654,7 +660,7 @@ class Engine:
                 if floor_in <= wait and sat.state is State.IN_ECLIPSE:
                     self._transition(sat, ev.LoadShed, reason="battery_floor")
                     shed_at = env.now
-            if sat.state is State.DEORBITING:
+            if _stopped(sat):
                 return
             self._advance(sat)
             sat.in_shadow = False

@@ -239,6 +239,8 @@ def station_passes(
     Sorted by satellite, station, then time. ``step_s`` is the coarse grid (120 s: a LEO
     pass above 10° lasts several minutes; passes shorter than ~60 s may be missed).
     """
+    if not fleet.satrecs or not stations:
+        return []
     func = elevation_event_function(epoch, stations, min_elevation_deg)
     cr = find_crossings(fleet.satrecs, epoch, start_s, end_s, func, step_s=step_s)
     out: list[StationPass] = []

@@ -46,14 +46,34 @@ from twin.events import (
     ScenarioStarted,
     Telemetry,
 )
-from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check
+from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
 
 SNAPSHOT_VERSION = 1
 SOC_BINS = 10
 """The SoC histogram has this many equal bins over [0, 1] (1.0 falls in the last)."""
 
-_PLANNED = State.PLANNED
-_LOAD_SHED = State.LOAD_SHED
+_PLANNED: str = State.PLANNED.value
+_LOAD_SHED: str = State.LOAD_SHED.value
+_IN_ORBIT = frozenset(s.value for s in IN_ORBIT)
+_TERMINAL = frozenset(s.value for s in TERMINAL)
+
+
+def _legal_targets() -> dict[tuple[str, str, bool], str]:
+    """Every legal (event type, state, in shadow after) -> new state, from the state machine.
+
+    States are kept as plain strings in the fold: enum members hash through Python code, which
+    costs more than the rest of the transition at a million events.
+    """
+    table: dict[tuple[str, str, bool], str] = {}
+    for event_type in TRANSITIONS:
+        for state in State:
+            for shadow in (False, True):
+                if state in TRANSITIONS[event_type][0]:
+                    table[event_type, state.value, shadow] = target(event_type, state, shadow).value
+    return table
+
+
+_TARGETS = _legal_targets()
 _SECONDS_PER_HOUR = 3600.0
 _SECONDS_PER_DAY = 86400.0
 _MWS_PER_KWH = 1000.0 * 3.6e6  # milliwatt-seconds in a kilowatt-hour
@@ -124,7 +144,6 @@ class _Sat:
         rec = cls(0, 0)
         for name, value in zip(cls.__slots__, values, strict=True):
             setattr(rec, name, value)
-        rec.state = State(rec.state)
         return rec
 
 
@@ -210,8 +229,8 @@ class FleetState:
         self._next_epoch_dt: datetime | None = None
         # satellites and counts
         self._sats: dict[str, _Sat] = {}
-        self.by_state: dict[State, int] = {}
-        self.by_shell_state: dict[tuple[int, State], int] = {}
+        self.by_state: dict[str, int] = {}
+        self.by_shell_state: dict[tuple[int, str], int] = {}
         self.by_shell_plane: dict[tuple[int, int], int] = {}
         """Satellites in orbit (any :data:`twin.lifecycle.IN_ORBIT` state) by (shell, plane)."""
         # fleet totals
@@ -329,13 +348,16 @@ class FleetState:
         if event.seq != last_seq + 1:
             what = "duplicate" if event.seq <= last_seq else "gap"
             self._order_error(event, f"seq {event.seq}, expected {last_seq + 1} ({what})")
-        if etype not in TRANSITIONS:
-            self._order_error(event, f"{etype} is a run-level event but names a satellite")
         if etype == "eclipse_entered":
             shadow = True
         elif etype == "eclipse_exited":
             shadow = False
-        new = check(sat_id, etype, current, shadow, event.sim_time)
+        new = _TARGETS.get((etype, current, shadow))
+        if new is None:
+            if etype not in TRANSITIONS:
+                self._order_error(event, f"{etype} is a run-level event but names a satellite")
+            check(sat_id, etype, State(current), shadow, event.sim_time)  # raises
+            raise AssertionError("unreachable: _TARGETS disagrees with lifecycle.target")
         # -- validated: from here on, mutate
         self._advance(t_s, event.sim_time)
         if rec is None:
@@ -355,18 +377,18 @@ class FleetState:
         handler = _SAT_HANDLERS.get(etype)
         if handler is not None:
             handler(self, sat_id, rec, event, t_s)
-        if new in TERMINAL:
+        if new in _TERMINAL:
             self._retire(sat_id, rec)
 
-    def _move(self, rec: _Sat, old: State, new: State) -> None:
+    def _move(self, rec: _Sat, old: str, new: str) -> None:
         by_state, by_shell = self.by_state, self.by_shell_state
         shell = rec.shell
-        if old is not _PLANNED:
+        if old != _PLANNED:
             by_state[old] -= 1
             by_shell[shell, old] -= 1
         by_state[new] = by_state.get(new, 0) + 1
         by_shell[shell, new] = by_shell.get((shell, new), 0) + 1
-        was_up, is_up = old in IN_ORBIT, new in IN_ORBIT
+        was_up, is_up = old in _IN_ORBIT, new in _IN_ORBIT
         if was_up != is_up:
             key = (shell, rec.plane)
             self.by_shell_plane[key] = self.by_shell_plane.get(key, 0) + (1 if is_up else -1)
@@ -509,7 +531,7 @@ class FleetState:
         """Satellites in ``state`` now; ``planned`` = planned − satellites seen in events."""
         if state == _PLANNED:
             return max(0, self.satellites_planned - len(self._sats))
-        return self.by_state.get(State(state), 0)
+        return self.by_state.get(State(state).value, 0)
 
     def soc_histogram(self) -> list[int]:
         """Satellites with telemetry by state of charge, :data:`SOC_BINS` bins over [0, 1]."""
@@ -526,7 +548,7 @@ class FleetState:
             return None
         return {
             "satellite": sat_id,
-            "state": str(rec.state),
+            "state": rec.state,
             "in_shadow": rec.in_shadow,
             "shell": rec.shell,
             "plane": rec.plane,
@@ -547,7 +569,7 @@ class FleetState:
         by_shell_state: dict[str, dict[str, int]] = {}
         for (shell, state), n in sorted(self.by_shell_state.items()):
             if n:
-                by_shell_state.setdefault(str(shell), {})[str(state)] = n
+                by_shell_state.setdefault(str(shell), {})[state] = n
         by_shell_plane: dict[str, dict[str, int]] = {}
         for (shell, plane), n in sorted(self.by_shell_plane.items()):
             if n:
@@ -579,7 +601,7 @@ class FleetState:
                 "events_applied": self.events_applied,
             },
             "satellites": {
-                "by_state": {str(s): self.count(s) for s in State},
+                "by_state": {s.value: self.count(s) for s in State},
                 "by_shell_state": by_shell_state,
                 "by_shell_plane": by_shell_plane,
                 "seen": len(self._sats),
@@ -629,8 +651,8 @@ class FleetState:
         doc: dict[str, Any] = {name: getattr(self, name) for name in _SIMPLE_FIELDS}
         doc["snapshot_version"] = SNAPSHOT_VERSION
         doc["satellites"] = {sat_id: rec.to_list() for sat_id, rec in self._sats.items()}
-        doc["by_state"] = {str(s): n for s, n in self.by_state.items()}
-        doc["by_shell_state"] = sorted([k[0], str(k[1]), n] for k, n in self.by_shell_state.items())
+        doc["by_state"] = self.by_state
+        doc["by_shell_state"] = sorted([k[0], k[1], n] for k, n in self.by_shell_state.items())
         doc["by_shell_plane"] = sorted([k[0], k[1], n] for k, n in self.by_shell_plane.items())
         doc["faults"] = sorted([k[0], k[1], n] for k, n in self.faults.items())
         doc["repair_queue"] = list(self.repair_queue)
@@ -655,8 +677,8 @@ class FleetState:
             for name in _SIMPLE_FIELDS:
                 setattr(state, name, doc[name])
             state._sats = {k: _Sat.from_list(v) for k, v in doc["satellites"].items()}
-            state.by_state = {State(s): n for s, n in doc["by_state"].items()}
-            state.by_shell_state = {(sh, State(s)): n for sh, s, n in doc["by_shell_state"]}
+            state.by_state = dict(doc["by_state"])
+            state.by_shell_state = {(sh, s): n for sh, s, n in doc["by_shell_state"]}
             state.by_shell_plane = {(sh, pl): n for sh, pl, n in doc["by_shell_plane"]}
             state.faults = {(c, k): n for c, k, n in doc["faults"]}
             state.repair_queue = dict.fromkeys(doc["repair_queue"])

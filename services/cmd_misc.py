@@ -1,0 +1,32 @@
+"""``twin schema`` (the JSON Schema of events) and ``twin scenarios`` (the preset list)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from twin.events import json_schema
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``schema`` and ``scenarios`` sub-commands."""
+    p = subparsers.add_parser("schema", help="print the JSON Schema of the event union")
+    p.set_defaults(func=run_schema)
+    p = subparsers.add_parser("scenarios", help="list the scenario presets")
+    p.set_defaults(func=run_scenarios)
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    from twin.scenario import list_presets  # the scenario module is heavy; load on demand
+
+    presets = list_presets()
+    width = max((len(name) for name, _ in presets), default=0)
+    for name, description in presets:
+        print(f"{name:<{width}}  {description}".rstrip())
+    return 0
