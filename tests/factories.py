@@ -131,9 +131,21 @@ class EventFactory:
         data.update(fields)
         return self.event("scenario_started", t_s=t_s, **data)
 
-    def to_operational(self, satellite: str, *, t_s: float = 0.0, **telemetry: Any) -> list[Any]:
-        """launched → deployed → raising → commissioning → operational, one second apart."""
+    def to_operational(
+        self,
+        satellite: str,
+        *,
+        t_s: float = 0.0,
+        shell: int | None = None,
+        plane: int | None = None,
+        **telemetry: Any,
+    ) -> list[Any]:
+        """launched → deployed → raising → commissioning → operational, one second apart;
+        ``telemetry`` fields go to ``powered_up``."""
         steps = ("launched", "deployed", "orbit_raising_started", "orbit_raised")
-        out = [self.event(t, satellite, t_s=t_s + i) for i, t in enumerate(steps)]
+        out = [
+            self.event(t, satellite, t_s=t_s + i, shell=shell, plane=plane)
+            for i, t in enumerate(steps)
+        ]
         out.append(self.event("powered_up", satellite, t_s=t_s + len(steps), **telemetry))
         return out

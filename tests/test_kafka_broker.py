@@ -6,14 +6,18 @@ Each test uses its own topic and consumer group, so they share the session broke
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from services.kafka_broker import KafkaBroker
+from services.kafka_broker import BrokerError, KafkaBroker
 
 pytestmark = pytest.mark.kafka
 
@@ -147,3 +151,32 @@ def test_records_survive_a_broker_restart(kafka_broker: KafkaBroker, hard: bool)
     assert kafka_broker.pid != pid_before
 
     _check_records(_consume_all(bootstrap, topic, MESSAGES), partitions_by_key)
+
+
+def test_a_broker_that_cannot_start_says_why(tmp_path) -> None:
+    broker = KafkaBroker(tmp_path / "bad", config={"num.partitions": "many"})
+    with pytest.raises(BrokerError) as caught:
+        broker.start(timeout_s=60)
+    assert "Invalid value many for configuration num.partitions" in caught.value.log_tail
+    assert not broker.is_running()
+
+
+def test_a_busy_port_is_refused_before_starting_java(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(BrokerError, match=f"port {port} .* is in use"):
+            KafkaBroker(tmp_path / "busy", port).start(timeout_s=10)
+
+
+def test_cli_status_of_a_stopped_broker(tmp_path) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "kafka-local"
+    done = subprocess.run(
+        [sys.executable, str(script), "status", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 3
+    assert done.stdout.strip() == f"stopped ({tmp_path.resolve()})"

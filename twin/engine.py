@@ -747,14 +747,16 @@ class Engine:
             upset_at = (
                 env.now + float(sat.rng.exponential(1.0 / max_rate)) if max_rate > 0 else math.inf
             )
-            t_next = min(perm_at, upset_at, eol)
+            # a deadline that passed during a repair (end of life, another component's
+            # failure) is handled now
+            t_next = max(min(perm_at, upset_at, eol), env.now)
             if t_next >= cfg.until_s + 1.0:
                 return
             yield env.timeout(t_next - env.now)
-            if t_next == eol:
+            if eol <= env.now:
                 yield from self._deorbit(sat, "end_of_life")
                 return
-            if t_next == upset_at:
+            if upset_at <= env.now and upset_at < perm_at:
                 in_saa = self._in_saa(sat)
                 # thinning: candidates at the SAA rate; outside the SAA keep 1/multiplier
                 if not in_saa and sat.rng.random() * cfg.saa_multiplier >= 1.0:
@@ -763,7 +765,7 @@ class Engine:
                 continue
             comp = next(c for c in cfg.components if c.name == perm_name)
             yield from self._permanent(sat, comp, eol)
-            if sat.state is State.DEORBITING:
+            if _stopped(sat):
                 return
 
     def _transient(self, sat: Sat, in_saa: bool) -> ProcessGen:

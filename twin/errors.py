@@ -79,9 +79,13 @@ class IllegalTransition(TwinError):
         self.from_state = from_state
         self.to_state = to_state
         self.sim_time = sim_time
-        super().__init__(
-            f"illegal transition for satellite {satellite!r} at {sim_time}: "
-            f"{from_state} -> {to_state}"
+        # args hold the fields so the error can be re-raised from its args (SimPy does)
+        super().__init__(satellite, from_state, to_state, sim_time)
+
+    def __str__(self) -> str:
+        return (
+            f"illegal transition for satellite {self.satellite!r} at {self.sim_time}: "
+            f"{self.from_state} -> {self.to_state}"
         )
 
 
@@ -97,7 +101,7 @@ class DecodeError(TwinError):
 class InfraError(TwinError):
     """A broker, file system or network failure. ``retryable`` says if trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
         self.retryable = retryable
         hint = "retrying may help" if retryable else "retrying will not help"
         super().__init__(f"{message} ({hint})")

@@ -535,9 +535,13 @@ class FleetState:
 
     def soc_histogram(self) -> list[int]:
         """Satellites with telemetry by state of charge, :data:`SOC_BINS` bins over [0, 1]."""
-        socs = [rec.soc for rec in self._sats.values() if rec.has_telemetry]
-        counts, _ = np.histogram(np.asarray(socs, dtype=np.float64), bins=SOC_BINS, range=(0, 1))
-        return [int(c) for c in counts]
+        socs = np.fromiter(
+            (rec.soc for rec in self._sats.values() if rec.has_telemetry), dtype=np.float64
+        )
+        # bin k holds k/10 <= soc < (k+1)/10 (1.0 in the last), so a SoC of exactly 0.6 is in
+        # bin 6: scaling the value avoids np.histogram's float edges (0.6000000000000001)
+        bins = np.minimum((socs * SOC_BINS).astype(np.int64), SOC_BINS - 1)
+        return [int(c) for c in np.bincount(bins, minlength=SOC_BINS)]
 
     # ------------------------------------------------------------------ views
 

@@ -1,0 +1,1 @@
+"""Grafana dashboards and provisioning; `python -m grafana.generate` writes the boards."""

@@ -1,0 +1,408 @@
+"""The event-log port on a Kafka topic: the same contract as the embedded SQLite log.
+
+A run's log is one topic written by :class:`services.publisher.Publisher`: one record per event,
+keyed by satellite, so the events are spread over the topic's partitions. Each partition keeps
+its records in the order they were published, which is log order, so every partition is
+sorted by the event's own ``offset`` (carried in the record value). Reading the log back is a
+k-way merge of the partitions by that offset: the result is the original log, event for
+event and byte for byte.
+
+Reads use a consumer without a group (``assign`` + ``seek_to_beginning``), so they commit
+nothing and any number can run side by side. Each read first captures the end offset of every
+partition and reads up to it: it sees the log as it was when it started. If another process
+is still publishing, a partition may be ahead of another at that instant; the merge then
+yields the gap-free prefix and stops at the first missing offset. A duplicated offset (which
+the idempotent producer rules out) is an :class:`~twin.errors.InfraError`.
+
+``append`` validates the batch exactly like the SQLite log (:func:`services.eventlog.check_batch`),
+publishes it and waits for every record to be acknowledged. Unlike SQLite, Kafka cannot
+take a batch spread over partitions all-or-nothing without transactions: if delivery fails
+(the append raises :class:`~twin.errors.InfraError`), some records of that batch may be on
+the topic; the next append re-reads the topic's tail and refuses a batch that no longer fits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from services.eventlog import EventLog, canonical_time, check_batch
+from services.kafka_settings import DEFAULT_TOPIC, KafkaSettings
+from services.publisher import (
+    DEFAULT_DELIVERY_TIMEOUT_MS,
+    Publisher,
+    ensure_topic,
+    infra_error,
+    resolve_settings,
+)
+from twin.errors import InfraError, InputError
+from twin.events import EventBase, ScenarioStarted, decode
+
+#: Consumer options for reading a whole topic fast: big fetches, many records per poll.
+CONSUMER_OPTIONS: dict[str, Any] = {
+    "group_id": None,
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "fetch_max_bytes": 64 * 1024 * 1024,
+    "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    "max_poll_records": 20_000,
+    "fetch_max_wait_ms": 100,
+}
+POLL_TIMEOUT_MS = 1000
+MAX_BUFFERED = 50_000
+"""Records buffered per partition before its fetching pauses (bounds memory of a merge
+when partitions arrive unevenly)."""
+TAIL_RECORDS = 16
+READ_STALL_S = 60.0
+
+# The codec writes the envelope first, in schema order (type, schema_version, event_id,
+# run_id, seq, offset, sim_time, ...), and escapes quotes inside strings, so the first
+# ``,"offset":N,`` in a value is the envelope's offset.
+_OFFSET = re.compile(rb',"offset":(\d+),')
+_SIM_TIME = re.compile(rb',"sim_time":"([^"]*)"')
+_TYPE_START = len(b'{"type":"')
+
+
+def event_offset(value: bytes) -> int:
+    """The twin log ``offset`` of an encoded event, without decoding all of it."""
+    match = _OFFSET.search(value)
+    return int(match.group(1)) if match else decode(value).offset
+
+
+def _sim_time(value: bytes) -> bytes:
+    match = _SIM_TIME.search(value)
+    return match.group(1) if match else decode(value).sim_time.encode()
+
+
+def _event_type(value: bytes) -> str:
+    if value.startswith(b'{"type":"'):
+        return value[_TYPE_START : value.index(b'"', _TYPE_START)].decode()
+    return decode(value).type
+
+
+class KafkaEventLog(EventLog):
+    """One run's event log on a Kafka topic.
+
+    ``create``: create the topic if it is missing (for writing); with ``create=False`` a
+    missing topic is an :class:`~twin.errors.InputError` (for reading: a misspelt name).
+    Opening reads the last records of each partition to learn where the log ends.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str | None = None,
+        topic: str = DEFAULT_TOPIC,
+        settings: KafkaSettings | None = None,
+        *,
+        create: bool = True,
+        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+    ) -> None:
+        self.settings = resolve_settings(bootstrap, topic, settings)
+        self.topic = self.settings.topic
+        self.delivery_timeout_ms = delivery_timeout_ms
+        self.created = ensure_topic(self.settings) if create else False
+        self._idle: list[KafkaConsumer] = []
+        self._busy: set[KafkaConsumer] = set()
+        self._publisher: Publisher | None = None
+        self._closed = False
+        if not create:
+            self._check_exists()
+        self._sync_tail()
+
+    # ------------------------------------------------------------------ consumers
+
+    def _consumer(self) -> KafkaConsumer:
+        if self._closed:
+            raise InfraError(f"Kafka event log {self.topic!r} is closed", retryable=False)
+        if self._idle:
+            consumer = self._idle.pop()
+        else:
+            try:
+                consumer = KafkaConsumer(**self.settings.common(), **CONSUMER_OPTIONS)
+            except KafkaError as exc:
+                raise infra_error("connect", self.settings, exc) from exc
+        self._busy.add(consumer)
+        return consumer
+
+    def _release(self, consumer: KafkaConsumer) -> None:
+        self._busy.discard(consumer)
+        if self._closed:
+            consumer.close()
+        else:
+            self._idle.append(consumer)
+
+    def _check_exists(self) -> None:
+        consumer = self._consumer()
+        try:
+            topics = consumer.topics()
+        except KafkaError as exc:
+            raise infra_error("list topics", self.settings, exc) from exc
+        finally:
+            self._release(consumer)
+        if self.topic not in topics:
+            known = sorted(t for t in topics if not t.startswith("__"))
+            raise InputError(
+                f"Kafka topic {self.topic!r} does not exist on {self.settings.bootstrap}",
+                field="--topic",
+                allowed=", ".join(known[:20]) or "no topics exist yet",
+            )
+
+    def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        try:
+            ids = consumer.partitions_for_topic(self.topic)
+        except KafkaError as exc:
+            raise infra_error("read metadata", self.settings, exc) from exc
+        if not ids:
+            raise InfraError(
+                f"Kafka topic {self.topic!r} has no partitions in the metadata of "
+                f"{self.settings.bootstrap}",
+                retryable=True,
+            )
+        return [TopicPartition(self.topic, p) for p in sorted(ids)]
+
+    def _positions(
+        self, consumer: KafkaConsumer, tail: int | None
+    ) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """Assign every partition, seek to its start (or ``tail`` records before its end);
+        return the partitions still to read and their end offsets captured now."""
+        tps = self._partitions(consumer)
+        try:
+            consumer.assign(tps)
+            begin = consumer.beginning_offsets(tps)
+            end = consumer.end_offsets(tps)
+            todo = [tp for tp in tps if end[tp] > begin[tp]]
+            for tp in todo:
+                start = begin[tp] if tail is None else max(begin[tp], end[tp] - tail)
+                consumer.seek(tp, start)
+            consumer.resume(*todo)
+            consumer.pause(*(tp for tp in tps if tp not in todo))
+        except KafkaError as exc:
+            raise infra_error("read offsets", self.settings, exc) from exc
+        return todo, end
+
+    def _scan(self, tail: int | None = None) -> Iterator[tuple[TopicPartition, Any]]:
+        """Every record up to the ends captured at the start, partition by partition as
+        fetched (not merged): ``(partition, record)``."""
+        consumer = self._consumer()
+        try:
+            todo, end = self._positions(consumer, tail)
+            remaining = set(todo)
+            while remaining:
+                for tp, records in self._poll(consumer).items():
+                    if tp not in remaining:
+                        continue
+                    stop = end[tp]
+                    for record in records:
+                        if record.offset >= stop:
+                            break
+                        yield tp, record
+                    if records and records[-1].offset + 1 >= stop:
+                        remaining.discard(tp)
+                        consumer.pause(tp)
+        finally:
+            self._release(consumer)
+
+    def _poll(self, consumer: KafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        try:
+            polled: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+        except KafkaError as exc:
+            raise infra_error("read", self.settings, exc) from exc
+        return polled
+
+    def _merged(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, value)`` of every event in log order: the partitions merged by offset.
+
+        Each partition gets a queue; the merge pulls the head of every queue, so a queue
+        that runs dry triggers a poll (which fills other queues too). Partitions whose queue
+        holds :data:`MAX_BUFFERED` records are paused until the merge catches up.
+        """
+        consumer = self._consumer()
+        try:
+            todo, end = self._positions(consumer, None)
+            queues: dict[TopicPartition, deque[tuple[int, bytes]]] = {tp: deque() for tp in todo}
+            remaining = set(todo)
+            paused: set[TopicPartition] = set()
+
+            def fill(want: TopicPartition) -> None:
+                stalled = 0
+                while want in remaining and not queues[want]:
+                    for tp in list(paused):
+                        if len(queues[tp]) < MAX_BUFFERED // 2:
+                            consumer.resume(tp)
+                            paused.discard(tp)
+                    polled = self._poll(consumer)
+                    stalled = 0 if polled else stalled + 1
+                    if stalled * POLL_TIMEOUT_MS / 1000 > READ_STALL_S:
+                        raise InfraError(
+                            f"Kafka read of topic {self.topic!r} made no progress for "
+                            f"{READ_STALL_S:.0f} s (partition {want.partition})",
+                            retryable=True,
+                        )
+                    for tp, records in polled.items():
+                        if tp not in remaining:
+                            continue
+                        stop = end[tp]
+                        queue = queues[tp]
+                        append = queue.append
+                        for record in records:
+                            if record.offset >= stop:
+                                break
+                            value = record.value
+                            append((event_offset(value), value))
+                        if records and records[-1].offset + 1 >= stop:
+                            remaining.discard(tp)
+                            consumer.pause(tp)
+                        elif len(queue) >= MAX_BUFFERED and tp != want:
+                            consumer.pause(tp)
+                            paused.add(tp)
+
+            def source(tp: TopicPartition) -> Iterator[tuple[int, bytes]]:
+                queue = queues[tp]
+                popleft = queue.popleft
+                while True:
+                    while queue:
+                        yield popleft()
+                    if tp not in remaining:
+                        return
+                    fill(tp)
+
+            merged = heapq.merge(*(source(tp) for tp in todo))
+            for expected, (offset, value) in enumerate(merged):
+                if offset != expected:
+                    if offset < expected:
+                        raise InfraError(
+                            f"Kafka topic {self.topic!r} holds event offset {offset} twice; "
+                            "it is not a clean event log",
+                            retryable=False,
+                        )
+                    return  # a gap: yield only the gap-free prefix (see module docstring)
+                yield offset, value
+        finally:
+            self._release(consumer)
+
+    def _sync_tail(self) -> None:
+        """Learn the log's end (next offset, run id, last sim time) from partition tails."""
+        last: tuple[int, bytes] | None = None
+        for _tp, record in self._scan(tail=TAIL_RECORDS):
+            offset = event_offset(record.value)
+            if last is None or offset > last[0]:
+                last = (offset, record.value)
+        if last is None:
+            self._next_offset, self._run_id, self._last_sim_time = 0, None, None
+            return
+        event = decode(last[1])
+        self._next_offset = event.offset + 1
+        self._run_id = event.run_id
+        self._last_sim_time = event.sim_time
+
+    # ------------------------------------------------------------------ port
+
+    @property
+    def next_offset(self) -> int:
+        return self._next_offset
+
+    def append(self, events: Sequence[EventBase]) -> None:
+        if not events:
+            return
+        rows = check_batch(events, self._next_offset, self._run_id, self._last_sim_time)
+        if self._publisher is None:
+            self._publisher = Publisher.connect(
+                settings=self.settings,
+                topic=self.topic,
+                delivery_timeout_ms=self.delivery_timeout_ms,
+                create_topic=False,
+            )
+        run_key = events[0].run_id.encode()
+        try:
+            self._publisher.publish_encoded(
+                (run_key if sat is None else sat.encode(), payload, etype)
+                for _offset, _time, sat, etype, payload in rows
+            )
+            self._publisher.flush()
+        except InfraError:
+            self._sync_tail()  # part of the batch may have landed
+            raise
+        self._next_offset = rows[-1][0] + 1
+        self._last_sim_time = rows[-1][1]
+        self._run_id = events[0].run_id
+
+    def read_raw(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[bytes]:
+        for offset, value in self._merged():
+            if to_offset is not None and offset >= to_offset:
+                return
+            if offset >= from_offset:
+                yield value
+
+    def read_raw_until(self, sim_time: str) -> Iterator[bytes]:
+        limit = canonical_time(sim_time).encode()
+        for _offset, value in self._merged():
+            if _sim_time(value) > limit:
+                return
+            yield value
+
+    def info(self) -> dict[str, Any]:
+        count = 0
+        by_type: dict[str, int] = {}
+        keys: set[bytes] = set()
+        first: tuple[int, bytes] | None = None
+        last: tuple[int, bytes] | None = None
+        for _tp, record in self._scan():
+            value = record.value
+            offset = event_offset(value)
+            count += 1
+            etype = _event_type(value)
+            by_type[etype] = by_type.get(etype, 0) + 1
+            keys.add(record.key)
+            if first is None or offset < first[0]:
+                first = (offset, value)
+            if last is None or offset > last[0]:
+                last = (offset, value)
+        head = decode(first[1]) if first else None
+        started = head if isinstance(head, ScenarioStarted) else None
+        run_key = head.run_id.encode() if head else None
+        return {
+            "path": f"kafka://{self.settings.bootstrap}/{self.topic}",
+            "bootstrap": self.settings.bootstrap,
+            "topic": self.topic,
+            "run_id": head.run_id if head else None,
+            "scenario": started.scenario if started else None,
+            "seed": started.seed if started else None,
+            "epoch": started.epoch if started else None,
+            "count": count,
+            "first_sim_time": _sim_time(first[1]).decode() if first else None,
+            "last_sim_time": _sim_time(last[1]).decode() if last else None,
+            "satellites": len(keys - {run_key}),
+            "counts_by_type": dict(sorted(by_type.items())),
+        }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._publisher is not None:
+                self._publisher.close()
+        finally:
+            for consumer in self._idle:
+                consumer.close()
+            self._idle.clear()
+
+    def __enter__(self) -> KafkaEventLog:
+        return self
+
+    def delete_topic(self) -> None:
+        """Delete this log's topic (used to undo a failed import into a topic it created)."""
+        try:
+            admin = KafkaAdminClient(**self.settings.common())
+            try:
+                admin.delete_topics([self.topic])
+            finally:
+                admin.close()
+        except KafkaError as exc:
+            raise infra_error("delete topic", self.settings, exc) from exc

@@ -1,0 +1,113 @@
+"""Kafka connection settings, in the style of pydantic-settings.
+
+Sources, highest priority first: explicit arguments (e.g. ``--kafka BOOTSTRAP``),
+environment variables ``TWIN_KAFKA_*`` (``TWIN_KAFKA_BOOTSTRAP``,
+``TWIN_KAFKA_SECURITY_PROTOCOL``, ``TWIN_KAFKA_SASL_USERNAME``...), a TOML file named by
+``TWIN_KAFKA_CONFIG`` (keys as the field names below, e.g. ``sasl_mechanism = "SCRAM-SHA-512"``),
+then the defaults. SASL and TLS settings are passed straight to kafka-python.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from twin.errors import InputError
+
+DEFAULT_TOPIC = "twin.events"
+DLQ_SUFFIX = ".dlq"
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """Settings from the TOML file named by ``TWIN_KAFKA_CONFIG`` (if set)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("TWIN_KAFKA_CONFIG")
+        self.data: dict[str, Any] = {}
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    self.data = tomllib.load(fh)
+            except FileNotFoundError:
+                raise InputError("Kafka config file not found", file=path) from None
+            except tomllib.TOMLDecodeError as exc:
+                raise InputError(f"invalid TOML: {exc}", file=path) from None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TWIN_KAFKA_", extra="forbid")
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic: str = DEFAULT_TOPIC
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    client_id: str = "orbital-twin"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+    max_block_ms: int = Field(default=30_000, ge=100)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFile(settings_cls))
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic + DLQ_SUFFIX
+
+    def common(self) -> dict[str, Any]:
+        """Connection options shared by producers, consumers and admin clients."""
+        out: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+        if self.sasl_mechanism:
+            out["sasl_mechanism"] = self.sasl_mechanism
+            out["sasl_plain_username"] = self.sasl_username
+            out["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        return out
+
+
+def load_settings(**overrides: Any) -> KafkaSettings:
+    """Settings from arguments, environment and config file; bad values → InputError (exit 2)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return KafkaSettings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"invalid Kafka setting: {first['msg']}",
+            field=f"TWIN_KAFKA_{where.upper()}" if where else "kafka settings",
+        ) from None

@@ -1,0 +1,49 @@
+"""The simulator's own metrics (`twin run --metrics-port N`): emitted events, sim time, and
+in live mode the lag behind the wall clock — what the "simulation drifting" alert watches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from services.metric_names import BY_NAME
+
+if TYPE_CHECKING:
+    from twin.engine import Engine
+
+
+class LiveCollector:
+    """Computes the LIVE metric families from the engine at scrape time."""
+
+    def __init__(self, engine: Engine, speed: float | None) -> None:
+        self.engine = engine
+        self.speed = speed
+        self.epoch_unix = engine.cfg.epoch.timestamp()
+
+    def collect(self) -> Iterator[Metric]:
+        def meta(name: str) -> tuple[str, str]:
+            m = BY_NAME[name]
+            return (m.name.removesuffix("_total") if m.kind == "counter" else m.name), m.help
+
+        engine = self.engine
+        name, doc = meta("twin_live_events_emitted_total")
+        yield CounterMetricFamily(name, doc, value=engine.offset)
+        name, doc = meta("twin_live_sim_time_seconds")
+        yield GaugeMetricFamily(name, doc, value=self.epoch_unix + engine.env.now)
+        current = getattr(engine.env, "current_lag_s", None)
+        lag = current() if current is not None else 0.0
+        name, doc = meta("twin_live_lag_seconds")
+        yield GaugeMetricFamily(name, doc, value=lag)
+        name, doc = meta("twin_live_speed")
+        yield GaugeMetricFamily(name, doc, value=self.speed or 0.0)
+
+
+def serve_live_metrics(port: int, engine: Engine, speed: float | None) -> CollectorRegistry:
+    """Start a background HTTP server for the live metrics; returns its registry."""
+    registry = CollectorRegistry()
+    registry.register(LiveCollector(engine, speed))
+    start_http_server(port, registry=registry)
+    return registry

@@ -1,0 +1,228 @@
+"""Publish a run's events to a Kafka topic: one record per event, keyed by satellite.
+
+Record layout (the contract every consumer relies on):
+
+``value``    exactly :func:`twin.events.encode` of the event: the bytes ``twin log export``
+             writes, carrying the event's own ``offset``, so the topic's partitions can be
+             merged back into log order (:mod:`services.kafka_log`).
+``key``      the satellite id; run-level events (``scenario_started``, ``scenario_finished``)
+             are keyed by the run id. Same key → same partition → a satellite's events stay in
+             ``seq`` order for any consumer.
+``headers``  ``type`` and ``schema_version`` (ASCII), so a router or a dead-letter tool can
+             look at a record without decoding it.
+timestamp    left to the producer (wall-clock create time). Simulated time lives in the value
+             only: a simulated epoch years ahead would otherwise be refused by a stock broker
+             (``message.timestamp.after.max.ms``, 1 h by default in Kafka 4), and time-based
+             retention would act on simulated, not real, age.
+
+Delivery is ``acks=all`` with the idempotent producer, so broker restarts and retries never
+duplicate or reorder a partition's records. Every record's delivery is checked on
+:meth:`Publisher.flush` (and :meth:`Publisher.close`); a failure raises
+:class:`twin.errors.InfraError` naming the topic, the count and the first cause, never a silent
+drop. The topic is created if missing with ``settings.partitions`` partitions and unlimited
+retention (``retention.ms=-1``): the topic is an event log, the source of truth of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.kafka_settings import DEFAULT_TOPIC, KafkaSettings, load_settings
+from twin.errors import InfraError
+from twin.events import SCHEMA_VERSION, EventBase, encode
+
+#: Producer options that matter for throughput and safety. ``linger_ms`` lets a batch fill
+#: (a run hands us thousands of events at once, so batches fill long before it expires);
+#: 256 KiB batches amortise kafka-python's per-batch work (CRC, request framing).
+PRODUCER_OPTIONS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 20,
+    "batch_size": 256 * 1024,
+    "max_in_flight_requests_per_connection": 5,  # ≤ 5 keeps idempotent ordering
+}
+DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
+FLUSH_GRACE_S = 30.0
+TOPIC_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+log = logging.getLogger(__name__)
+
+
+def resolve_settings(
+    bootstrap: str | None, topic: str | None, settings: KafkaSettings | None
+) -> KafkaSettings:
+    """``settings`` (or environment/config-file settings) with bootstrap and topic applied."""
+    if settings is None:
+        return load_settings(bootstrap=bootstrap, topic=topic)
+    update = {k: v for k, v in (("bootstrap", bootstrap), ("topic", topic)) if v is not None}
+    return settings.model_copy(update=update)
+
+
+def infra_error(action: str, settings: KafkaSettings, exc: BaseException) -> InfraError:
+    """An :class:`InfraError` for a Kafka client failure, retryable if the client says so."""
+    retryable = bool(getattr(exc, "retriable", False)) or isinstance(exc, OSError)
+    error = InfraError(
+        f"Kafka {action} (bootstrap {settings.bootstrap}, topic {settings.topic!r}) failed: "
+        f"{type(exc).__name__}: {exc}",
+        retryable=retryable,
+    )
+    error.__cause__ = exc
+    return error
+
+
+def ensure_topic(settings: KafkaSettings) -> bool:
+    """Create ``settings.topic`` if missing; return True if this call created it.
+
+    New topics get ``settings.partitions`` partitions, ``settings.replication_factor`` and
+    unlimited retention. An existing topic is left exactly as it is.
+    """
+    try:
+        admin = KafkaAdminClient(**settings.common(), bootstrap_timeout_ms=settings.max_block_ms)
+    except KafkaError as exc:
+        raise infra_error("connect", settings, exc) from exc
+    try:
+        admin.create_topics(
+            {
+                settings.topic: {
+                    "num_partitions": settings.partitions,
+                    "replication_factor": settings.replication_factor,
+                    "configs": TOPIC_CONFIGS,
+                }
+            },
+            wait_for_metadata=True,
+        )
+        return True
+    except TopicAlreadyExistsError:
+        return False
+    except KafkaError as exc:
+        raise infra_error("create topic", settings, exc) from exc
+    finally:
+        admin.close()
+
+
+def record_key(event: EventBase) -> bytes:
+    """The Kafka key of an event: its satellite id, or the run id for run-level events."""
+    return (event.satellite or event.run_id).encode()
+
+
+class Publisher:
+    """Sends events to one topic and reports every failed delivery. Use :meth:`connect`."""
+
+    def __init__(self, producer: KafkaProducer, settings: KafkaSettings) -> None:
+        self._producer = producer
+        self.settings = settings
+        self.topic = settings.topic
+        self._pending: list[Any] = []  # futures sent since the last flush
+        self._headers: dict[str, list[tuple[str, bytes]]] = {}
+        self._version = str(SCHEMA_VERSION).encode()
+        self._closed = False
+
+    @classmethod
+    def connect(
+        cls,
+        bootstrap: str | None = None,
+        topic: str = DEFAULT_TOPIC,
+        settings: KafkaSettings | None = None,
+        *,
+        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+        create_topic: bool = True,
+    ) -> Publisher:
+        """A publisher to ``topic`` on ``bootstrap`` (``host:port[,host:port]``).
+
+        ``settings`` supplies security, timeouts and partitions (default: environment and
+        ``TWIN_KAFKA_CONFIG``); ``bootstrap`` and ``topic`` override it. ``delivery_timeout_ms``
+        bounds how long one record may keep being retried (e.g. across a broker restart)
+        before it counts as failed.
+        """
+        settings = resolve_settings(bootstrap, topic, settings)
+        if create_topic:
+            ensure_topic(settings)
+        options = dict(PRODUCER_OPTIONS)
+        options["max_block_ms"] = settings.max_block_ms
+        options["delivery_timeout_ms"] = max(
+            delivery_timeout_ms, settings.request_timeout_ms + options["linger_ms"]
+        )
+        try:
+            producer = KafkaProducer(**settings.common(), **options)
+        except KafkaError as exc:
+            raise infra_error("connect", settings, exc) from exc
+        return cls(producer, settings)
+
+    def _headers_for(self, event_type: str) -> list[tuple[str, bytes]]:
+        headers = self._headers.get(event_type)
+        if headers is None:
+            headers = [("type", event_type.encode()), ("schema_version", self._version)]
+            self._headers[event_type] = headers
+        return headers
+
+    def publish(self, events: Sequence[EventBase]) -> None:
+        """Queue ``events`` for sending, in order. Returns before delivery: call :meth:`flush`.
+
+        Raises :class:`InfraError` if the producer cannot take them (no metadata for the
+        topic within ``max_block_ms``, e.g. the broker is down).
+        """
+        self.publish_encoded([(record_key(e), encode(e), e.type) for e in events])
+
+    def publish_encoded(self, records: Iterable[tuple[bytes, bytes, str]]) -> None:
+        """Queue already-encoded ``(key, value, event type)`` records, in order.
+
+        For callers that hold the codec bytes already (the Kafka event log, log import), so
+        no event is encoded twice.
+        """
+        if self._closed:
+            raise InfraError(f"publisher to {self.topic!r} is closed", retryable=False)
+        send = self._producer.send
+        topic = self.topic
+        pending = self._pending
+        headers_for = self._headers_for
+        try:
+            for key, value, event_type in records:
+                pending.append(send(topic, value=value, key=key, headers=headers_for(event_type)))
+        except KafkaError as exc:
+            raise infra_error("publish", self.settings, exc) from exc
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every queued record is acknowledged; raise InfraError if any failed.
+
+        ``timeout_s`` defaults to the delivery timeout plus a grace period: each record
+        resolves (delivered or failed) within its delivery timeout.
+        """
+        if timeout_s is None:
+            timeout_s = self._producer.config["delivery_timeout_ms"] / 1000 + FLUSH_GRACE_S
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise infra_error("flush", self.settings, exc) from exc
+        pending, self._pending = self._pending, []
+        failed = [f for f in pending if f.exception is not None or not f.is_done]
+        if failed:
+            first = failed[0].exception or TimeoutError("record not acknowledged")
+            error = infra_error(
+                f"delivery of {len(failed):,} of {len(pending):,} records", self.settings, first
+            )
+            raise error
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Flush (raising on failed deliveries), then release the producer. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout_s)
+        finally:
+            self._closed = True
+            self._producer.close(timeout=5)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # already failing: release without masking the original error
+            self._closed = True
+            self._producer.close(timeout=0)

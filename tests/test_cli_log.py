@@ -1,0 +1,189 @@
+"""`twin log export|info|import`, `twin state`, `twin schema`, `twin scenarios`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventlog_contract import sample_run
+from factories import EventFactory
+
+from services.cli import main
+from services.eventlog import SqliteEventLog
+from twin.events import EVENT_TYPES, encode
+from twin.state import fold
+
+
+@pytest.fixture
+def events() -> list[Any]:
+    return sample_run(n_sats=3)
+
+
+@pytest.fixture
+def log_path(tmp_path: Path, events: list[Any]) -> Path:
+    path = tmp_path / "run.twinlog"
+    with SqliteEventLog(path, mode="w") as log:
+        log.append(events)
+    return path
+
+
+def test_export_writes_the_codec_bytes(
+    log_path: Path, events: list[Any], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert main(["log", "export", str(log_path)]) == 0
+    out = capsysbinary.readouterr().out
+    assert out == b"".join(encode(e) + b"\n" for e in events)
+
+
+def test_export_import_round_trip_is_byte_identical(log_path: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "run.jsonl"
+    assert main(["log", "export", str(log_path), "--jsonl", "--out", str(jsonl)]) == 0
+    copy = tmp_path / "copy.twinlog"
+    assert main(["log", "import", str(jsonl), "--log", str(copy)]) == 0
+    again = tmp_path / "again.jsonl"
+    assert main(["log", "export", str(copy), "--out", str(again)]) == 0
+    assert again.read_bytes() == jsonl.read_bytes()
+    with SqliteEventLog(log_path) as a, SqliteEventLog(copy) as b:
+        assert list(a.read_raw()) == list(b.read_raw())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "again.jsonl",
+        "copy.twinlog",
+        "run.jsonl",
+        "run.twinlog",
+    ]
+
+
+def test_import_upcasts_old_versions_and_skips_blank_lines(tmp_path: Path) -> None:
+    f = EventFactory()
+    events = [f.scenario_started(), *f.to_operational("s", t_s=1.0)]
+    lines = [encode(e).decode() for e in events]
+    old = json.loads(lines[-1])
+    old["schema_version"] = 1
+    old["telemetry"]["battery_soc_pct"] = old["telemetry"].pop("soc") * 100
+    lines[-1] = json.dumps(old)
+    jsonl = tmp_path / "old.jsonl"
+    jsonl.write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+    assert main(["log", "import", str(jsonl), "--log", str(tmp_path / "x.twinlog")]) == 0
+    with SqliteEventLog(tmp_path / "x.twinlog") as log:
+        assert list(log.read()) == events  # 90 % -> 0.9, plane defaults to 0
+
+
+def _bad_import(tmp_path: Path, lines: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text("".join(line + "\n" for line in lines))
+    target = tmp_path / "out" / "bad.twinlog"
+    target.parent.mkdir()
+    assert main(["log", "import", str(jsonl), "--log", str(target)]) == 2
+    assert list(target.parent.iterdir()) == [], "nothing may be written on error"
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: ")
+    return err
+
+
+def test_import_bad_line_names_file_line_and_reason(
+    tmp_path: Path, events: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [encode(e).decode() for e in events]
+    jsonl = tmp_path / "bad.jsonl"
+    err = _bad_import(tmp_path, [*lines[:2], '{"type": "launched", "oops"', *lines[2:]], capsys)
+    assert f"{jsonl}:3:" in err and "invalid_json" in err
+    unknown = json.dumps({**json.loads(lines[2]), "type": "teleported"})
+    err = _bad_import_again(tmp_path, [*lines[:2], unknown, *lines[3:]], capsys)
+    assert f"{jsonl}:3:" in err and "unknown_type" in err
+    newer = json.dumps({**json.loads(lines[4]), "schema_version": 7})
+    err = _bad_import_again(tmp_path, [*lines[:4], newer], capsys)
+    assert f"{jsonl}:5:" in err and "newer_schema_version" in err
+    missing = json.loads(lines[1])
+    del missing["sim_time"]
+    err = _bad_import_again(tmp_path, [lines[0], json.dumps(missing)], capsys)
+    assert f"{jsonl}:2:" in err and "invalid_event" in err and "sim_time" in err
+
+
+def _bad_import_again(tmp_path: Path, lines: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    (tmp_path / "out").rmdir()
+    return _bad_import(tmp_path, lines, capsys)
+
+
+def test_import_refuses_offset_gaps_with_the_line(
+    tmp_path: Path, events: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [encode(e).decode() for e in events]
+    err = _bad_import(tmp_path, lines[:6] + lines[7:], capsys)
+    assert "bad.jsonl:7:" in err and "offset 7, the log expects 6" in err
+
+
+def test_import_missing_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["log", "import", str(tmp_path / "nope.jsonl"), "--log", str(tmp_path / "x")])
+    assert code == 2
+    assert "nope.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_info(log_path: Path, events: list[Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["log", "info", str(log_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["count"] == len(events)
+    assert info["run_id"] == "contract-run"
+    assert info["satellites"] == 3
+    assert info["counts_by_type"]["eclipse_entered"] == 6
+    assert main(["log", "info", str(log_path)]) == 0
+    text = capsys.readouterr().out
+    assert "contract-run" in text and f"{len(events)}" in text and "eclipse_entered" in text
+
+
+def test_missing_log_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["log", "info"], ["log", "export"], ["state"]):
+        assert main([*argv, str(tmp_path / "missing.twinlog")]) == 2
+        err = capsys.readouterr().err
+        assert "missing.twinlog" in err and "does not exist" in err
+
+
+def test_state_json_is_the_fold_summary(
+    log_path: Path, events: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["state", str(log_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == json.loads(json.dumps(fold(events).summary()))
+
+
+def test_state_at_a_time_or_a_duration(
+    log_path: Path, events: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = "2026-11-23T00:03:00Z"  # after the first three eclipse entries (100, 160, 220 s)
+    prefix = [e for e in events if e.sim_time <= "2026-11-23T00:03:00.000Z"]
+    expected = json.loads(json.dumps(fold(prefix).summary()))
+    for at in (t, "180s", "3m"):
+        assert main(["state", str(log_path), "--at", at, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == expected, at
+    assert expected["fleet"]["in_shadow"] == 2
+    assert main(["state", str(log_path), "--at", "yesterday"]) == 2
+    assert "--at" in capsys.readouterr().err
+
+
+def test_state_human_table(log_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["state", str(log_path), "--at", "3m"]) == 0
+    out = capsys.readouterr().out
+    assert "operational" in out and "in_eclipse" in out
+    for label in ("compute online", "in eclipse", "compute delivered", "repairs", "MTTR"):
+        assert label in out
+
+
+def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    out = capsys.readouterr().out
+    schema = json.loads(out)
+    assert set(schema["discriminator"]["mapping"]) == set(EVENT_TYPES)
+    assert out.startswith('{\n  "$defs"')  # indent=2
+
+
+def test_scenarios_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    from twin.scenario import list_presets
+
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    presets = list_presets()
+    assert len(out) == len(presets) > 0
+    for line, (name, description) in zip(out, presets, strict=True):
+        assert line.startswith(name) and line.endswith(description.strip())

@@ -1,0 +1,60 @@
+"""The Kafka event log passes the same port contract as the embedded SQLite log.
+
+Each test gets fresh topics on the session's real broker, so nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from eventlog_contract import EventLogContract, sample_run
+
+from services.kafka_log import KafkaEventLog
+from twin.errors import InputError
+
+pytestmark = pytest.mark.kafka
+
+
+def unique_topic(prefix: str = "contract") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class TestKafkaEventLog(EventLogContract):
+    @pytest.fixture
+    def make_log(self, kafka_bootstrap: str) -> Iterator[Callable[[], KafkaEventLog]]:
+        opened: list[KafkaEventLog] = []
+
+        def make() -> KafkaEventLog:
+            log = KafkaEventLog(kafka_bootstrap, topic=unique_topic())
+            opened.append(log)
+            return log
+
+        yield make
+        for log in opened:
+            log.close()
+
+
+def test_reopening_a_topic_finds_its_end(kafka_bootstrap: str) -> None:
+    topic = unique_topic("reopen")
+    events = sample_run()
+    with KafkaEventLog(kafka_bootstrap, topic=topic) as log:
+        log.append(events[:10])
+    with KafkaEventLog(kafka_bootstrap, topic=topic, create=False) as log:
+        assert len(log) == 10
+        assert list(log.read()) == events[:10]
+        log.append(events[10:])
+    with KafkaEventLog(kafka_bootstrap, topic=topic, create=False) as log:
+        assert list(log.read()) == events
+        info = log.info()
+        assert info["topic"] == topic
+        assert info["satellites"] == 3
+
+
+def test_a_missing_topic_is_an_input_error(kafka_bootstrap: str) -> None:
+    topic = unique_topic("missing")
+    with pytest.raises(InputError, match="does not exist") as caught:
+        KafkaEventLog(kafka_bootstrap, topic=topic, create=False)
+    assert caught.value.exit_code == 2
+    assert topic in str(caught.value)

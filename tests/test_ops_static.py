@@ -1,0 +1,490 @@
+"""The operator stack, checked without Docker: compose file, image, Prometheus rules and
+their unit tests, Grafana provisioning and the generated dashboards.
+
+Tools: ``docker-compose`` (Debian's, validates the file against the compose-spec schema and
+interpolates variables without an engine) and ``promtool`` (Debian's ``prometheus``).
+``scripts/test`` installs both; a missing tool FAILS these tests, it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grafana import generate
+from services import metric_names
+from services.kafka_broker import DEFAULT_CONFIG
+from services.kafka_settings import DEFAULT_TOPIC, DLQ_SUFFIX
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = REPO / "docker-compose.yml"
+PROM_DIR = REPO / "prometheus"
+RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
+PROM_TESTS = sorted((PROM_DIR / "tests").glob("*.yml"))
+GRAFANA_DIR = REPO / "grafana"
+PASSWORD = "test-only-password"
+#: Series that are not ours but may appear in queries: Prometheus' own scrape health.
+BUILTIN_SERIES = {"up"}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed (scripts/test installs it)", pytrace=False)
+    return path
+
+
+def compose_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TWIN_", "GF_", "COMPOSE_"))
+    }
+    env.update(extra)
+    return env
+
+
+def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("docker-compose"), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env=compose_env(**env),
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    """The compose file as docker-compose resolves it (schema-checked, interpolated)."""
+    done = compose_config(GF_ADMIN_PASSWORD=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load(done.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def rules() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            out.extend(group["rules"])
+    return out
+
+
+def recording_rules() -> dict[str, str]:
+    return {r["record"]: r["expr"] for r in rules() if "record" in r}
+
+
+def alert_rules() -> dict[str, str]:
+    return {r["alert"]: r["expr"] for r in rules() if "alert" in r}
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_file_is_valid_and_has_the_stack(resolved: dict[str, Any]) -> None:
+    assert set(resolved["services"]) == {
+        "kafka",
+        "kafka-setup",
+        "twin",
+        "projector-1",
+        "projector-2",
+        "prometheus",
+        "grafana",
+    }
+
+
+def test_grafana_admin_password_has_no_default(raw: dict[str, Any]) -> None:
+    env = raw["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GF_ADMIN_PASSWORD:?set GF_ADMIN_PASSWORD}"
+    done = compose_config()  # GF_ADMIN_PASSWORD unset: compose must refuse
+    assert done.returncode != 0
+    assert "set GF_ADMIN_PASSWORD" in done.stderr
+
+
+def test_grafana_is_anonymous_read_only_with_boards_provisioned(resolved: dict[str, Any]) -> None:
+    grafana = resolved["services"]["grafana"]
+    env = grafana["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    mounts = {Path(v["source"]): v["target"] for v in _volumes(grafana) if v["type"] == "bind"}
+    assert mounts[GRAFANA_DIR / "provisioning"] == "/etc/grafana/provisioning"
+    board_dir = mounts[GRAFANA_DIR / "dashboards"]
+    provider = yaml.safe_load(
+        (GRAFANA_DIR / "provisioning" / "dashboards" / "orbital-twin.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == board_dir
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(board_dir + "/")
+    assert (GRAFANA_DIR / "dashboards" / Path(home).name).exists()
+
+
+def _volumes(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """Volumes in long form (docker-compose 1.x prints the short form 'src:dst:mode')."""
+    out = []
+    for item in service.get("volumes", []):
+        if isinstance(item, dict):
+            out.append(item)
+            continue
+        parts = item.split(":")
+        kind = "bind" if parts[0].startswith(("/", ".")) else "volume"
+        out.append({"type": kind, "source": parts[0], "target": parts[1]})
+    return out
+
+
+def test_images_are_pinned(resolved: dict[str, Any]) -> None:
+    images = {name: s.get("image", "") for name, s in resolved["services"].items()}
+    assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", images["kafka"])
+    assert images["kafka-setup"] == images["kafka"]
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", images["grafana"])
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", images["prometheus"])
+    for name in ("twin", "projector-1", "projector-2"):
+        assert resolved["services"][name]["build"]["dockerfile"] == "Dockerfile"
+
+
+def test_every_long_running_service_has_a_healthcheck_and_waits_on_conditions(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    one_shot = {"kafka-setup"}
+    for name, service in services.items():
+        if name not in one_shot:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for dep, spec in service.get("depends_on", {}).items():
+            condition = spec["condition"]
+            if dep in one_shot:
+                assert condition == "service_completed_successfully", (name, dep)
+            else:
+                assert condition == "service_healthy", (name, dep)
+                assert services[dep].get("healthcheck"), (name, dep)
+    assert services["kafka-setup"]["restart"] == "no"
+    # the start order: kafka -> topics -> twin and projectors -> prometheus -> grafana
+    assert "kafka" in services["kafka-setup"]["depends_on"]
+    for name in ("twin", "projector-1", "projector-2"):
+        assert "kafka-setup" in services[name]["depends_on"]
+    assert {"projector-1", "projector-2"} <= set(services["prometheus"]["depends_on"])
+    assert "prometheus" in services["grafana"]["depends_on"]
+
+
+def test_kafka_settings_match_the_local_test_broker(resolved: dict[str, Any]) -> None:
+    env = resolved["services"]["kafka"]["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, single node
+    for key in (
+        "auto.create.topics.enable",
+        "num.partitions",
+        "log.retention.ms",
+        "log.message.timestamp.after.max.ms",
+        "group.initial.rebalance.delay.ms",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+    ):
+        assert env["KAFKA_" + key.upper().replace(".", "_")] == DEFAULT_CONFIG[key], key
+    internal = re.search(r"INTERNAL://([\w.-]+:\d+)", env["KAFKA_ADVERTISED_LISTENERS"])
+    assert internal and internal.group(1) == "kafka:19092"
+    assert "EXTERNAL://localhost:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "9092:9092" in str(resolved["services"]["kafka"]["ports"][0]) or resolved["services"][
+        "kafka"
+    ]["ports"][0].get("published") in (9092, "9092")
+
+
+def test_topic_setup_creates_event_and_dead_letter_topics(resolved: dict[str, Any]) -> None:
+    script = "\n".join(resolved["services"]["kafka-setup"]["command"]).replace("\\\n", " ")
+    created: dict[str, list[str]] = {}
+    for line in script.splitlines():
+        words = shlex.split(line)
+        if "--create" in words:
+            assert "--if-not-exists" in words  # the set-up can run again
+            assert words[words.index("--bootstrap-server") + 1] == "kafka:19092"
+            created[words[words.index("--topic") + 1]] = words
+    assert set(created) == {DEFAULT_TOPIC, DEFAULT_TOPIC + DLQ_SUFFIX}
+    events = created[DEFAULT_TOPIC]
+    assert events[events.index("--partitions") + 1] == "6"
+    for words in created.values():
+        configs = [words[i + 1] for i, w in enumerate(words) if w == "--config"]
+        assert "retention.ms=-1" in configs
+
+
+def _scripts() -> dict[str, str]:
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    scripts: dict[str, str] = data["project"]["scripts"]
+    return scripts
+
+
+def test_twin_command_uses_configurable_scenario_and_speed(raw: dict[str, Any]) -> None:
+    command = raw["services"]["twin"]["command"]
+    assert "${TWIN_SCENARIO:-demo}" in command
+    assert command[command.index("--speed") + 1] == "${TWIN_SPEED:-600}"
+
+
+def test_twin_command_parses(resolved: dict[str, Any]) -> None:
+    from services.cli import build_parser
+
+    command = resolved["services"]["twin"]["command"]
+    assert command[0] == "twin" and "twin" in _scripts()
+    args = build_parser().parse_args(command[1:])
+    assert args.command == "run" and args.live and args.scenario == "demo"
+    assert args.speed == 600.0
+    assert args.kafka == "kafka:19092" and args.topic == DEFAULT_TOPIC
+    assert args.metrics_port == _prometheus_targets()["twin-live"][0][1]
+    env = compose_env(GF_ADMIN_PASSWORD=PASSWORD, TWIN_SCENARIO="suncatcher", TWIN_SPEED="60")
+    done = subprocess.run(
+        [tool("docker-compose"), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    override = yaml.safe_load(done.stdout)["services"]["twin"]["command"]
+    args = build_parser().parse_args(override[1:])
+    assert (args.scenario, args.speed) == ("suncatcher", 60.0)
+
+
+def test_projector_commands_parse(resolved: dict[str, Any]) -> None:
+    assert _scripts()["twin-projector"] == "services.projector:main"
+    if not (REPO / "services" / "projector.py").exists():
+        pytest.fail("services/projector.py does not exist yet", pytrace=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.projector", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    ports = []
+    for name in ("projector-1", "projector-2"):
+        command = resolved["services"][name]["command"]
+        assert command[0] == "twin-projector"
+        flags = [a for a in command[1:] if a.startswith("--")]
+        for flag in flags:
+            assert re.search(rf"(^|\s){re.escape(flag)}\b", done.stdout), (name, flag)
+        assert command[command.index("--group") + 1] == "twin-projector"
+        assert command[command.index("--kafka") + 1] == "kafka:19092"
+        assert command[command.index("--topic") + 1] == DEFAULT_TOPIC
+        ports.append((name, int(command[command.index("--port") + 1])))
+        check = " ".join(resolved["services"][name]["healthcheck"]["test"])
+        assert f"localhost:{ports[-1][1]}/healthz" in check
+    assert sorted(ports) == sorted(_prometheus_targets()["twin-projector"])
+
+
+def test_dockerfile_builds_the_project_as_a_non_root_user() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert re.search(r"pip install \.(\s|$)", text)
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    ignored = {
+        ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines() if ln.strip()
+    }
+    for ln in lines:
+        if ln.startswith("COPY "):
+            for src in ln.split()[1:-1]:
+                assert (REPO / src).exists(), src
+                assert src.rstrip("/") not in ignored, src
+
+
+# --------------------------------------------------------------------------- prometheus
+
+
+def _prometheus_targets(path: Path = PROM_DIR / "prometheus.yml") -> dict[str, list[Any]]:
+    config = yaml.safe_load(path.read_text())
+    out: dict[str, list[Any]] = {}
+    for job in config["scrape_configs"]:
+        targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+        out[job["job_name"]] = [(h, int(p)) for h, p in (t.rsplit(":", 1) for t in targets)]
+    return out
+
+
+def test_prometheus_scrapes_the_compose_services(resolved: dict[str, Any]) -> None:
+    targets = _prometheus_targets()
+    services = resolved["services"]
+    for host, _port in targets["twin-projector"] + targets["twin-live"]:
+        assert host in services, host
+    assert {h for h, _ in targets["twin-projector"]} == {"projector-1", "projector-2"}
+    prom = services["prometheus"]
+    mounts = {Path(v["source"]): v["target"] for v in _volumes(prom) if v["type"] == "bind"}
+    assert mounts[PROM_DIR / "prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert mounts[PROM_DIR / "rules"] == "/etc/prometheus/rules"
+    config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["rules/*.yml"]  # relative to the config file, both places
+
+
+def test_promtool_check_config() -> None:
+    done = subprocess.run(
+        [tool("promtool"), "check", "config", str(PROM_DIR / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(RULE_FILES)} rule files found" in done.stdout
+
+
+def test_promtool_check_rules() -> None:
+    done = subprocess.run(
+        [tool("promtool"), "check", "rules", *map(str, RULE_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    done = subprocess.run(
+        [tool("promtool"), "test", "rules", *map(str, PROM_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+def test_every_alert_has_firing_and_quiet_unit_tests() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for path in PROM_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    alerts = set(alert_rules())
+    assert len(alerts) >= 7
+    assert alerts - firing == set(), "alerts never tested firing"
+    assert alerts - quiet == set(), "alerts never tested quiet"
+
+
+def test_alerts_have_severity_and_docs() -> None:
+    docs = (REPO / "docs" / "operators.md").read_text()
+    for r in rules():
+        if "alert" in r:
+            assert r["labels"]["severity"] in ("warning", "critical"), r["alert"]
+            assert r["annotations"]["summary"], r["alert"]
+            assert r["alert"] in docs, f"{r['alert']} is not explained in docs/operators.md"
+
+
+def test_rules_use_catalogue_metrics_and_defined_rules() -> None:
+    known = metric_names.series_names() | set(recording_rules()) | BUILTIN_SERIES
+    for r in rules():
+        name = r.get("record") or r.get("alert")
+        unknown = generate.referenced_metrics(r["expr"]) - known
+        assert not unknown, f"{name} uses {unknown}"
+    for name in recording_rules():
+        assert re.fullmatch(r"twin:[a-z0-9_]+:[a-z0-9_]+", name), name
+
+
+def test_every_recording_rule_is_used() -> None:
+    used = {n for _, _, e in generate.panel_queries() for n in generate.referenced_metrics(e)}
+    for expr in alert_rules().values():
+        used |= generate.referenced_metrics(expr)
+    assert set(recording_rules()) - used == set()
+
+
+# --------------------------------------------------------------------------- grafana
+
+
+def test_dashboards_are_generated_from_code() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "grafana.generate", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    committed = sorted(p.name for p in (GRAFANA_DIR / "dashboards").glob("*.json"))
+    assert committed == sorted(generate.BOARDS)
+
+
+def test_generate_check_detects_drift(tmp_path: Path) -> None:
+    assert generate.main(["--out", str(tmp_path)]) == 0
+    assert generate.main(["--check", "--out", str(tmp_path)]) == 0
+    board = tmp_path / "power-eclipses.json"
+    board.write_text(board.read_text().replace("twin:satellites_in_shadow:sum", "twin_x"))
+    assert generate.main(["--check", "--out", str(tmp_path)]) == 1
+
+
+def test_dashboard_structure() -> None:
+    datasource = yaml.safe_load(
+        (GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["uid"] == generate.DATASOURCE["uid"]
+    assert datasource["url"] == "http://prometheus:9090"
+    boards = generate.dashboards()
+    assert len(boards) == 4
+    assert len({b["uid"] for b in boards.values()}) == 4
+    for board in boards.values():
+        assert board["uid"] and board["title"].startswith("Orbital Twin / ")
+        panels = board["panels"]
+        assert panels
+        assert len({p["id"] for p in panels}) == len(panels)
+        cells: set[tuple[int, int]] = set()
+        for p in panels:
+            assert p["datasource"] == generate.DATASOURCE
+            assert p["targets"], p["title"]
+            for t in p["targets"]:
+                assert t["expr"] and t["datasource"] == generate.DATASOURCE
+            g = p["gridPos"]
+            assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, p["title"]
+            mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert not cells & mine, f"{p['title']} overlaps another panel"
+            cells |= mine
+            assert len({t["refId"] for t in p["targets"]}) == len(p["targets"])
+
+
+def test_board_queries_use_catalogue_metrics_and_defined_rules() -> None:
+    known = metric_names.series_names() | set(recording_rules()) | BUILTIN_SERIES
+    for uid, title, expr in generate.panel_queries():
+        unknown = generate.referenced_metrics(expr) - known
+        assert not unknown, f"{uid} / {title}: {unknown} in {expr}"
+
+
+def test_every_catalogue_metric_is_on_a_board() -> None:
+    """Directly in a panel query, or through a recording rule a panel uses."""
+    records = recording_rules()
+    shown: set[str] = set()
+    for _, _, expr in generate.panel_queries():
+        for name in generate.referenced_metrics(expr):
+            shown.add(name)
+            if name in records:
+                shown |= generate.referenced_metrics(records[name])
+    base = {re.sub(r"_(bucket|gcount|gsum)$", "", n) for n in shown}
+    missing_fleet = {m.name for m in metric_names.FLEET} - base
+    assert missing_fleet == set()
+    missing_any = {m.name for m in metric_names.ALL} - base
+    assert missing_any == set()
+
+
+def test_referenced_metrics_lexer() -> None:
+    expr = (
+        'sum by (state, le) (rate(twin_faults_total{component="x",le="0.2"}[5m] offset 1h))'
+        " / on (job) group_left clamp_min(twin:repairs:sum, 1) > bool 1e3"
+        ' and ignoring (instance) up{job="twin-projector"}'
+    )
+    assert generate.referenced_metrics(expr) == {"twin_faults_total", "twin:repairs:sum", "up"}
+    with pytest.raises(KeyError):
+        generate.metric("twin_not_a_metric")
+    with pytest.raises(KeyError):
+        generate.rule("twin:not:a_rule")
