@@ -425,12 +425,12 @@ def reliability_and_repair() -> dict[str, Any]:
         ),
         stat(
             "Spare parts",
-            Query(f"min({metric('twin_repair_spares')})"),
+            Query(f"sum({metric('twin_repair_spares')})"),
             description=description("twin_repair_spares"),
         ),
         stat(
             "Mean time to repair",
-            Query(rule("twin:mean_time_to_repair_seconds")),
+            Query(rule("twin:repair_time_seconds:mean")),
             unit="s",
             description=description("twin_mean_time_to_repair_seconds")
             + " Simulated seconds, weighted over projectors.",
@@ -465,7 +465,7 @@ def reliability_and_repair() -> dict[str, Any]:
         ),
         ts(
             "Mean time to repair",
-            Query(rule("twin:mean_time_to_repair_seconds"), "fleet"),
+            Query(rule("twin:repair_time_seconds:mean"), "fleet"),
             Query(
                 f"max by (instance) ({metric('twin_mean_time_to_repair_seconds')})",
                 "{{instance}}",

@@ -97,7 +97,7 @@ class KafkaEventLog(EventLog):
     def __init__(
         self,
         bootstrap: str | None = None,
-        topic: str = DEFAULT_TOPIC,
+        topic: str | None = DEFAULT_TOPIC,
         settings: KafkaSettings | None = None,
         *,
         create: bool = True,
@@ -111,6 +111,7 @@ class KafkaEventLog(EventLog):
         self._busy: set[KafkaConsumer] = set()
         self._publisher: Publisher | None = None
         self._closed = False
+        self._stale = False
         if not create:
             self._check_exists()
         self._sync_tail()
@@ -150,7 +151,9 @@ class KafkaEventLog(EventLog):
             raise InputError(
                 f"Kafka topic {self.topic!r} does not exist on {self.settings.bootstrap}",
                 field="--topic",
-                allowed=", ".join(known[:20]) or "no topics exist yet",
+                allowed=", ".join(known[:10])
+                + (f" (+{len(known) - 10} more)" if len(known) > 10 else "")
+                or "no topics exist yet",
             )
 
     def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
@@ -310,6 +313,9 @@ class KafkaEventLog(EventLog):
     def append(self, events: Sequence[EventBase]) -> None:
         if not events:
             return
+        if self._stale:
+            self._sync_tail()
+            self._stale = False
         rows = check_batch(events, self._next_offset, self._run_id, self._last_sim_time)
         if self._publisher is None:
             self._publisher = Publisher.connect(
@@ -326,7 +332,9 @@ class KafkaEventLog(EventLog):
             )
             self._publisher.flush()
         except InfraError:
-            self._sync_tail()  # part of the batch may have landed
+            self._publisher.abandon()
+            self._publisher = None
+            self._stale = True  # part of the batch may have landed: re-read the tail first
             raise
         self._next_offset = rows[-1][0] + 1
         self._last_sim_time = rows[-1][1]

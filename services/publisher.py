@@ -121,12 +121,13 @@ class Publisher:
         self._headers: dict[str, list[tuple[str, bytes]]] = {}
         self._version = str(SCHEMA_VERSION).encode()
         self._closed = False
+        self._failure: InfraError | None = None  # sticky: a lost record is never forgotten
 
     @classmethod
     def connect(
         cls,
         bootstrap: str | None = None,
-        topic: str = DEFAULT_TOPIC,
+        topic: str | None = DEFAULT_TOPIC,
         settings: KafkaSettings | None = None,
         *,
         delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
@@ -135,7 +136,8 @@ class Publisher:
         """A publisher to ``topic`` on ``bootstrap`` (``host:port[,host:port]``).
 
         ``settings`` supplies security, timeouts and partitions (default: environment and
-        ``TWIN_KAFKA_CONFIG``); ``bootstrap`` and ``topic`` override it. ``delivery_timeout_ms``
+        ``TWIN_KAFKA_CONFIG``); ``bootstrap`` and ``topic`` override it unless ``None``
+        (pass ``topic=None`` to publish to ``settings.topic``). ``delivery_timeout_ms``
         bounds how long one record may keep being retried (e.g. across a broker restart)
         before it counts as failed.
         """
@@ -174,6 +176,8 @@ class Publisher:
         For callers that hold the codec bytes already (the Kafka event log, log import), so
         no event is encoded twice.
         """
+        if self._failure is not None:
+            raise self._failure
         if self._closed:
             raise InfraError(f"publisher to {self.topic!r} is closed", retryable=False)
         send = self._producer.send
@@ -190,8 +194,11 @@ class Publisher:
         """Wait until every queued record is acknowledged; raise InfraError if any failed.
 
         ``timeout_s`` defaults to the delivery timeout plus a grace period: each record
-        resolves (delivered or failed) within its delivery timeout.
+        resolves (delivered or failed) within its delivery timeout. After a failure every
+        later flush (and :meth:`close`) raises the same error again.
         """
+        if self._failure is not None:
+            raise self._failure
         if timeout_s is None:
             timeout_s = self._producer.config["delivery_timeout_ms"] / 1000 + FLUSH_GRACE_S
         try:
@@ -202,10 +209,10 @@ class Publisher:
         failed = [f for f in pending if f.exception is not None or not f.is_done]
         if failed:
             first = failed[0].exception or TimeoutError("record not acknowledged")
-            error = infra_error(
+            self._failure = infra_error(
                 f"delivery of {len(failed):,} of {len(pending):,} records", self.settings, first
             )
-            raise error
+            raise self._failure
 
     def close(self, timeout_s: float | None = None) -> None:
         """Flush (raising on failed deliveries), then release the producer. Idempotent."""
@@ -224,5 +231,9 @@ class Publisher:
         if exc_type is None:
             self.close()
         else:  # already failing: release without masking the original error
-            self._closed = True
-            self._producer.close(timeout=0)
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Release the producer at once, dropping whatever is still queued (after an error)."""
+        self._closed = True
+        self._producer.close(timeout=0)

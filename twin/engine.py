@@ -43,7 +43,7 @@ from twin.errors import IllegalTransition
 from twin.geometry import gmst_rad, teme_to_ecef
 from twin.lifecycle import COMPUTING, TERMINAL, State, check
 from twin.orbits import Fleet
-from twin.power import Bus, degradation_factor
+from twin.power import Bus
 from twin.sun import AU_KM, sun_distance_km
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
@@ -549,7 +549,7 @@ class Engine:
         if rate <= 0.0:
             return 1.0
         age_years = max(self.env.now - sat.deployed_s, 0.0) / YEAR_S
-        return float(degradation_factor(age_years, rate))
+        return float((1.0 - rate) ** age_years)  # = power.degradation_factor, scalar
 
     def _set_power(self, sat: Sat) -> None:
         """Set generation and load for the satellite's current state and shadow (after

@@ -1,0 +1,103 @@
+"""Engine speed: a scenario in batch mode to the embedded log vs a bare SimPy loop.
+
+``python -m benchmarks.engine_bench [scenario] [until]`` (default ``gigawatt 1d``) runs the
+scenario exactly as ``twin run`` does (engine → fold → SQLite log), then, in the same
+process, a bare SimPy loop that produces the same number of events (one process per
+satellite, plain timeouts, each resumption appending a small tuple). ``sim_vs_bare_simpy_ratio``
+is twin wall time / bare loop wall time: what the physics, the state machine, the typed
+events and the log cost on top of SimPy itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from typing import Any
+
+import simpy
+
+from services.eventlog import atomic_log
+from twin.engine import Engine, config_from_scenario
+from twin.events import EventBase
+from twin.scenario import resolve_scenario
+from twin.state import FleetState
+from twin.timeutil import parse_duration
+
+BATCH = 5000
+
+
+def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
+    config = config_from_scenario(resolve_scenario(scenario), until_s=parse_duration(until))
+    state = FleetState()
+    buffer: list[EventBase] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.twinlog")
+        t0 = time.perf_counter()
+        with atomic_log(path) as log:
+
+            def sink(event: EventBase) -> None:
+                state.apply(event)
+                buffer.append(event)
+                if len(buffer) >= BATCH:
+                    log.append(buffer)
+                    buffer.clear()
+
+            engine = Engine(config, seed, sink)
+            engine.start()
+            engine.run()
+            engine.finish()
+            if buffer:
+                log.append(buffer)
+        wall = time.perf_counter() - t0
+        size = os.path.getsize(path)
+    return {
+        "scenario": scenario,
+        "until": until,
+        "satellites": len(config.fleet),
+        "events": engine.offset,
+        "wall_s": wall,
+        "events_per_s": engine.offset / wall,
+        "log_bytes": size,
+    }
+
+
+def run_bare_simpy(n_events: int, n_procs: int) -> dict[str, Any]:
+    """A bare SimPy loop: ``n_procs`` processes emitting ``n_events`` events in total."""
+    env = simpy.Environment()
+    out: list[tuple[float, int]] = []
+    per = max(n_events // max(n_procs, 1), 1)
+
+    def proc(i: int) -> Any:
+        for _ in range(per):
+            yield env.timeout(1.0 + (i % 7))
+            out.append((env.now, i))
+
+    for i in range(n_procs):
+        env.process(proc(i))
+    t0 = time.perf_counter()
+    env.run()
+    wall = time.perf_counter() - t0
+    return {"events": len(out), "wall_s": wall, "events_per_s": len(out) / wall}
+
+
+def run(scenario: str = "gigawatt", until: str = "1d") -> dict[str, Any]:
+    twin = run_twin(scenario, until)
+    bare = run_bare_simpy(twin["events"], twin["satellites"])
+    # normalise to the same event count
+    bare_wall = bare["wall_s"] * twin["events"] / max(bare["events"], 1)
+    return {
+        "twin": twin,
+        "bare_simpy": bare,
+        "sim_events_per_s": twin["events_per_s"],
+        "sim_vs_bare_simpy_ratio": twin["wall_s"] / bare_wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    print(json.dumps(run(*args), indent=2))

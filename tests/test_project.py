@@ -1,0 +1,76 @@
+"""The project's own promises: a pure `twin/`, lint and strict typing, README ↔ CI."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TWIN = REPO / "twin"
+
+# I/O, wall clock and global randomness belong in services/, never in the pure core.
+FORBIDDEN_IMPORTS = {
+    "kafka", "prometheus_client", "http", "socket", "sqlite3", "urllib", "requests",
+    "services", "time", "random", "threading", "subprocess", "asyncio",
+}  # fmt: skip
+FORBIDDEN_CALLS = {"now", "utcnow", "today"}  # datetime.now() & co.: the wall clock
+
+
+def _twin_modules() -> list[Path]:
+    return sorted(TWIN.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", _twin_modules(), ids=lambda p: p.name)
+def test_twin_is_pure(path: Path) -> None:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [(node.module or "").split(".")[0]]
+        else:
+            names = []
+        bad = FORBIDDEN_IMPORTS.intersection(names)
+        assert not bad, f"{path.name}:{node.lineno} imports {bad}: I/O belongs in services/"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert node.func.attr not in FORBIDDEN_CALLS, (
+                f"{path.name}:{node.lineno} reads the wall clock ({node.func.attr})"
+            )
+            if isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "random":
+                # np.random.<fn>(...) draws from global state; default_rng(seed) is allowed
+                assert node.func.attr == "default_rng", (
+                    f"{path.name}:{node.lineno} uses global random state (np.random.{node.func.attr})"
+                )
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is a test dependency (pip install -e '.[test]')"
+    res = subprocess.run(
+        [ruff, "check", "twin", "services", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_mypy_strict_on_twin() -> None:
+    res = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    commands = [line.strip() for b in blocks for line in b.splitlines() if line.strip()]
+    assert "scripts/test" in commands
+    assert any(c.startswith("pip install -e . && twin run demo") for c in commands)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^exec scripts/test\s*$", ci, flags=re.M)
