@@ -84,6 +84,11 @@ def run_bare_simpy(n_events: int, n_procs: int) -> dict[str, Any]:
     return {"events": len(out), "wall_s": wall, "events_per_s": len(out) / wall}
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def run(scenario: str = "gigawatt", until: str = "1d") -> dict[str, Any]:
     twin = run_twin(scenario, until)
     bare = run_bare_simpy(twin["events"], twin["satellites"])
@@ -94,7 +99,7 @@ def run(scenario: str = "gigawatt", until: str = "1d") -> dict[str, Any]:
         "bare_simpy": bare,
         "sim_events_per_s": twin["events_per_s"],
         "sim_vs_bare_simpy_ratio": twin["wall_s"] / bare_wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

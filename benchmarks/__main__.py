@@ -1,0 +1,189 @@
+"""`python -m benchmarks [--quick] [--json OUT] [--only NAME ...]`: measure the twin against the
+raw limits of the parts underneath, in the same run, and (full runs) rewrite BENCHMARKS.md.
+
+Every figure is a ratio against the raw part measured in the same run on the same machine:
+eclipse search vs raw ``SatrecArray`` propagation on a 60 s grid; the engine vs a bare SimPy
+loop producing as many events; publish and consume-and-fold vs raw kafka-python on the same
+broker and messages. Each benchmark runs in its own process so peak memory is its own.
+``--quick`` shrinks every workload (CI smoke test: no assertion on speed) and does not touch
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+KEYS = (
+    "eclipse_cost_ratio",
+    "sim_events_per_s",
+    "sim_vs_bare_simpy_ratio",
+    "publish_ratio",
+    "consume_fold_ratio",
+    "fold_events_per_s",
+    "replay_1m_s",
+    "peak_rss_mb_per_10k_sats",
+    "live_p99_s",
+)
+
+
+def _child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it prints one JSON document last."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=timeout_s,
+    )  # fmt: skip
+    if res.returncode != 0:
+        raise RuntimeError(f"benchmark failed:\n{code}\n{res.stderr[-3000:]}")
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    import numpy
+    import pydantic
+    import sgp4
+    import simpy
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "numpy": numpy.__version__,
+        "sgp4": sgp4.__version__,
+        "simpy": simpy.__version__,
+        "pydantic": pydantic.__version__,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def bench_eclipse(quick: bool) -> dict[str, Any]:
+    n, hours = (2000, 6) if quick else (10000, 24)
+    r = _child(
+        "import json; from benchmarks.eclipse_bench import run; "
+        f"print(json.dumps(run(n_sats={n}, hours={hours}, repeats={1 if quick else 2})))"
+    )
+    r["n_sats"], r["hours"] = n, hours
+    return r
+
+
+def bench_engine(quick: bool) -> dict[str, Any]:
+    scenario, until = ("demo", "1d") if quick else ("gigawatt", "1d")
+    return _child(
+        "import json; from benchmarks.engine_bench import run; "
+        f"print(json.dumps(run({scenario!r}, {until!r})))"
+    )
+
+
+def bench_scale(quick: bool) -> dict[str, Any]:
+    """Peak memory and time of a scenario per 10k satellites (engine + fold + SQLite log)."""
+    scenario, until = ("demo", "1d") if quick else ("gigawatt", "1d")
+    r = _child(
+        "import json; from benchmarks.engine_bench import run_twin, peak_rss_mb; "
+        f"r = run_twin({scenario!r}, {until!r}); r['peak_rss_mb'] = peak_rss_mb(); "
+        "print(json.dumps(r))"
+    )
+    r["peak_rss_mb_per_10k_sats"] = r["peak_rss_mb"] * 10000 / r["satellites"]
+    return r
+
+
+def bench_replay(quick: bool) -> dict[str, Any]:
+    until = "3d" if quick else "60d"
+    return _child(
+        "import json; from benchmarks.replay_bench import run; "
+        f"print(json.dumps(run('demo', {until!r})))"
+    )
+
+
+def bench_kafka(quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 200_000
+    return _child(
+        f"import json; from benchmarks.kafka_bench import run; print(json.dumps(run(n_events={n})))"
+    )
+
+
+BENCHES = {
+    "eclipse": bench_eclipse,
+    "engine": bench_engine,
+    "scale": bench_scale,
+    "replay": bench_replay,
+    "kafka": bench_kafka,
+}
+
+
+def collect(results: dict[str, Any]) -> dict[str, Any]:
+    """The contract keys from the individual results (None where a bench did not run)."""
+    out: dict[str, Any] = dict.fromkeys(KEYS)
+    ecl = results.get("eclipse") or {}
+    eng = results.get("engine") or {}
+    rep = results.get("replay") or {}
+    kaf = results.get("kafka") or {}
+    scale = results.get("scale") or {}
+    out["eclipse_cost_ratio"] = ecl.get("eclipse_cost_ratio")
+    out["sim_events_per_s"] = eng.get("sim_events_per_s")
+    out["sim_vs_bare_simpy_ratio"] = eng.get("sim_vs_bare_simpy_ratio")
+    out["fold_events_per_s"] = rep.get("fold_events_per_s")
+    out["replay_1m_s"] = rep.get("replay_1m_s")
+    out["publish_ratio"] = kaf.get("publish_ratio")
+    out["consume_fold_ratio"] = kaf.get("consume_fold_ratio")
+    out["live_p99_s"] = kaf.get("live_p99_s")
+    out["peak_rss_mb_per_10k_sats"] = scale.get("peak_rss_mb_per_10k_sats")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small workloads, < 2 minutes")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
+    p.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these")
+    p.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
+    args = p.parse_args(argv)
+    names = args.only or list(BENCHES)
+    results: dict[str, Any] = {}
+    t0 = time.monotonic()
+    for name in names:
+        print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+        t = time.monotonic()
+        results[name] = BENCHES[name](args.quick)
+        print(f"[benchmarks] {name} done in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    doc = {**collect(results), "quick": args.quick, "machine": machine(), "details": results}
+    doc["total_s"] = round(time.monotonic() - t0, 1)
+    text = json.dumps(doc, indent=2, default=str)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    if not args.quick and not args.no_write:
+        from benchmarks.report import write_benchmarks_md
+
+        write_benchmarks_md(doc, REPO / "BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

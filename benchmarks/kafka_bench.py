@@ -1,0 +1,194 @@
+"""Our Kafka paths against plain kafka-python, same broker, same messages, same config.
+
+``python -m benchmarks.kafka_bench [n_events] [bootstrap]`` prints a JSON dict. Without a
+bootstrap it starts its own broker (:mod:`services.kafka_broker`) in a temporary directory.
+
+The messages are a real demo run's events (the engine run until ``n_events`` are emitted).
+Four rates, in events per second:
+
+``raw_produce``        ``KafkaProducer.send`` of the pre-encoded values, keys and headers,
+                       then ``flush`` (same producer options as the publisher: acks=all,
+                       idempotent, same linger and batch size);
+``publish``            :meth:`services.publisher.Publisher.publish` of the events in batches of
+                       5,000 (as ``twin run --kafka``) then ``flush``: encode + send + checking
+                       every record's delivery;
+``raw_consume``        a group-less ``KafkaConsumer`` (same consumer options as the Kafka log)
+                       reading the topic from the beginning, touching every value;
+``consume_fold``       :meth:`services.kafka_log.KafkaEventLog.read` (merge the partitions by
+                       offset, decode) folded into :class:`twin.state.FleetState`.
+
+``publish_ratio = publish / raw_produce`` and ``consume_fold_ratio = consume_fold /
+raw_consume`` (targets ≥ 0.8). ``crc32c_c`` says whether kafka-python found the ``crc32c`` C
+extension: without it every produced and fetched batch is checksummed in pure Python
+(~4 MB/s), which caps both the raw and our rates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.kafka_log import CONSUMER_OPTIONS, KafkaEventLog
+from services.kafka_settings import KafkaSettings, load_settings
+from services.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
+from twin.engine import Engine, config_from_scenario
+from twin.events import SCHEMA_VERSION, EventBase, encode
+from twin.scenario import resolve_scenario
+from twin.state import FleetState
+
+PUBLISH_BATCH = 5000
+DAY_S = 86_400.0
+
+
+def demo_events(n_events: int, scenario: str = "demo", seed: int = 42) -> list[EventBase]:
+    """The first ``n_events`` events of the demo scenario (run day by day until enough)."""
+    spec = resolve_scenario(scenario)
+    days = 1
+    while True:
+        events: list[EventBase] = []
+        config = config_from_scenario(spec, until_s=days * DAY_S)
+        engine = Engine(config, seed, events.append)
+        engine.start()
+        engine.run(config.until_s)
+        if len(events) >= n_events:
+            return events[:n_events]
+        per_day = max(len(events) / days, 1.0)
+        days = max(days + 1, int(n_events / per_day * 1.1) + 1)
+
+
+def _settings(bootstrap: str, topic: str) -> KafkaSettings:
+    settings = load_settings(bootstrap=bootstrap, topic=topic)
+    ensure_topic(settings)  # created before timing: both paths start from an empty topic
+    return settings
+
+
+def _producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    return {
+        **settings.common(),
+        **PRODUCER_OPTIONS,
+        "max_block_ms": settings.max_block_ms,
+        "delivery_timeout_ms": 120_000,
+    }
+
+
+def raw_produce(settings: KafkaSettings, records: list[tuple[bytes, bytes, Any]]) -> float:
+    producer = KafkaProducer(**_producer_options(settings))
+    try:
+        topic = settings.topic
+        send = producer.send
+        started = time.perf_counter()
+        for key, value, headers in records:
+            send(topic, value=value, key=key, headers=headers)
+        producer.flush()
+        return time.perf_counter() - started
+    finally:
+        producer.close()
+
+
+def our_publish(settings: KafkaSettings, events: list[EventBase]) -> float:
+    publisher = Publisher.connect(topic=None, settings=settings, create_topic=False)
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(events), PUBLISH_BATCH):
+            publisher.publish(events[start : start + PUBLISH_BATCH])
+        publisher.flush()
+        return time.perf_counter() - started
+    finally:
+        publisher.close()
+
+
+def raw_consume(settings: KafkaSettings, expected: int) -> float:
+    started = time.perf_counter()
+    consumer = KafkaConsumer(**settings.common(), **CONSUMER_OPTIONS)
+    try:
+        tps = [
+            TopicPartition(settings.topic, p) for p in consumer.partitions_for_topic(settings.topic)
+        ]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        count = size = 0
+        while count < expected:
+            for records in consumer.poll(timeout_ms=1000).values():
+                for record in records:
+                    size += len(record.value)
+                count += len(records)
+        return time.perf_counter() - started
+    finally:
+        consumer.close()
+
+
+def our_consume_fold(settings: KafkaSettings, expected: int) -> tuple[float, FleetState]:
+    started = time.perf_counter()
+    state = FleetState()
+    apply = state.apply
+    with KafkaEventLog(topic=None, settings=settings, create=False) as log:
+        for event in log.read():
+            apply(event)
+    elapsed = time.perf_counter() - started
+    if state.events_applied != expected:
+        raise AssertionError(f"folded {state.events_applied} events, expected {expected}")
+    return elapsed, state
+
+
+def run(n_events: int = 200_000, bootstrap: str | None = None) -> dict[str, Any]:
+    """Measure the four rates on ``bootstrap`` (a temporary local broker if ``None``)."""
+    if bootstrap is None:
+        from services.kafka_broker import KafkaBroker
+
+        with tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp, KafkaBroker(tmp) as broker:
+            return run(n_events, broker.bootstrap)
+    from kafka.record.util import crc32c_c
+
+    t0 = time.perf_counter()
+    events = demo_events(n_events)
+    generate_s = time.perf_counter() - t0
+    version = str(SCHEMA_VERSION).encode()
+    records = [
+        (record_key(e), encode(e), [("type", e.type.encode()), ("schema_version", version)])
+        for e in events
+    ]
+    n = len(events)
+    tag = uuid.uuid4().hex[:8]
+    warm = _settings(bootstrap, f"bench-warm-{tag}")
+    raw_produce(warm, records[:5000])  # JIT-free Python, but the broker's JVM needs warming
+    raw_topic = _settings(bootstrap, f"bench-raw-{tag}")
+    our_topic = _settings(bootstrap, f"bench-ours-{tag}")
+
+    raw_produce_s = raw_produce(raw_topic, records)
+    publish_s = our_publish(our_topic, events)
+    raw_consume_s = raw_consume(our_topic, n)
+    fold_s, state = our_consume_fold(our_topic, n)
+    mean_bytes = sum(len(v) for _k, v, _h in records) / n
+    rates = {
+        "raw_produce_per_s": n / raw_produce_s,
+        "publish_per_s": n / publish_s,
+        "raw_consume_per_s": n / raw_consume_s,
+        "consume_fold_per_s": n / fold_s,
+    }
+    return {
+        "events": n,
+        "mean_value_bytes": round(mean_bytes, 1),
+        "generate_s": round(generate_s, 2),
+        "crc32c_c": crc32c_c is not None,
+        **{k: round(v) for k, v in rates.items()},
+        "publish_ratio": round(rates["publish_per_s"] / rates["raw_produce_per_s"], 3),
+        "consume_fold_ratio": round(rates["consume_fold_per_s"] / rates["raw_consume_per_s"], 3),
+        "last_sim_time": state.sim_time,
+    }
+
+
+def main(argv: list[str]) -> int:
+    n_events = int(argv[0]) if argv else 200_000
+    bootstrap = argv[1] if len(argv) > 1 else None
+    print(json.dumps(run(n_events, bootstrap), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

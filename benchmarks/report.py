@@ -1,0 +1,121 @@
+"""Write BENCHMARKS.md from a `python -m benchmarks` result document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS: dict[str, tuple[str, str]] = {
+    # key: (comparison, target) — "<=" or ">="
+    "eclipse_cost_ratio": ("<=", "0.5"),
+    "sim_vs_bare_simpy_ratio": ("", "—"),
+    "sim_events_per_s": ("", "—"),
+    "publish_ratio": (">=", "0.8"),
+    "consume_fold_ratio": (">=", "0.8"),
+    "fold_events_per_s": ("", "—"),
+    "replay_1m_s": ("<=", "20"),
+    "peak_rss_mb_per_10k_sats": ("", "—"),
+    "live_p99_s": ("<=", "1"),
+}
+
+MEANING = {
+    "eclipse_cost_ratio": "eclipse search, 10k satellites × 24 h ÷ raw SatrecArray on a 60 s grid",
+    "sim_events_per_s": "engine events/s (gigawatt × 1 d, batch, to the embedded log, fold included)",
+    "sim_vs_bare_simpy_ratio": "engine wall time ÷ bare SimPy loop emitting as many events",
+    "publish_ratio": "our Kafka publish rate ÷ raw kafka-python produce (same broker, messages)",
+    "consume_fold_ratio": "our consume + decode + fold rate ÷ raw kafka-python consume",
+    "fold_events_per_s": "read + decode + fold from the embedded log, events/s",
+    "replay_1m_s": "replaying 1,000,000 events from the embedded log into a FleetState, s",
+    "peak_rss_mb_per_10k_sats": "peak memory per 10k satellites (engine + fold + log), MB",
+    "live_p99_s": "live mode: event emission → visible on a projector's /metrics, p99, s",
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _verdict(key: str, value: Any) -> str:
+    op, target = TARGETS[key]
+    if value is None or not op:
+        return ""
+    ok = value <= float(target) if op == "<=" else value >= float(target)
+    return "met" if ok else "**missed**"
+
+
+def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
+    m = doc["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python -m benchmarks` (full run). Every speed is a ratio against the raw",
+        "part underneath, measured in the same run on the same machine.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']};",
+        f"Python {m['python']}, numpy {m['numpy']}, sgp4 {m['sgp4']}, SimPy {m['simpy']},",
+        f"pydantic {m['pydantic']}. Run on {m['date']}, {doc.get('total_s', 0):.0f} s in all.",
+        "",
+        "| key | value | target | | what |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for key, (op, target) in TARGETS.items():
+        value = doc.get(key)
+        lines.append(
+            f"| `{key}` | {_fmt(value)} | {op} {target} | {_verdict(key, value)} | {MEANING[key]} |"
+        )
+    details = doc.get("details", {})
+    ecl = details.get("eclipse")
+    if ecl:
+        lines += [
+            "",
+            "## Eclipse search",
+            "",
+            f"{ecl.get('n_sats')} satellites × {ecl.get('hours')} h: eclipse search "
+            f"{_fmt(ecl.get('eclipse_s'))} s against raw `SatrecArray.sgp4` on a 60 s grid "
+            f"{_fmt(ecl.get('raw_propagation_s'))} s → ratio {_fmt(ecl.get('eclipse_cost_ratio'))}"
+            f" ({_fmt(ecl.get('passes'))} passes).",
+        ]
+    eng = details.get("engine")
+    if eng:
+        t, b = eng["twin"], eng["bare_simpy"]
+        lines += [
+            "",
+            "## Engine",
+            "",
+            f"`{t['scenario']}` × {t['until']} ({t['satellites']:,} satellites), batch, to the "
+            f"embedded log: {t['events']:,} events in {t['wall_s']:.2f} s "
+            f"({t['events_per_s']:,.0f} events/s, log {t['log_bytes'] / 1e6:.1f} MB). A bare "
+            f"SimPy loop: {b['events_per_s']:,.0f} events/s → ratio "
+            f"{_fmt(eng['sim_vs_bare_simpy_ratio'])}.",
+        ]
+    scale = details.get("scale")
+    if scale:
+        lines += [
+            "",
+            "## Memory",
+            "",
+            f"`{scale['scenario']}` × {scale['until']}: peak RSS {scale['peak_rss_mb']:.0f} MB for "
+            f"{scale['satellites']:,} satellites.",
+        ]
+    rep = details.get("replay")
+    if rep:
+        lines += [
+            "",
+            "## Replay",
+            "",
+            f"`{rep['scenario']}` × {rep['until']}: {rep['events']:,} events replayed in "
+            f"{rep['replay_s']:.2f} s ({rep['fold_events_per_s']:,.0f} events/s; raw reads "
+            f"{rep['read_raw_s']:.2f} s).",
+        ]
+    kaf = details.get("kafka")
+    if kaf:
+        lines += ["", "## Kafka", "", "```", *[f"{k}: {v}" for k, v in kaf.items()], "```"]
+    for name, extra in (doc.get("extra_sections") or {}).items():
+        lines += ["", f"## {name}", "", extra]
+    path.write_text("\n".join(lines) + "\n")
