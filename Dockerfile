@@ -14,11 +14,8 @@ COPY services ./services
 COPY benchmarks ./benchmarks
 COPY scenarios ./scenarios
 
-# twin.scenario looks for presets in <site-packages>/scenarios (beside the twin package, as
-# in the repository), so the preset TOML files are copied there after the install.
+# The presets install as the data package `scenarios`; the build fails if they are missing.
 RUN pip install . \
-    && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
-    && cp -r scenarios "$site/scenarios" \
     && useradd --system --uid 10001 --create-home --home-dir /home/twin twin \
     && mkdir -p /data \
     && chown twin:twin /data \

@@ -23,7 +23,6 @@ the topic; the next append re-reads the topic's tail and refuses a batch that no
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -42,7 +41,7 @@ from services.publisher import (
     resolve_settings,
 )
 from twin.errors import InfraError, InputError
-from twin.events import EventBase, ScenarioStarted, decode
+from twin.events import Event, EventBase, ScenarioStarted, decode
 
 #: Consumer options for reading a whole topic fast: big fetches, many records per poll.
 CONSUMER_OPTIONS: dict[str, Any] = {
@@ -221,20 +220,26 @@ class KafkaEventLog(EventLog):
     def _merged(self) -> Iterator[tuple[int, bytes]]:
         """``(offset, value)`` of every event in log order: the partitions merged by offset.
 
-        Each partition gets a queue; the merge pulls the head of every queue, so a queue
-        that runs dry triggers a poll (which fills other queues too). Partitions whose queue
-        holds :data:`MAX_BUFFERED` records are paused until the merge catches up.
+        Offsets run 0, 1, 2, ... without gaps, so the merge needs no heap: each partition has
+        a queue of ``(offset, value)`` sorted by offset, ``heads`` maps the offset at the
+        front of each non-empty queue to its queue, and the next event is always
+        ``heads.pop(expected)``. Only when ``expected`` is at no queue's front does the merge
+        poll (which fills several queues at once). A partition whose queue holds
+        :data:`MAX_BUFFERED` records is paused until the merge catches up.
         """
         consumer = self._consumer()
         try:
             todo, end = self._positions(consumer, None)
             queues: dict[TopicPartition, deque[tuple[int, bytes]]] = {tp: deque() for tp in todo}
-            remaining = set(todo)
+            heads: dict[int, deque[tuple[int, bytes]]] = {}
+            remaining = set(todo)  # partitions not read up to their end yet
             paused: set[TopicPartition] = set()
+            search = _OFFSET.search
 
-            def fill(want: TopicPartition) -> None:
+            def refill(expected: int) -> None:
+                """Poll until ``expected`` heads a queue or no partition can supply it."""
                 stalled = 0
-                while want in remaining and not queues[want]:
+                while expected not in heads and any(not queues[tp] for tp in remaining):
                     for tp in list(paused):
                         if len(queues[tp]) < MAX_BUFFERED // 2:
                             consumer.resume(tp)
@@ -244,48 +249,51 @@ class KafkaEventLog(EventLog):
                     if stalled * POLL_TIMEOUT_MS / 1000 > READ_STALL_S:
                         raise InfraError(
                             f"Kafka read of topic {self.topic!r} made no progress for "
-                            f"{READ_STALL_S:.0f} s (partition {want.partition})",
+                            f"{READ_STALL_S:.0f} s (waiting for event offset {expected})",
                             retryable=True,
                         )
                     for tp, records in polled.items():
-                        if tp not in remaining:
+                        if tp not in remaining or not records:
                             continue
                         stop = end[tp]
+                        if records[-1].offset >= stop:
+                            records = [r for r in records if r.offset < stop]
                         queue = queues[tp]
-                        append = queue.append
-                        for record in records:
-                            if record.offset >= stop:
-                                break
-                            value = record.value
-                            append((event_offset(value), value))
-                        if records and records[-1].offset + 1 >= stop:
+                        was_empty = not queue
+                        queue.extend(
+                            [
+                                (int(m.group(1)) if (m := search(v)) else event_offset(v), v)
+                                for v in [r.value for r in records]
+                            ]
+                        )
+                        if was_empty and queue:
+                            heads[queue[0][0]] = queue
+                        if not records or records[-1].offset + 1 >= stop:
                             remaining.discard(tp)
                             consumer.pause(tp)
-                        elif len(queue) >= MAX_BUFFERED and tp != want:
+                        elif len(queue) >= MAX_BUFFERED:
                             consumer.pause(tp)
                             paused.add(tp)
 
-            def source(tp: TopicPartition) -> Iterator[tuple[int, bytes]]:
-                queue = queues[tp]
-                popleft = queue.popleft
-                while True:
-                    while queue:
-                        yield popleft()
-                    if tp not in remaining:
-                        return
-                    fill(tp)
-
-            merged = heapq.merge(*(source(tp) for tp in todo))
-            for expected, (offset, value) in enumerate(merged):
-                if offset != expected:
-                    if offset < expected:
-                        raise InfraError(
-                            f"Kafka topic {self.topic!r} holds event offset {offset} twice; "
-                            "it is not a clean event log",
-                            retryable=False,
-                        )
-                    return  # a gap: yield only the gap-free prefix (see module docstring)
-                yield offset, value
+            expected = 0
+            while True:
+                queue = heads.pop(expected, None)
+                if queue is None:
+                    refill(expected)
+                    queue = heads.pop(expected, None)
+                    if queue is None:
+                        if heads and min(heads) < expected:
+                            raise InfraError(
+                                f"Kafka topic {self.topic!r} holds event offset {min(heads)} "
+                                "twice; it is not a clean event log",
+                                retryable=False,
+                            )
+                        return  # the end, or a gap: only the gap-free prefix (module docstring)
+                _offset, value = queue.popleft()
+                if queue:
+                    heads[queue[0][0]] = queue
+                yield expected, value
+                expected += 1
         finally:
             self._release(consumer)
 
@@ -339,6 +347,13 @@ class KafkaEventLog(EventLog):
         self._next_offset = rows[-1][0] + 1
         self._last_sim_time = rows[-1][1]
         self._run_id = events[0].run_id
+
+    def read(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[Event]:
+        for offset, value in self._merged():
+            if to_offset is not None and offset >= to_offset:
+                return
+            if offset >= from_offset:
+                yield decode(value)
 
     def read_raw(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[bytes]:
         for offset, value in self._merged():

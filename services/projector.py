@@ -83,6 +83,17 @@ MAX_POLL_RECORDS = 2000
 DLQ_TIMEOUT_S = 10.0
 DLQ_RETRY_PAUSE_S = 1.0
 RUN_PROBE_EVERY_S = 5.0
+SESSION_TIMEOUT_MS = 10_000
+"""A projector that dies without leaving the group (kill -9) holds its partitions this long."""
+#: The group consumer's options (besides connection settings and ``group_id``). Offsets are
+#: committed by hand after each snapshot; a new group without snapshots reads from the start.
+CONSUMER_OPTIONS: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "max_poll_records": MAX_POLL_RECORDS,
+    "session_timeout_ms": SESSION_TIMEOUT_MS,
+    "heartbeat_interval_ms": SESSION_TIMEOUT_MS // 4,
+}
 
 
 def _unix_s(sim_time: str) -> float:
@@ -276,13 +287,7 @@ class Projector:
         self._last_probe = 0.0
         self._ends_pending: list[TopicPartition] | None = None
         common = settings.common()
-        self.consumer = KafkaConsumer(
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=MAX_POLL_RECORDS,
-            **common,
-        )
+        self.consumer = KafkaConsumer(group_id=group, **CONSUMER_OPTIONS, **common)
         self.producer = KafkaProducer(
             acks="all",
             retries=3,
@@ -392,6 +397,10 @@ class Projector:
                 view = self.parts.get(tp.partition)
                 if view is not None:
                     view.end_at_assign = ends.get(tp, 0)
+        # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
+        if self.run_info is None and self._needs_run_info():
+            self._probe_run_info(force=True)
+        with self.lock:
             self.assigned_once = True
 
     def _refresh_highwater(self) -> None:
@@ -463,7 +472,7 @@ class Projector:
         states = [v.state for v in self.parts.values()]
         return bool(states) and not any(s.scenario is not None for s in states)
 
-    def _probe_run_info(self) -> None:
+    def _probe_run_info(self, *, force: bool = False) -> None:
         """Read the first record of every partition to find the run's ``scenario_started``.
 
         It is the run's first event, so it is the first record of the partition that holds the
@@ -471,7 +480,7 @@ class Projector:
         run's planned satellites, robots and spares are reported by that partition's owner.
         """
         now = time.monotonic()
-        if now - self._last_probe < RUN_PROBE_EVERY_S:
+        if not force and now - self._last_probe < RUN_PROBE_EVERY_S:
             return
         self._last_probe = now
         probe = KafkaConsumer(enable_auto_commit=False, **self.settings.common())

@@ -360,6 +360,9 @@ def config_from_scenario(
     )
 
 
+_TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
+
+
 def _stopped(sat: Sat) -> bool:
     """Deorbiting or gone: no more eclipses are tracked for it."""
     return sat.state in _STOPPED
@@ -518,7 +521,7 @@ class Engine:
         """Decide-emit-apply in one place: check the transition against the state machine,
         switch the satellite's state, set its power for the new state (so the telemetry
         shows the new load) and send the event."""
-        etype: str = cls.model_fields["type"].default
+        etype = _TYPE_OF[cls]
         now = self._time()
         new = check(sat.id, etype, sat.state, sat.in_shadow, now)
         self._advance(sat)
@@ -541,7 +544,7 @@ class Engine:
         dt = self.env.now - sat.t_soc
         if dt > 0.0:
             battery = self.cfg.bus.battery
-            sat.soc = battery.soc_after(sat.soc, sat.generated_w - sat.consumed_w, dt)
+            sat.soc = battery.soc_after_unchecked(sat.soc, sat.generated_w - sat.consumed_w, dt)
         sat.t_soc = self.env.now
 
     def _degradation(self, sat: Sat) -> float:

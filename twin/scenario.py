@@ -52,6 +52,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+import scenarios
 from twin import orbits
 from twin.errors import InputError
 from twin.timeutil import parse_duration, parse_time
@@ -83,7 +84,8 @@ __all__ = [
 ]
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+PRESETS_DIR = Path(scenarios.__file__).resolve().parent
+"""Where the presets live: the data-only ``scenarios`` package (a checkout or site-packages)."""
 
 _DURATION_ALLOWED = (
     "a duration string NUMBER+UNIT with units ms, s, m (minutes), h, d, w, y (365.25 d), "
