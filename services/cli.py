@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "services.cmd_log",
     "services.cmd_kafka",
     "services.cmd_misc",
+    "services.cmd_plot",
 )
 
 

@@ -71,7 +71,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.kafka_settings import KafkaSettings, load_settings
 from twin.errors import DecodeError, IllegalTransition, TwinError
-from twin.events import ScenarioStarted, decode
+from twin.events import RepairCompleted, ScenarioStarted, decode
 from twin.state import EventOrderError, FleetState, SnapshotError
 
 log = logging.getLogger("twin.projector")
@@ -359,8 +359,8 @@ class Projector:
                     view.dead_letters[reason] = view.dead_letters.get(reason, 0) + 1
                 else:
                     last_time = event.sim_time
-                    if event.type == "repair_completed":
-                        view.spares_seen = (event.offset, event.spares_left)  # type: ignore[attr-defined]
+                    if isinstance(event, RepairCompleted):
+                        view.spares_seen = (event.offset, event.spares_left)
             view.next_offset = rec.offset + 1
             view.dirty += 1
         if last_time is not None:

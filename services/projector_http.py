@@ -181,7 +181,8 @@ def newest_spares(views: Sequence[PartitionView]) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------- metrics
 
 
-def _family(name: str, labels: Sequence[str] = ()) -> Metric:
+def _family(name: str, labels: Sequence[str] = ()) -> Any:
+    """An empty family for catalogue metric ``name`` (Any: the three kinds' add_metric differ)."""
     meta = BY_NAME[name]
     assert tuple(labels) == meta.labels, f"{name}: labels {labels} != catalogue {meta.labels}"
     if meta.kind == "counter":
@@ -192,8 +193,8 @@ def _family(name: str, labels: Sequence[str] = ()) -> Metric:
 
 
 def _value(name: str, value: float) -> Metric:
-    fam = _family(name)
-    fam.add_metric([], value)
+    fam: Metric = _family(name)
+    fam.add_metric([], value)  # type: ignore[attr-defined]
     return fam
 
 
@@ -316,11 +317,13 @@ class ProjectorCollector:
     def _per_satellite(self, views: Sequence[PartitionView], cap: int) -> Iterator[Metric]:
         if cap <= 0:
             return
-        records = []
+        records: list[dict[str, Any]] = []
         for v in views:
             for sat_id in _satellite_ids(v.state):
-                records.append(v.state.satellite(sat_id))
-        records = sorted((r for r in records if r is not None), key=lambda r: r["satellite"])[:cap]
+                record = v.state.satellite(sat_id)
+                if record is not None:
+                    records.append(record)
+        records = sorted(records, key=lambda r: str(r["satellite"]))[:cap]
         soc = _family("twin_satellite_soc", ("satellite",))
         compute = _family("twin_satellite_compute_online_accelerators", ("satellite",))
         for r in records:
@@ -351,8 +354,9 @@ def _soc_histogram(states: Sequence[FleetState], counts: Sequence[int]) -> Metri
             record = state.satellite(sat_id)
             if record is not None and record["soc"] is not None:
                 gsum += record["soc"]
-    fam = _family("twin_battery_soc")
-    fam.add_metric([], buckets, gsum)
+    fam = GaugeHistogramMetricFamily(
+        "twin_battery_soc", BY_NAME["twin_battery_soc"].help, buckets=buckets, gsum_value=gsum
+    )
     return fam
 
 

@@ -165,3 +165,13 @@ def test_interrupted_run_leaves_no_log(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert not (tmp_path / "x.twinlog").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_draws_the_run_as_a_png(tmp_path: Path) -> None:
+    log = tmp_path / "d.twinlog"
+    assert main(["run", "demo", "--until", "12h", "--log", str(log), "--quiet"]) == 0
+    png = tmp_path / "d.png"
+    assert main(["plot", str(log), "--out", str(png), "--samples", "50"]) == 0
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert main(["plot", str(tmp_path / "missing.twinlog")]) == 2
