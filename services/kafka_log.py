@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -236,6 +236,18 @@ class KafkaEventLog(EventLog):
             paused: set[TopicPartition] = set()
             search = _OFFSET.search
 
+            def duplicate(offset: int) -> NoReturn:
+                raise InfraError(
+                    f"Kafka topic {self.topic!r} holds event offset {offset} twice; "
+                    "it is not a clean event log",
+                    retryable=False,
+                )
+
+            def put_head(queue: deque[tuple[int, bytes]]) -> None:
+                if queue[0][0] in heads:
+                    duplicate(queue[0][0])
+                heads[queue[0][0]] = queue
+
             def refill(expected: int) -> None:
                 """Poll until ``expected`` heads a queue or no partition can supply it."""
                 stalled = 0
@@ -267,7 +279,7 @@ class KafkaEventLog(EventLog):
                             ]
                         )
                         if was_empty and queue:
-                            heads[queue[0][0]] = queue
+                            put_head(queue)
                         if not records or records[-1].offset + 1 >= stop:
                             remaining.discard(tp)
                             consumer.pause(tp)
@@ -283,15 +295,14 @@ class KafkaEventLog(EventLog):
                     queue = heads.pop(expected, None)
                     if queue is None:
                         if heads and min(heads) < expected:
-                            raise InfraError(
-                                f"Kafka topic {self.topic!r} holds event offset {min(heads)} "
-                                "twice; it is not a clean event log",
-                                retryable=False,
-                            )
+                            duplicate(min(heads))
                         return  # the end, or a gap: only the gap-free prefix (module docstring)
                 _offset, value = queue.popleft()
                 if queue:
-                    heads[queue[0][0]] = queue
+                    head = queue[0][0]
+                    if head in heads:
+                        duplicate(head)
+                    heads[head] = queue
                 yield expected, value
                 expected += 1
         finally:

@@ -27,7 +27,9 @@ is a correct resume point: a kill -9 replays at most the events since the last s
 counts none twice. The log must keep every record (the broker's retention is infinite).
 
 **Rebalances.** On revoke, the revoked partitions are snapshotted (and dropped from memory)
-before the group reassigns them; on assign, each new partition's row is loaded. Members of one
+before the group reassigns them; on assign, each new partition's row is loaded. (kafka-python
+3 runs these callbacks on its IO thread, which must not block on the network: the revoke skips
+the Kafka commit and end offsets for ``/readyz`` are fetched right after, on the poll thread.) Members of one
 group should share one ``--state-db`` file (SQLite in WAL mode, safe for several processes on
 one host); a member that cannot see another's rows is still correct, only slower, because it
 replays the partition from its last row it can see, or from 0.
@@ -489,7 +491,7 @@ class Projector:
             tps = [TopicPartition(self.topic, p) for p in parts]
             probe.assign(tps)
             probe.seek_to_beginning(*tps)
-            pending, deadline = set(tps), time.monotonic() + 5.0
+            pending, deadline = set(tps), time.monotonic() + 10.0
             while pending and time.monotonic() < deadline:
                 for tp, records in probe.poll(timeout_ms=200, max_records=len(tps)).items():
                     pending.discard(tp)

@@ -45,7 +45,7 @@ from prometheus_client.core import (
 
 from services.metric_names import BY_NAME
 from twin.lifecycle import State
-from twin.state import SOC_BINS, FleetState
+from twin.state import SOC_BINS, FleetState, integrals_report
 
 if TYPE_CHECKING:
     from services.projector import PartitionView, Projector
@@ -149,12 +149,11 @@ def merged_summary(
     repair["mttr_s"] = total_s / repairs if repairs else None
     repair["spares_left"] = merged_spares(states, spares_seen)
 
-    integrals = out["integrals"]
-    accelerator_s = sum(s.accelerator_s for s in states)
-    integrals["compute_accelerator_hours"] = accelerator_s / 3600.0
-    integrals["compute_pflop_days"] = accelerator_s * tflops / _SECONDS_PER_DAY / 1000.0
-    integrals["energy_generated_kwh"] = sum(s.energy_generated_mws for s in states) / _MWS_PER_KWH
-    integrals["energy_consumed_kwh"] = sum(s.energy_consumed_mws for s in states) / _MWS_PER_KWH
+    # exact integer integrals of every partition, each up to the newest event of any of them:
+    # per-satellite accounting makes the sum equal the fold of the whole log (twin.state)
+    t_ms = max(s.sim_time_ms for s in states)
+    ms = [sum(col) for col in zip(*(s.integrals_ms(t_ms) for s in states), strict=True)]
+    out["integrals"] = integrals_report(ms, tflops)
     return out
 
 
@@ -220,7 +219,12 @@ class ProjectorCollector:
         owner = _run_owner(states)
         s = merged_summary(states, spares_seen=newest_spares(views), run_info=run_info)
         sats, fleet, counters = s["satellites"], s["fleet"], s["counters"]
-        repair, integrals = s["repair"], s["integrals"]
+        repair = s["repair"]
+        # counters of delivered compute, energy and time: each satellite accounted up to its
+        # own latest event, so sums over projectors are exact (twin.state.integrals_closed)
+        closed = [sum(col) for col in zip(*(x.closed for x in states), strict=True)]
+        tflops = (owner or run_info or states[0]).tflops_per_accelerator if states else 0.0
+        integrals = integrals_report(closed, tflops) if states else FleetState().integrals()
         planned = owner.satellites_planned if owner is not None else 0
 
         fam = _family("twin_satellites", ("state",))
@@ -336,7 +340,7 @@ class ProjectorCollector:
 
 def _satellite_ids(state: FleetState) -> list[str]:
     # FleetState has no public listing of satellite ids yet; the fold's own table is the source.
-    return list(state._sats)
+    return state.satellite_ids()
 
 
 def _soc_histogram(states: Sequence[FleetState], counts: Sequence[int]) -> Metric:

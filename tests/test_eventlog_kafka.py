@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from eventlog_contract import EventLogContract, sample_run
+from kafka import KafkaProducer
 
 from services.kafka_log import KafkaEventLog
-from twin.errors import InputError
+from services.publisher import record_key
+from twin.errors import InfraError, InputError
+from twin.events import encode
 
 pytestmark = pytest.mark.kafka
 
@@ -58,3 +62,25 @@ def test_a_missing_topic_is_an_input_error(kafka_bootstrap: str) -> None:
         KafkaEventLog(kafka_bootstrap, topic=topic, create=False)
     assert caught.value.exit_code == 2
     assert topic in str(caught.value)
+
+
+def _raw_publish(bootstrap: str, topic: str, events: list[Any]) -> None:
+    """Write events with a plain producer, bypassing the log's checks (to damage a topic)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for event in events:
+            producer.send(topic, value=encode(event), key=record_key(event))
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def test_a_gap_yields_the_prefix_and_a_duplicate_is_an_infra_error(kafka_bootstrap: str) -> None:
+    events = sample_run()
+    with KafkaEventLog(kafka_bootstrap, topic=unique_topic("gap")) as gap:
+        _raw_publish(kafka_bootstrap, gap.topic, events[:7] + events[8:])
+        assert list(gap.read()) == events[:7]  # e.g. a publisher still in flight
+    with KafkaEventLog(kafka_bootstrap, topic=unique_topic("dup")) as dup:
+        _raw_publish(kafka_bootstrap, dup.topic, events[:7] + events[5:])
+        with pytest.raises(InfraError, match="offset 5 twice"):
+            list(dup.read())

@@ -16,12 +16,16 @@ was:
   ``sim_time`` does not go backwards; the event belongs to the same run
   (:class:`EventOrderError`).
 
-Besides instantaneous counts and totals the fold integrates fleet totals over simulation time:
-between two consecutive events the fleet is constant, so each event first adds
-``total × (t_event − t_previous)`` to the integrals and then changes the totals. Compute
-delivered is kept in accelerator-seconds (reported as accelerator-hours and PFLOP-days =
-TFLOPS × days / 1000), energy in milliwatt-seconds (reported in kWh), and time in shadow and in
-load shed in satellite-seconds.
+Besides instantaneous counts and totals the fold integrates over simulation time, per
+satellite: between two of its events a satellite's power, compute and shadow are constant, so
+each event first closes ``rate × (t_event − t_previous event of this satellite)`` and then
+changes the rates. The open intervals up to a time T are ``T·R − W`` with R the fleet totals and
+W = Σ rate·t_last, both kept incrementally. Times are integer milliseconds (wire times have
+ms resolution) and the integrals exact integers, so the result does not depend on how
+satellites interleave: folding each Kafka partition on its own and adding the partitions'
+integrals at a common T gives exactly the fold of the whole log (the projector relies on it).
+Compute delivered is reported as accelerator-hours and PFLOP-days (TFLOPS × days / 1000),
+energy in kWh, time in shadow and in load shed in satellite-seconds.
 
 Power totals are summed in integer milliwatts so that adding and removing a satellite's
 telemetry millions of times leaves no floating-point drift.
@@ -48,7 +52,7 @@ from twin.events import (
 )
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 SOC_BINS = 10
 """The SoC histogram has this many equal bins over [0, 1] (1.0 falls in the last)."""
 
@@ -117,6 +121,7 @@ class _Sat:
         "fault_time_s",
         "fault_component",
         "robot",
+        "last_ms",
     )
 
     def __init__(self, shell: int, plane: int) -> None:
@@ -135,6 +140,8 @@ class _Sat:
         self.fault_time_s: float | None = None
         self.fault_component: str | None = None
         self.robot: str | None = None
+        self.last_ms = 0
+        """Unix milliseconds of this satellite's last event (where its open interval starts)."""
 
     def to_list(self) -> list[Any]:
         return [getattr(self, name) for name in self.__slots__]
@@ -181,12 +188,13 @@ _SIMPLE_FIELDS = (
     "spares_left",
     "robots_busy",
     "events_by_type",
-    "accelerator_s",
-    "energy_generated_mws",
-    "energy_consumed_mws",
-    "eclipse_satellite_s",
-    "load_shed_satellite_s",
+    "sim_time_ms",
+    "closed",
+    "weighted",
 )
+
+
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _parse_time(text: str) -> datetime:
@@ -227,6 +235,7 @@ class FleetState:
         self._run_seq = 0
         self._epoch_dt: datetime | None = None
         self._next_epoch_dt: datetime | None = None
+        self._next_ms = 0
         # satellites and counts
         self._sats: dict[str, _Sat] = {}
         self.by_state: dict[str, int] = {}
@@ -254,12 +263,12 @@ class FleetState:
         self.robots_busy: dict[str, str] = {}
         """Robot -> satellite, from dispatch until the repair completes."""
         self.spares_left = 0
-        # integrals over simulation time
-        self.accelerator_s = 0.0
-        self.energy_generated_mws = 0.0
-        self.energy_consumed_mws = 0.0
-        self.eclipse_satellite_s = 0.0
-        self.load_shed_satellite_s = 0.0
+        # integrals over simulation time, exact integers in ms units (see the module docstring):
+        # closed[k] = Σ closed intervals of rate k; weighted[k] = Σ_sats rate_k · last_ms;
+        # rates k: accelerators, generated mW, consumed mW, in shadow, load shed
+        self.sim_time_ms = 0
+        self.closed = [0, 0, 0, 0, 0]
+        self.weighted = [0, 0, 0, 0, 0]
 
     # ------------------------------------------------------------------ apply
 
@@ -293,19 +302,16 @@ class FleetState:
         if self.sim_time is not None and t_s < self.sim_time_s:
             self._order_error(event, f"sim_time goes backwards (previous event at {self.sim_time})")
         self._next_epoch_dt = epoch_dt  # adopted by _advance once the event is accepted
+        delta = dt - _UNIX
+        self._next_ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
         return t_s
 
     def _advance(self, t_s: float, sim_time: str) -> None:
-        """Integrate the fleet totals, constant since the previous event, up to ``t_s``."""
+        """Move the state's clock to the accepted event's time."""
         if self._epoch_dt is None:
             self._epoch_dt = self._next_epoch_dt
-        dt = t_s - self.sim_time_s
-        if dt > 0.0 and self.sim_time is not None:
-            self.accelerator_s += self.compute_online * dt
-            self.energy_generated_mws += self.generated_mw * dt
-            self.energy_consumed_mws += self.consumed_mw * dt
-            self.eclipse_satellite_s += self.in_shadow * dt
-            self.load_shed_satellite_s += self.by_state.get(_LOAD_SHED, 0) * dt
+        if sim_time != self.sim_time:
+            self.sim_time_ms = self._next_ms
         self.sim_time = sim_time
         self.sim_time_s = t_s
 
@@ -360,9 +366,12 @@ class FleetState:
             raise AssertionError("unreachable: _TARGETS disagrees with lifecycle.target")
         # -- validated: from here on, mutate
         self._advance(t_s, event.sim_time)
+        now_ms = self.sim_time_ms
         if rec is None:
             rec = _Sat(getattr(event, "shell", 0), getattr(event, "plane", 0))
             self._sats[sat_id] = rec
+        else:
+            self._close(rec, now_ms)
         rec.seq = event.seq
         rec.last_type = etype
         rec.last_sim_time = event.sim_time
@@ -379,6 +388,72 @@ class FleetState:
             handler(self, sat_id, rec, event, t_s)
         if new in _TERMINAL:
             self._retire(sat_id, rec)
+        self._open(rec, now_ms)
+
+    @staticmethod
+    def _rates(rec: _Sat) -> tuple[int, int, int, int, int]:
+        return (
+            rec.compute_online,
+            rec.generated_mw,
+            rec.consumed_mw,
+            1 if rec.in_shadow else 0,
+            1 if rec.state == _LOAD_SHED else 0,
+        )
+
+    def _close(self, rec: _Sat, now_ms: int) -> None:
+        """Account the satellite's constant rates since its last event, up to ``now_ms``."""
+        dt, last = now_ms - rec.last_ms, rec.last_ms
+        closed, weighted = self.closed, self.weighted
+        for k, rate in enumerate(self._rates(rec)):
+            if rate:
+                closed[k] += rate * dt
+                weighted[k] -= rate * last
+
+    def _open(self, rec: _Sat, now_ms: int) -> None:
+        """Start the satellite's next interval at ``now_ms`` with its new rates."""
+        weighted = self.weighted
+        for k, rate in enumerate(self._rates(rec)):
+            if rate:
+                weighted[k] += rate * now_ms
+        rec.last_ms = now_ms
+
+    def integrals_ms(self, at_ms: int | None = None) -> list[int]:
+        """Exact integrals up to ``at_ms`` (Unix ms; default: this state's last event), in
+        accelerator-ms, mW·ms generated, mW·ms consumed, satellite-ms in shadow and shed."""
+        t = self.sim_time_ms if at_ms is None else at_ms
+        rates = (
+            self.compute_online,
+            self.generated_mw,
+            self.consumed_mw,
+            self.in_shadow,
+            self.by_state.get(_LOAD_SHED, 0),
+        )
+        return [c + t * r - w for c, r, w in zip(self.closed, rates, self.weighted, strict=True)]
+
+    @property
+    def accelerator_s(self) -> float:
+        """Accelerator-seconds computed up to the last event."""
+        return self.integrals_ms()[0] / 1000.0
+
+    @property
+    def energy_generated_mws(self) -> float:
+        """Energy generated up to the last event, milliwatt-seconds."""
+        return self.integrals_ms()[1] / 1000.0
+
+    @property
+    def energy_consumed_mws(self) -> float:
+        """Energy consumed up to the last event, milliwatt-seconds."""
+        return self.integrals_ms()[2] / 1000.0
+
+    @property
+    def eclipse_satellite_s(self) -> float:
+        """Satellite-seconds in Earth's shadow up to the last event."""
+        return self.integrals_ms()[3] / 1000.0
+
+    @property
+    def load_shed_satellite_s(self) -> float:
+        """Satellite-seconds with compute shed up to the last event."""
+        return self.integrals_ms()[4] / 1000.0
 
     def _move(self, rec: _Sat, old: str, new: str) -> None:
         by_state, by_shell = self.by_state, self.by_shell_state
@@ -510,6 +585,17 @@ class FleetState:
             return None
         return self.repair_time_total_s / self.repairs_completed
 
+    def integrals_closed(self) -> dict[str, float]:
+        """The integrals accounted up to each satellite's own latest event (no open
+        intervals): additive across any split of the satellites, so Prometheus can sum them
+        over projectors; they trail :meth:`integrals` by at most each satellite's time since
+        its last event."""
+        return integrals_report(list(self.closed), self.tflops_per_accelerator)
+
+    def integrals(self, at_ms: int | None = None) -> dict[str, float]:
+        """The integrals up to ``at_ms`` (default: the last event) in reporting units."""
+        return integrals_report(self.integrals_ms(at_ms), self.tflops_per_accelerator)
+
     @property
     def compute_accelerator_hours(self) -> float:
         return self.accelerator_s / _SECONDS_PER_HOUR
@@ -544,6 +630,10 @@ class FleetState:
         return [int(c) for c in np.bincount(bins, minlength=SOC_BINS)]
 
     # ------------------------------------------------------------------ views
+
+    def satellite_ids(self) -> list[str]:
+        """Every satellite some event named, in first-seen order."""
+        return list(self._sats)
 
     def satellite(self, sat_id: str) -> dict[str, Any] | None:
         """One satellite's record as a JSON-ready dict, or None if no event named it."""
@@ -638,14 +728,7 @@ class FleetState:
                 "mttr_s": mttr,
                 "spares_left": self.spares_left,
             },
-            "integrals": {
-                "compute_accelerator_hours": self.compute_accelerator_hours,
-                "compute_pflop_days": self.compute_pflop_days,
-                "energy_generated_kwh": self.energy_generated_kwh,
-                "energy_consumed_kwh": self.energy_consumed_kwh,
-                "eclipse_satellite_s": self.eclipse_satellite_s,
-                "load_shed_satellite_s": self.load_shed_satellite_s,
-            },
+            "integrals": self.integrals(),
         }
 
     # ------------------------------------------------------------------ snapshots
@@ -706,6 +789,19 @@ _SAT_HANDLERS: dict[str, _Handler] = {
     "deorbit_started": FleetState._on_deorbit_started,
     "deorbited": FleetState._on_deorbited,
 }
+
+
+def integrals_report(ms: list[int], tflops_per_accelerator: float) -> dict[str, float]:
+    """Exact ms integrals (:meth:`FleetState.integrals_ms`) in reporting units."""
+    accelerator_s = ms[0] / 1000.0
+    return {
+        "compute_accelerator_hours": accelerator_s / _SECONDS_PER_HOUR,
+        "compute_pflop_days": accelerator_s * tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0,
+        "energy_generated_kwh": ms[1] / 1000.0 / _MWS_PER_KWH,
+        "energy_consumed_kwh": ms[2] / 1000.0 / _MWS_PER_KWH,
+        "eclipse_satellite_s": ms[3] / 1000.0,
+        "load_shed_satellite_s": ms[4] / 1000.0,
+    }
 
 
 def fold(events: Iterable[EventBase], state: FleetState | None = None) -> FleetState:
