@@ -142,10 +142,15 @@ def run(args: argparse.Namespace) -> int:
             serve_live_metrics(args.metrics_port, engine, args.speed if args.live else None)
         progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
         t0 = time.monotonic()
-        engine.start()
-        _run_in_steps(engine, config.until_s, progress, state, flush if args.live else None)
-        engine.finish()
-        flush()
+        try:
+            engine.start()
+            _run_in_steps(engine, config.until_s, progress, state, flush if args.live else None)
+            engine.finish()
+            flush()
+        except BaseException:
+            if publisher is not None:
+                publisher.abandon()  # what was published stays; the log file is discarded
+            raise
         if publisher is not None:
             publisher.close()
         wall_s = time.monotonic() - t0
