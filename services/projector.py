@@ -95,6 +95,10 @@ CONSUMER_OPTIONS: dict[str, Any] = {
     "max_poll_records": MAX_POLL_RECORDS,
     "session_timeout_ms": SESSION_TIMEOUT_MS,
     "heartbeat_interval_ms": SESSION_TIMEOUT_MS // 4,
+    # refresh topic metadata every 5 s (default 5 min): a group whose leader joined before
+    # the topic's metadata reached it assigns nothing until the next refresh, which then
+    # triggers a rebalance (seen as a rare 60 s stall of a two-projector group)
+    "metadata_max_age_ms": 5_000,
 }
 
 
