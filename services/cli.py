@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "services.cmd_kafka",
     "services.cmd_misc",
     "services.cmd_plot",
+    "services.cmd_season",
 )
 
 
