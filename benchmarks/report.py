@@ -116,6 +116,29 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
     kaf = details.get("kafka")
     if kaf:
         lines += ["", "## Kafka", "", "```", *[f"{k}: {v}" for k, v in kaf.items()], "```"]
+    live = details.get("live")
+    if live:
+        lines += [
+            "",
+            "## Live latency",
+            "",
+            f"Live mode at {_fmt(live.get('rate_events_per_s'))} events/s for "
+            f"{_fmt(live.get('events'))} events: emission → visible on a projector's `/metrics` "
+            f"p50 {_fmt(live.get('live_p50_s'))} s, p99 {_fmt(live.get('live_p99_s'))} s "
+            f"({live.get('method', '')}).",
+        ]
+    table = details.get("scale_table")
+    if table:
+        lines += [
+            "",
+            "## Scale",
+            "",
+            "`twin run` on a generated Walker shell (550 km / 53°, every satellite in service, so",
+            "each one crosses the shadow ~15 times a day), batch, to the embedded log; one",
+            "process; peak RSS of that process.",
+            "",
+            table["markdown"],
+        ]
     for name, extra in (doc.get("extra_sections") or {}).items():
         lines += ["", f"## {name}", "", extra]
     path.write_text("\n".join(lines) + "\n")

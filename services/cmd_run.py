@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from twin.engine import Engine, config_from_scenario
 from twin.errors import InputError
@@ -21,6 +21,10 @@ from twin.events import EventBase
 from twin.scenario import resolve_scenario
 from twin.state import FleetState
 from twin.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from services.eventlog import EventLog
+    from services.publisher import Publisher
 
 BATCH = 5000
 
@@ -108,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_scenario(scenario, until_s=until_s)
     log_path = args.log or default_log_path(scenario.scenario.name)
     state = FleetState()
-    buffer: list[EventBase] = []
     publisher = None
     if args.kafka:
         from services.publisher import Publisher
@@ -116,20 +119,7 @@ def run(args: argparse.Namespace) -> int:
         publisher = Publisher.connect(args.kafka, topic=args.topic)
 
     with atomic_log(log_path) as log:
-
-        def flush() -> None:
-            if buffer:
-                log.append(buffer)
-                if publisher is not None:
-                    publisher.publish(buffer)
-                buffer.clear()
-
-        def sink(event: EventBase) -> None:
-            state.apply(event)
-            buffer.append(event)
-            if len(buffer) >= BATCH:
-                flush()
-
+        sink, flush = make_sink(state, log, publisher)
         env = None
         if args.live:
             from services.live import LiveEnvironment
@@ -143,10 +133,7 @@ def run(args: argparse.Namespace) -> int:
         progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
         t0 = time.monotonic()
         try:
-            engine.start()
-            _run_in_steps(engine, config.until_s, progress, state, flush if args.live else None)
-            engine.finish()
-            flush()
+            simulate(engine, config.until_s, flush, live=args.live, progress=progress)
         except BaseException:
             if publisher is not None:
                 publisher.abandon()  # what was published stays; the log file is discarded
@@ -171,11 +158,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def make_sink(
+    state: FleetState, log: EventLog, publisher: Publisher | None, batch: int = BATCH
+) -> tuple[Callable[[EventBase], None], Callable[[], None]]:
+    """The engine's event sink and the flush that empties its buffer (``twin run``'s path).
+
+    The sink folds each event into ``state`` at once and buffers it; ``flush`` appends the
+    buffer to ``log`` in one transaction and hands it to ``publisher`` (sent in the
+    background: :meth:`Publisher.flush` waits for delivery). The sink flushes by itself every
+    ``batch`` events; live mode also flushes whenever the simulation is about to sleep, so
+    events leave within one wall-clock idle gap of their emission.
+    """
+    buffer: list[EventBase] = []
+
+    def flush() -> None:
+        if buffer:
+            log.append(buffer)
+            if publisher is not None:
+                publisher.publish(buffer)
+            buffer.clear()
+
+    def sink(event: EventBase) -> None:
+        state.apply(event)
+        buffer.append(event)
+        if len(buffer) >= batch:
+            flush()
+
+    return sink, flush
+
+
+def simulate(
+    engine: Engine,
+    until_s: float,
+    flush: Callable[[], None],
+    *,
+    live: bool,
+    progress: Progress | None = None,
+) -> None:
+    """Start ``engine``, run it to ``until_s`` sim seconds, finish it and flush the sink.
+
+    The run advances in 200 steps (progress updates between them); in live mode each step
+    also ends with a flush, so a simulation that never idles still publishes regularly.
+    """
+    engine.start()
+    _run_in_steps(engine, until_s, progress, flush if live else None)
+    engine.finish()
+    flush()
+
+
 def _run_in_steps(
     engine: Engine,
     until_s: float,
-    progress: Progress,
-    state: FleetState,
+    progress: Progress | None,
     flush: Callable[[], None] | None,
 ) -> None:
     steps = 200
@@ -183,7 +217,8 @@ def _run_in_steps(
         engine.run(until_s * k / steps)
         if flush is not None:
             flush()
-        progress.update(engine.env.now, engine.clock.format(engine.env.now), engine.offset)
+        if progress is not None:
+            progress.update(engine.env.now, engine.clock.format(engine.env.now), engine.offset)
 
 
 def print_summary(summary: dict[str, Any], out: TextIO) -> None:

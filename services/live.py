@@ -3,7 +3,12 @@
 Like ``simpy.rt.RealtimeEnvironment`` this overrides only :meth:`step`, but it never raises
 when the simulation falls behind: it measures the lag (wall time past the moment the next
 event was due) and reports it, so an operator sees drift instead of a crash loop.
-Before sleeping it calls ``on_idle`` so buffered events reach their sink promptly.
+
+Before sleeping it calls ``on_idle`` so buffered events reach their sink promptly. A
+simulation that is behind never sleeps, so while it catches up (after a slow step, or when
+events arrive faster than it can emit them) ``on_idle`` is also called whenever
+``flush_every_s`` of wall time have passed since the last call: buffered events never wait
+for the simulation to catch up, however long that takes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import time
 from collections.abc import Callable
 
 import simpy
+
+FLUSH_EVERY_S = 0.05
+"""Longest wall-clock gap between ``on_idle`` calls while the simulation is behind, s."""
 
 
 class LiveEnvironment(simpy.Environment):
@@ -23,6 +31,7 @@ class LiveEnvironment(simpy.Environment):
         *,
         initial_time: float = 0.0,
         on_idle: Callable[[], None] | None = None,
+        flush_every_s: float = FLUSH_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -31,10 +40,12 @@ class LiveEnvironment(simpy.Environment):
         super().__init__(initial_time)
         self.speed = speed
         self.on_idle = on_idle
+        self.flush_every_s = flush_every_s
         self._clock = clock
         self._sleep = sleep
         self._wall0 = clock()
         self._sim0 = initial_time
+        self._idle_at = self._wall0  # wall instant of the last on_idle call
         self.lag_s = 0.0
         self.max_lag_s = 0.0
         self.lag_samples: list[float] = []
@@ -60,17 +71,22 @@ class LiveEnvironment(simpy.Environment):
 
     def step(self) -> None:
         due = self.wall_due(self.peek())
-        ahead = due - self._clock()
+        now = self._clock()
+        ahead = due - now
         if ahead > 0:
             if self.on_idle is not None:
                 self.on_idle()
-            ahead = due - self._clock()
+                now = self._idle_at = self._clock()
+            ahead = due - now
             if ahead > 0:
                 self._sleep(ahead)
             self.lag_s = 0.0
         else:
             self.lag_s = -ahead
             self.max_lag_s = max(self.max_lag_s, self.lag_s)
+            if self.on_idle is not None and now - self._idle_at >= self.flush_every_s:
+                self.on_idle()  # behind: no sleep is coming, flush on the cadence instead
+                self._idle_at = self._clock()
         if len(self.lag_samples) < 1_000_000:
             self.lag_samples.append(self.lag_s)
         super().step()
