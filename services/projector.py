@@ -475,8 +475,14 @@ class Projector:
     # -- run info for partitions without scenario_started
 
     def _needs_run_info(self) -> bool:
-        states = [v.state for v in self.parts.values()]
-        return bool(states) and not any(s.scenario is not None for s in states)
+        """True if this projector holds events (or will: data at assignment) but no partition
+        with the run's ``scenario_started``. Empty partitions need nothing yet: probing an
+        empty topic would block the fold loop for the probe's whole deadline, and a run
+        starting meanwhile would wait for it."""
+        views = self.parts.values()
+        if not any(v.next_offset > 0 or v.end_at_assign > 0 for v in views):
+            return False
+        return not any(v.state.scenario is not None for v in views)
 
     def _probe_run_info(self, *, force: bool = False) -> None:
         """Read the first record of every partition to find the run's ``scenario_started``.
