@@ -23,7 +23,7 @@ MEANING = {
     "sim_events_per_s": "engine events/s (gigawatt × 1 d, batch, to the embedded log, fold included)",
     "sim_vs_bare_simpy_ratio": "engine wall time ÷ bare SimPy loop emitting as many events",
     "publish_ratio": "our Kafka publish rate ÷ raw kafka-python produce (same broker, messages)",
-    "consume_fold_ratio": "our consume + decode + fold rate ÷ raw kafka-python consume",
+    "consume_fold_ratio": "projector's consume + decode + fold rate ÷ bare kafka-python group consumer",
     "fold_events_per_s": "read + decode + fold from the embedded log, events/s",
     "replay_1m_s": "replaying 1,000,000 events from the embedded log into a FleetState, s",
     "peak_rss_mb_per_10k_sats": "peak memory per 10k satellites (engine + fold + log), MB",
@@ -116,6 +116,19 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
     kaf = details.get("kafka")
     if kaf:
         lines += ["", "## Kafka", "", "```", *[f"{k}: {v}" for k, v in kaf.items()], "```"]
+    proj = details.get("projector")
+    if proj:
+        lines += [
+            "",
+            "## Projector",
+            "",
+            f"{_fmt(proj.get('events'))} events: a bare kafka-python group consumer reads "
+            f"{_fmt(proj.get('raw_group_consume_per_s'))} events/s; the projector consumes, "
+            f"decodes and folds {_fmt(proj.get('projector_consume_fold_per_s'))} events/s → "
+            f"ratio {_fmt(proj.get('consume_fold_ratio'))}. The Kafka event log's group-less "
+            "read and merge into log order (`twin replay`) is in the Kafka section "
+            "(`consume_fold_ratio` there).",
+        ]
     live = details.get("live")
     if live:
         lines += [
