@@ -20,9 +20,9 @@ from typing import Any
 
 import simpy
 
+from services.cmd_run import make_sink, simulate
 from services.eventlog import atomic_log
 from twin.engine import Engine, config_from_scenario
-from twin.events import EventBase
 from twin.scenario import resolve_scenario
 from twin.state import FleetState
 from twin.timeutil import parse_duration
@@ -33,25 +33,13 @@ BATCH = 5000
 def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
     config = config_from_scenario(resolve_scenario(scenario), until_s=parse_duration(until))
     state = FleetState()
-    buffer: list[EventBase] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.twinlog")
         t0 = time.perf_counter()
-        with atomic_log(path) as log:
-
-            def sink(event: EventBase) -> None:
-                state.apply(event)
-                buffer.append(event)
-                if len(buffer) >= BATCH:
-                    log.append(buffer)
-                    buffer.clear()
-
+        with atomic_log(path) as log:  # exactly `twin run`'s path, without progress output
+            sink, flush = make_sink(state, log, None)
             engine = Engine(config, seed, sink)
-            engine.start()
-            engine.run()
-            engine.finish()
-            if buffer:
-                log.append(buffer)
+            simulate(engine, config.until_s, flush, live=False)
         wall = time.perf_counter() - t0
         size = os.path.getsize(path)
     return {

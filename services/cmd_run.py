@@ -8,6 +8,7 @@ the target path. Progress goes to stderr; the closing summary to stdout.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -201,7 +202,15 @@ def simulate(
     also ends with a flush, so a simulation that never idles still publishes regularly.
     """
     engine.start()
-    _run_in_steps(engine, until_s, progress, flush if live else None)
+    # Everything built so far (modules, fleet, satellite records, SimPy processes) lives for
+    # the whole run: move it out of the cyclic collector's view, so full collections stop
+    # rescanning it (~6 s of 50 s on 10k satellites × 1 day). Events are unaffected.
+    gc.collect()
+    gc.freeze()
+    try:
+        _run_in_steps(engine, until_s, progress, flush if live else None)
+    finally:
+        gc.unfreeze()
     engine.finish()
     flush()
 

@@ -41,7 +41,7 @@ from twin import events as ev
 from twin.eclipses import eclipse_table
 from twin.errors import IllegalTransition
 from twin.geometry import gmst_rad, teme_to_ecef
-from twin.lifecycle import COMPUTING, TERMINAL, State, check
+from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
 from twin.orbits import Fleet
 from twin.power import Bus
 from twin.sun import AU_KM, sun_distance_km
@@ -361,6 +361,24 @@ def config_from_scenario(
 
 
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
+#: Event classes that carry a telemetry snapshot (a set lookup: issubclass on pydantic models
+#: goes through ABCMeta).
+_WITH_TELEMETRY = frozenset(c for c in ev.EVENT_TYPES.values() if issubclass(c, ev._WithTelemetry))
+
+
+def _legal_targets() -> dict[tuple[str, State, bool], State]:
+    """Every legal (event type, state, in shadow after) -> new state, from the state machine:
+    the engine decides every event's transition with one dict lookup instead of a call into
+    :func:`twin.lifecycle.check` (which it still calls to name an illegal transition)."""
+    return {
+        (etype, state, shadow): target(etype, state, shadow)
+        for etype, (sources, _) in TRANSITIONS.items()
+        for state in sources
+        for shadow in (False, True)
+    }
+
+
+_TARGETS = _legal_targets()
 
 
 def _stopped(sat: Sat) -> bool:
@@ -400,6 +418,8 @@ class Engine:
         self.env = env if env is not None else simpy.Environment()
         self.run_id = run_id_for(config, seed)
         self.clock = SimClock(config.epoch)
+        self._time_s = math.nan  # the sim time _time_text was formatted for
+        self._time_text = ""
         self.offset = 0
         self.run_seq = 0
         self.counts: dict[State, int] = {s: 0 for s in State}
@@ -488,54 +508,69 @@ class Engine:
     # -- emission -------------------------------------------------------------------------
 
     def _time(self) -> str:
-        return self.clock.format(self.env.now)
-
-    def _envelope(self, sat: Sat | None, sim_time: str | None = None) -> dict[str, Any]:
-        if sat is None:
-            self.run_seq += 1
-            seq = self.run_seq
-        else:
-            sat.seq += 1
-            seq = sat.seq
-        env = {
-            "event_id": f"{self.run_id}-{self.offset:010d}",
-            "run_id": self.run_id,
-            "seq": seq,
-            "offset": self.offset,
-            "sim_time": sim_time or self._time(),
-        }
-        if sat is not None:
-            env.update(satellite=sat.id, shell=sat.shell, plane=sat.plane)
-        self.offset += 1
-        return env
-
-    def _telemetry(self, sat: Sat) -> ev.Telemetry:
-        return ev.Telemetry(
-            soc=round(sat.soc, 6),
-            power_generated_w=round(sat.generated_w, 1),
-            power_consumed_w=round(sat.consumed_w, 1),
-            compute_online=sat.compute_online,
-        )
+        """The wire time of ``env.now``, formatted once per distinct simulation time (events
+        often share one: an eclipse exit and the load restore it triggers, the fleet at t=0)."""
+        now = self.env.now
+        if now != self._time_s:
+            self._time_s = now
+            self._time_text = self.clock.format(now)
+        return self._time_text
 
     def _transition(self, sat: Sat, cls: type[ev.SatelliteEvent], **fields: Any) -> None:
         """Decide-emit-apply in one place: check the transition against the state machine,
         switch the satellite's state, set its power for the new state (so the telemetry
         shows the new load) and send the event."""
         etype = _TYPE_OF[cls]
-        now = self._time()
-        new = check(sat.id, etype, sat.state, sat.in_shadow, now)
+        new = _TARGETS.get((etype, sat.state, sat.in_shadow))
+        if new is None:  # illegal: let the state machine name it
+            check(sat.id, etype, sat.state, sat.in_shadow, self._time())
+            raise AssertionError("unreachable: _TARGETS disagrees with lifecycle.check")
         self._advance(sat)
-        if new != sat.state:
+        if new is not sat.state:
             self.counts[sat.state] -= 1
             self.counts[new] += 1
             sat.state = new
         self._set_power(sat)
-        if issubclass(cls, ev._WithTelemetry):
-            fields["telemetry"] = self._telemetry(sat)
-        self.sink(cls(**self._envelope(sat, now), **fields))
+        if cls in _WITH_TELEMETRY:
+            # a plain dict: the event's validator builds the Telemetry model in the same
+            # pydantic-core call (a separate Telemetry(...) costs a second one)
+            fields["telemetry"] = {
+                "soc": round(sat.soc, 6),
+                "power_generated_w": round(sat.generated_w, 1),
+                "power_consumed_w": round(sat.consumed_w, 1),
+                "compute_online": sat.compute_online,
+            }
+        sat.seq += 1
+        offset = self.offset
+        self.offset = offset + 1
+        self.sink(
+            cls(
+                event_id=f"{self.run_id}-{offset:010d}",
+                run_id=self.run_id,
+                seq=sat.seq,
+                offset=offset,
+                sim_time=self._time(),
+                satellite=sat.id,
+                shell=sat.shell,
+                plane=sat.plane,
+                **fields,
+            )
+        )
 
     def _emit_run(self, event_cls: type[ev.EventBase], **fields: Any) -> None:
-        self.sink(event_cls(**self._envelope(None), **fields))
+        self.run_seq += 1
+        offset = self.offset
+        self.offset = offset + 1
+        self.sink(
+            event_cls(
+                event_id=f"{self.run_id}-{offset:010d}",
+                run_id=self.run_id,
+                seq=self.run_seq,
+                offset=offset,
+                sim_time=self._time(),
+                **fields,
+            )
+        )
 
     # -- power ----------------------------------------------------------------------------
 
@@ -559,12 +594,12 @@ class Engine:
         :meth:`_advance`). In sunlight compute is capped by array output and radiators, so
         the battery never drains in the Sun; in shadow it runs on the battery."""
         bus = self.cfg.bus
-        sat.generated_w = 0.0 if sat.in_shadow else self._gen_sun_w * self._degradation(sat)
+        sun_w = self._gen_sun_w * self._degradation(sat)
+        sat.generated_w = 0.0 if sat.in_shadow else sun_w
         if sat.state in COMPUTING:
             # what the (degraded) array carries in sunlight, also run on battery in shadow
             sat.compute_online = self._compute_sun
             if bus.accelerator_power_w > 0:
-                sun_w = self._gen_sun_w * self._degradation(sat)
                 fit = int((sun_w - bus.idle_power_w) // bus.accelerator_power_w)
                 sat.compute_online = max(min(sat.compute_online, fit), 0)
         else:
@@ -612,13 +647,16 @@ class Engine:
                 # a pass belongs to the window its shadow entry falls in; one under way at
                 # the window's start was taken by the previous window (or is entered now)
                 take = (np.isnan(start) & (t == 0.0)) | ((start >= t) & (start < t1))
-                for row in np.flatnonzero(take).tolist():
-                    sat = self.sats[idx[int(table.sat[row])]]
-                    a = float(start[row]) if not np.isnan(start[row]) else t
-                    b = float(table.shadow_end_s[row])
-                    if np.isnan(b):
-                        b = t1 + margin
-                    sat.passes.append((a, b, bool(table.has_umbra[row])))
+                rows = np.flatnonzero(take)
+                # columns as Python lists first: per-element numpy scalar access and
+                # np.isnan on scalars cost ~1 µs each, and there are ~15 passes per satellite
+                enter = np.where(np.isnan(start[rows]), t, start[rows]).tolist()
+                end = table.shadow_end_s[rows]
+                leave = np.where(np.isnan(end), t1 + margin, end).tolist()
+                owner = np.asarray(idx)[table.sat[rows]].tolist()
+                umbra = table.has_umbra[rows].tolist()
+                for k, a, b, u in zip(owner, enter, leave, umbra, strict=True):
+                    self.sats[k].passes.append((a, b, u))
             ready, self.window_ready = self.window_ready, self.env.event()
             ready.succeed()
             yield self.env.timeout(t1 - t)
@@ -639,7 +677,8 @@ class Engine:
                 yield env.timeout(enter - env.now)
             if _stopped(sat):
                 return
-            self._advance(sat)
+            # the flag only changes the power set from now on; _transition first integrates
+            # the battery up to now with the power before it
             sat.in_shadow = True
             self._transition(sat, ev.EclipseEntered, umbra=umbra)
             entered = env.now
@@ -649,7 +688,7 @@ class Engine:
                 wait = leave - env.now
                 floor_in = math.inf
                 if sat.state is State.IN_ECLIPSE and sat.compute_online > 0:
-                    floor_in = battery.time_to_floor_s(sat.soc, net)
+                    floor_in = battery.time_to_floor_unchecked_s(sat.soc, net)
                 sat.shadow_waiting = True
                 try:
                     yield env.timeout(min(wait, floor_in))
@@ -665,7 +704,6 @@ class Engine:
                     shed_at = env.now
             if _stopped(sat):
                 return
-            self._advance(sat)
             sat.in_shadow = False
             self._transition(sat, ev.EclipseExited, duration_s=round(env.now - entered, 3))
             if sat.state is State.LOAD_SHED:

@@ -241,6 +241,11 @@ class Battery:
         or below the floor; otherwise ``(soc − floor)·capacity_wh·3600·η_discharge / −net``.
         """
         _check_state(soc, net_power_w)
+        return self.time_to_floor_unchecked_s(soc, net_power_w)
+
+    def time_to_floor_unchecked_s(self, soc: float, net_power_w: float) -> float:
+        """:meth:`time_to_floor_s` without argument checks, for the engine's hot path (it
+        only passes values it produced)."""
         if net_power_w >= 0.0:
             return math.inf
         floor = 1.0 - self.max_depth_of_discharge
