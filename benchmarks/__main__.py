@@ -114,7 +114,7 @@ def bench_scale(quick: bool) -> dict[str, Any]:
 
 
 def bench_replay(quick: bool) -> dict[str, Any]:
-    until = "3d" if quick else "60d"
+    until = "3d" if quick else "160d"
     return _child(
         "import json; from benchmarks.replay_bench import run; "
         f"print(json.dumps(run('demo', {until!r})))"

@@ -390,31 +390,45 @@ class FleetState:
             self._retire(sat_id, rec)
         self._open(rec, now_ms)
 
-    @staticmethod
-    def _rates(rec: _Sat) -> tuple[int, int, int, int, int]:
-        return (
-            rec.compute_online,
-            rec.generated_mw,
-            rec.consumed_mw,
-            1 if rec.in_shadow else 0,
-            1 if rec.state == _LOAD_SHED else 0,
-        )
-
     def _close(self, rec: _Sat, now_ms: int) -> None:
-        """Account the satellite's constant rates since its last event, up to ``now_ms``."""
+        """Account the satellite's constant rates since its last event, up to ``now_ms``.
+
+        Unrolled over the five rates (this runs on every event; a loop over a tuple of rates
+        cost a third of the fold)."""
         dt, last = now_ms - rec.last_ms, rec.last_ms
         closed, weighted = self.closed, self.weighted
-        for k, rate in enumerate(self._rates(rec)):
-            if rate:
-                closed[k] += rate * dt
-                weighted[k] -= rate * last
+        rate = rec.compute_online
+        if rate:
+            closed[0] += rate * dt
+            weighted[0] -= rate * last
+        rate = rec.generated_mw
+        if rate:
+            closed[1] += rate * dt
+            weighted[1] -= rate * last
+        rate = rec.consumed_mw
+        if rate:
+            closed[2] += rate * dt
+            weighted[2] -= rate * last
+        if rec.in_shadow:
+            closed[3] += dt
+            weighted[3] -= last
+        if rec.state == _LOAD_SHED:
+            closed[4] += dt
+            weighted[4] -= last
 
     def _open(self, rec: _Sat, now_ms: int) -> None:
         """Start the satellite's next interval at ``now_ms`` with its new rates."""
         weighted = self.weighted
-        for k, rate in enumerate(self._rates(rec)):
-            if rate:
-                weighted[k] += rate * now_ms
+        if rec.compute_online:
+            weighted[0] += rec.compute_online * now_ms
+        if rec.generated_mw:
+            weighted[1] += rec.generated_mw * now_ms
+        if rec.consumed_mw:
+            weighted[2] += rec.consumed_mw * now_ms
+        if rec.in_shadow:
+            weighted[3] += now_ms
+        if rec.state == _LOAD_SHED:
+            weighted[4] += now_ms
         rec.last_ms = now_ms
 
     def integrals_ms(self, at_ms: int | None = None) -> list[int]:
