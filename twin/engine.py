@@ -448,7 +448,7 @@ class Engine:
         return np.random.default_rng([self.seed, *key])
 
     def _make_sats(self) -> list[Sat]:
-        cfg, fleet, plan = self.cfg, self.cfg.fleet, self.cfg.launch
+        fleet, plan = self.cfg.fleet, self.cfg.launch
         launch_rng = self._rng(0xA11CE)
         preflown = min(plan.in_orbit_at_epoch, len(fleet))
         n_launches = -(-(len(fleet) - preflown) // max(plan.sats_per_launch, 1))
@@ -471,7 +471,6 @@ class Engine:
                     preflown=i < preflown,
                 )
             )
-        del cfg
         return sats
 
     def _pool_key(self, sat: Sat) -> tuple[int, int]:
@@ -484,21 +483,17 @@ class Engine:
         pools = {}
         for key, sats in sorted(members.items()):
             n = self.cfg.repair.robots
+            name = f"R{key[0]}" + (f"-P{key[1]:02d}" if key[1] >= 0 else "")
             # spread the robots evenly over the pool's satellite slots
             robots = [
                 Robot(
-                    name=f"R{key[0]}" + (f"-P{key[1]:02d}" if key[1] >= 0 else "") + f"-{j}",
+                    name=f"{name}-{j}",
                     raan_deg=sats[(j * len(sats)) // n].raan_deg,
                     phase_deg=sats[(j * len(sats)) // n].phase_deg,
                 )
                 for j in range(n)
             ]
-            pools[key] = RobotPool(
-                self.env,
-                robots[0].name.rsplit("-", 1)[0] if robots else "",
-                robots,
-                self.cfg.repair,
-            )
+            pools[key] = RobotPool(self.env, name, robots, self.cfg.repair)
         return pools
 
     @property
