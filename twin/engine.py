@@ -536,31 +536,21 @@ class Engine:
                 "compute_online": sat.compute_online,
             }
         sat.seq += 1
+        self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
+
+    def _emit_run(self, event_cls: type[ev.EventBase], **fields: Any) -> None:
+        self.run_seq += 1
+        self._send(event_cls, self.run_seq, **fields)
+
+    def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
+        """Build the event with its envelope at the next log offset and hand it to the sink."""
         offset = self.offset
         self.offset = offset + 1
         self.sink(
             cls(
                 event_id=f"{self.run_id}-{offset:010d}",
                 run_id=self.run_id,
-                seq=sat.seq,
-                offset=offset,
-                sim_time=self._time(),
-                satellite=sat.id,
-                shell=sat.shell,
-                plane=sat.plane,
-                **fields,
-            )
-        )
-
-    def _emit_run(self, event_cls: type[ev.EventBase], **fields: Any) -> None:
-        self.run_seq += 1
-        offset = self.offset
-        self.offset = offset + 1
-        self.sink(
-            event_cls(
-                event_id=f"{self.run_id}-{offset:010d}",
-                run_id=self.run_id,
-                seq=self.run_seq,
+                seq=seq,
                 offset=offset,
                 sim_time=self._time(),
                 **fields,
