@@ -306,6 +306,7 @@ class Projector:
 
     def run(self) -> None:
         """Consume until :attr:`stop_event` is set; then snapshot, commit and leave the group."""
+        self._await_topic_metadata()
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         try:
             while not self.stop_event.is_set():
@@ -408,6 +409,21 @@ class Projector:
             self._probe_run_info(force=True)
         with self.lock:
             self.assigned_once = True
+
+    def _await_topic_metadata(self, timeout_s: float = 30.0) -> None:
+        """Know the topic's partitions before joining the group. A member that joins (and
+        leads) without them assigns nothing and was seen to stall in the next rebalance, so
+        fetch the metadata first; a topic that does not exist yet is waited for a while and
+        then left to the periodic metadata refresh."""
+        deadline = time.monotonic() + timeout_s
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            try:
+                if self.consumer.partitions_for_topic(self.topic):
+                    return
+            except Exception as exc:  # broker not reachable yet: keep trying until the deadline
+                log.info("waiting for topic metadata (%s)", exc)
+            time.sleep(0.2)
+        log.warning("topic %s has no partition metadata yet; joining the group anyway", self.topic)
 
     def _refresh_highwater(self) -> None:
         for view in self.parts.values():
