@@ -94,7 +94,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"SimPy loop: {b['events_per_s']:,.0f} events/s → ratio "
             f"{_fmt(eng['sim_vs_bare_simpy_ratio'])}.",
         ]
-    scale = details.get("scale")
+    scale = {**eng["twin"], "peak_rss_mb": eng["peak_rss_mb"]} if eng else None
     if scale:
         lines += [
             "",
