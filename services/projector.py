@@ -68,12 +68,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
 
+from services.fetcher import (
+    Assigned,
+    EndOffsets,
+    FetchedRecord,
+    FetchWorker,
+    RawRecord,
+    Records,
+    Revoked,
+)
 from services.kafka_settings import KafkaSettings, load_settings
 from twin.errors import DecodeError, IllegalTransition, TwinError
-from twin.events import RepairCompleted, ScenarioStarted, decode
+from twin.events import ScenarioStarted, decode
 from twin.state import EventOrderError, FleetState, SnapshotError
 
 log = logging.getLogger("twin.projector")
@@ -246,22 +255,13 @@ def _rejection_reason(exc: Exception) -> str:
     return "fold_error"
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, projector: Projector) -> None:
-        self.projector = projector
-
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self.projector.on_revoked(revoked)
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self.projector.on_assigned(assigned)
-
-
 class Projector:
     """Consumes ``topic`` in ``group``, folds each partition, snapshots, dead-letters poison.
 
-    The consumer runs on the thread that calls :meth:`run`; HTTP threads read through
-    :meth:`read` (which holds :attr:`lock`, the lock the fold takes per batch).
+    The group consumer runs in a fetch process of its own (:mod:`services.fetcher`), which
+    hands records and rebalances, in order, to the thread that calls :meth:`run`; that thread
+    decodes and folds. HTTP threads read through :meth:`views` (holding :attr:`lock`, the lock
+    the fold takes per batch).
     """
 
     def __init__(
@@ -291,9 +291,8 @@ class Projector:
         self.stop_event = threading.Event()
         self._last_snapshot = time.monotonic()
         self._last_probe = 0.0
-        self._ends_pending: list[TopicPartition] | None = None
+        self.fetch: FetchWorker | None = None
         common = settings.common()
-        self.consumer = KafkaConsumer(group_id=group, **CONSUMER_OPTIONS, **common)
         self.producer = KafkaProducer(
             acks="all",
             retries=3,
@@ -306,17 +305,24 @@ class Projector:
 
     def run(self) -> None:
         """Consume until :attr:`stop_event` is set; then snapshot, commit and leave the group."""
-        self._await_topic_metadata()
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self.fetch = fetch = FetchWorker(
+            self.settings, self.group, CONSUMER_OPTIONS, poll_timeout_ms=POLL_TIMEOUT_MS
+        )
         try:
             while not self.stop_event.is_set():
-                batches = self.consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                if self._ends_pending is not None:
-                    self._capture_end_offsets()
                 retry = False
+                for message in fetch.poll(POLL_TIMEOUT_MS / 1000):
+                    if isinstance(message, Records):
+                        with self.lock:
+                            retry |= self._fold_records(message.partition, message.records)
+                    elif isinstance(message, Revoked):
+                        self.on_revoked(message.partitions)
+                        fetch.revoked_done()
+                    elif isinstance(message, Assigned):
+                        fetch.assigned_done(self.on_assigned(message.partitions))
+                    elif isinstance(message, EndOffsets):
+                        self._capture_end_offsets(message.ends)
                 with self.lock:
-                    for tp, records in batches.items():
-                        retry |= self._fold_records(tp, records)
                     self._refresh_highwater()
                 if self._snapshot_due():
                     self.snapshot(list(self.parts.values()))
@@ -325,56 +331,85 @@ class Projector:
                 if retry:
                     self.stop_event.wait(DLQ_RETRY_PAUSE_S)
         finally:
-            self.snapshot(list(self.parts.values()))
-            self.consumer.close(autocommit=False)
-            self.producer.close(timeout=5)
-            self.store.close()
+            try:
+                self.snapshot(list(self.parts.values()))
+            finally:
+                fetch.close()
+                self.producer.close(timeout=5)
+                self.store.close()
 
     def stop(self) -> None:
         self.stop_event.set()
 
     # -- folding
 
-    def _fold_records(self, tp: TopicPartition, records: Sequence[Any]) -> bool:
-        """Fold one partition's batch; True if a dead-letter failed (retry later)."""
-        view = self.parts.get(tp.partition)
+    def _fold_records(self, partition: int, records: Sequence[RawRecord]) -> bool:
+        """Fold one partition's batch of ``(offset, key, value)``; True if a dead-letter
+        failed (retry later: the partition is rewound to that record)."""
+        view = self.parts.get(partition)
         if view is None:  # revoked while fetched; its new owner reads it
             return False
-        state = view.state
+        apply = view.state.apply
         last_time: str | None = None
-        for rec in records:
-            if rec.offset < view.next_offset:
-                continue  # already folded (a re-fetch after a seek)
-            try:
-                event = decode(rec.value if rec.value is not None else b"")
-            except DecodeError as exc:
-                if not self._dead_letter(tp, rec, exc.reason, exc.detail):
-                    self.consumer.seek(tp, rec.offset)
-                    return True
-                view.decode_errors[exc.reason] = view.decode_errors.get(exc.reason, 0) + 1
-                view.dead_letters[exc.reason] = view.dead_letters.get(exc.reason, 0) + 1
-            else:
+        try:
+            for offset, key, value in records:
+                if offset < view.next_offset:
+                    continue  # already folded (a re-fetch after a seek)
                 try:
-                    state.apply(event)
-                except Exception as exc:  # a poison event must never become a crash loop
-                    reason = _rejection_reason(exc)
-                    if reason == "fold_error":
-                        log.exception("fold failed at %s offset %d", tp, rec.offset)
-                    if not self._dead_letter(tp, rec, reason, str(exc)):
-                        self.consumer.seek(tp, rec.offset)
+                    event = decode(value if value is not None else b"")
+                except DecodeError as exc:
+                    if not self._reject(view, FetchedRecord(offset, key, value), exc.reason,
+                                        exc.detail, decode_error=True):  # fmt: skip
                         return True
-                    view.dead_letters[reason] = view.dead_letters.get(reason, 0) + 1
                 else:
-                    last_time = event.sim_time
-                    if isinstance(event, RepairCompleted):
-                        view.spares_seen = (event.offset, event.spares_left)
-            view.next_offset = rec.offset + 1
-            view.dirty += 1
-        if last_time is not None:
-            view.folded_unix_s = _unix_s(last_time)
-            if self.newest_seen_unix_s is None or view.folded_unix_s > self.newest_seen_unix_s:
-                self.newest_seen_unix_s = view.folded_unix_s
+                    try:
+                        apply(event)
+                    except Exception as exc:  # a poison event must never become a crash loop
+                        reason = _rejection_reason(exc)
+                        if reason == "fold_error":
+                            log.exception(
+                                "fold failed at partition %d offset %d", partition, offset
+                            )
+                        if not self._reject(
+                            view, FetchedRecord(offset, key, value), reason, str(exc)
+                        ):
+                            return True
+                    else:
+                        last_time = event.sim_time
+                        if event.type == "repair_completed":
+                            view.spares_seen = (event.offset, event.spares_left)  # type: ignore[attr-defined]
+                view.next_offset = offset + 1
+                view.dirty += 1
+        finally:
+            if last_time is not None:
+                view.folded_unix_s = _unix_s(last_time)
+                if self.newest_seen_unix_s is None or view.folded_unix_s > self.newest_seen_unix_s:
+                    self.newest_seen_unix_s = view.folded_unix_s
         return False
+
+    def _reject(
+        self,
+        view: PartitionView,
+        rec: FetchedRecord,
+        reason: str,
+        detail: str,
+        *,
+        decode_error: bool = False,
+    ) -> bool:
+        """Dead-letter a record and count it; if that fails, rewind to it and return False."""
+        tp = TopicPartition(self.topic, view.partition)
+        if not self._dead_letter(tp, rec, reason, detail):
+            self._rewind(view.partition, rec.offset)
+            return False
+        if decode_error:
+            view.decode_errors[reason] = view.decode_errors.get(reason, 0) + 1
+        view.dead_letters[reason] = view.dead_letters.get(reason, 0) + 1
+        return True
+
+    def _rewind(self, partition: int, offset: int) -> None:
+        """Fetch the partition again from ``offset`` (a record that could not be dead-lettered)."""
+        if self.fetch is not None:
+            self.fetch.seek(partition, offset)
 
     def _dead_letter(self, tp: TopicPartition, rec: Any, reason: str, detail: str) -> bool:
         headers = [
@@ -395,39 +430,24 @@ class Projector:
         log.warning("dead-lettered %s offset %d: %s: %s", tp, rec.offset, reason, detail[:200])
         return True
 
-    def _capture_end_offsets(self) -> None:
+    def _capture_end_offsets(self, ends: dict[int, int]) -> None:
         """End offsets of newly assigned partitions: the mark /readyz waits for."""
-        tps, self._ends_pending = self._ends_pending or [], None
-        ends = self.consumer.end_offsets(tps) if tps else {}
         with self.lock:
-            for tp in tps:
-                view = self.parts.get(tp.partition)
+            for partition, end_offset in ends.items():
+                view = self.parts.get(partition)
                 if view is not None:
-                    view.end_at_assign = ends.get(tp, 0)
+                    view.end_at_assign = end_offset
         # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
         if self.run_info is None and self._needs_run_info():
             self._probe_run_info(force=True)
         with self.lock:
             self.assigned_once = True
 
-    def _await_topic_metadata(self, timeout_s: float = 30.0) -> None:
-        """Know the topic's partitions before joining the group. A member that joins (and
-        leads) without them assigns nothing and was seen to stall in the next rebalance, so
-        fetch the metadata first; a topic that does not exist yet is waited for a while and
-        then left to the periodic metadata refresh."""
-        deadline = time.monotonic() + timeout_s
-        while not self.stop_event.is_set() and time.monotonic() < deadline:
-            try:
-                if self.consumer.partitions_for_topic(self.topic):
-                    return
-            except Exception as exc:  # broker not reachable yet: keep trying until the deadline
-                log.info("waiting for topic metadata (%s)", exc)
-            time.sleep(0.2)
-        log.warning("topic %s has no partition metadata yet; joining the group anyway", self.topic)
-
     def _refresh_highwater(self) -> None:
+        if self.fetch is None:
+            return
         for view in self.parts.values():
-            hw = self.consumer.highwater(TopicPartition(self.topic, view.partition))
+            hw = self.fetch.highwater(view.partition)
             if hw is not None:
                 view.highwater = hw
 
@@ -450,43 +470,36 @@ class Projector:
                 v.dirty = 0
         if not commit:
             return
-        offsets = {
-            TopicPartition(self.topic, v.partition): OffsetAndMetadata(v.next_offset, "", -1)
-            for v in changed
-        }
-        try:
-            self.consumer.commit(offsets)
-        except Exception as exc:  # informational only: the snapshot already holds the offset
-            log.info("offset commit skipped (%s); the snapshot holds the position", exc)
+        if self.fetch is not None:  # informational: the snapshot already holds the offset
+            self.fetch.commit({v.partition: v.next_offset for v in changed})
 
-    def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        # Runs on kafka-python's IO thread, which must not block on the network: the snapshot
-        # (local SQLite) is written here, the informational offset commit is left to the next
-        # owner's first snapshot.
-        mine = [self.parts[tp.partition] for tp in revoked if tp.partition in self.parts]
+    def on_revoked(self, revoked: Sequence[int]) -> None:
+        """Snapshot the revoked partitions (after folding everything fetched before the
+        revocation) and drop them; the informational offset commit is left to the next
+        owner's first snapshot."""
+        mine = [self.parts[p] for p in revoked if p in self.parts]
         self.snapshot(mine, commit=False)
         with self.lock:
             for v in mine:
                 del self.parts[v.partition]
         log.info("revoked partitions %s", sorted(v.partition for v in mine))
 
-    def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        # IO thread (see on_revoked): only local work; end offsets are fetched by run().
-        tps = [tp for tp in assigned if tp.topic == self.topic]
+    def on_assigned(self, assigned: Sequence[int]) -> dict[int, int]:
+        """Load each new partition's snapshot row; return the offset to resume each from."""
         with self.lock:
-            for tp in tps:
-                view = self.parts.get(tp.partition)
+            for p in assigned:
+                view = self.parts.get(p)
                 if view is None:
-                    view = self.store.load(tp.partition) or PartitionView(tp.partition)
-                    self.parts[tp.partition] = view
-                self.consumer.seek(tp, view.next_offset)
+                    view = self.store.load(p) or PartitionView(p)
+                    self.parts[p] = view
                 view.highwater = None
-            self._ends_pending = tps
+            positions = {p: self.parts[p].next_offset for p in assigned}
         log.info(
             "assigned partitions %s (resume at %s)",
-            sorted(tp.partition for tp in tps),
+            sorted(assigned),
             {p: v.next_offset for p, v in sorted(self.parts.items())},
         )
+        return positions
 
     # -- run info for partitions without scenario_started
 
