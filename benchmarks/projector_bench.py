@@ -31,7 +31,7 @@ from benchmarks.kafka_bench import _settings, demo_events, our_publish
 from services.kafka_settings import KafkaSettings
 from services.projector import CONSUMER_OPTIONS, Projector
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def raw_group_consume(settings: KafkaSettings, expected: int) -> tuple[float, float]:

@@ -76,12 +76,11 @@ from services.fetcher import (
     EndOffsets,
     FetchedRecord,
     FetchWorker,
-    RawRecord,
     Records,
     Revoked,
 )
 from services.kafka_settings import KafkaSettings, load_settings
-from twin.errors import DecodeError, IllegalTransition, TwinError
+from twin.errors import DecodeError, IllegalTransition, InfraError, TwinError
 from twin.events import ScenarioStarted, decode
 from twin.state import EventOrderError, FleetState, SnapshotError
 
@@ -134,6 +133,9 @@ class PartitionView:
     dirty: int = 0
     """Records handled since the last snapshot of this partition."""
     end_at_assign: int = 0
+    ends_known: bool = False
+    """True once ``end_at_assign`` is known (the fetch process sends it after the assignment);
+    until then the partition is not ready."""
     """End offset when the partition was assigned: ready once ``next_offset`` reaches it."""
     highwater: int | None = None
     folded_unix_s: float | None = None
@@ -314,7 +316,7 @@ class Projector:
                 for message in fetch.poll(POLL_TIMEOUT_MS / 1000):
                     if isinstance(message, Records):
                         with self.lock:
-                            retry |= self._fold_records(message.partition, message.records)
+                            retry |= self._fold_records(message)
                     elif isinstance(message, Revoked):
                         self.on_revoked(message.partitions)
                         fetch.revoked_done()
@@ -343,16 +345,17 @@ class Projector:
 
     # -- folding
 
-    def _fold_records(self, partition: int, records: Sequence[RawRecord]) -> bool:
-        """Fold one partition's batch of ``(offset, key, value)``; True if a dead-letter
-        failed (retry later: the partition is rewound to that record)."""
+    def _fold_records(self, batch: Records) -> bool:
+        """Fold one partition's batch; True if a dead-letter failed (retry later: the
+        partition is rewound to that record)."""
+        partition = batch.partition
         view = self.parts.get(partition)
         if view is None:  # revoked while fetched; its new owner reads it
             return False
         apply = view.state.apply
         last_time: str | None = None
         try:
-            for offset, key, value in records:
+            for offset, key, value in zip(batch.offsets, batch.keys, batch.values, strict=True):
                 if offset < view.next_offset:
                     continue  # already folded (a re-fetch after a seek)
                 try:
@@ -437,6 +440,7 @@ class Projector:
                 view = self.parts.get(partition)
                 if view is not None:
                     view.end_at_assign = end_offset
+                    view.ends_known = True
         # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
         if self.run_info is None and self._needs_run_info():
             self._probe_run_info(force=True)
@@ -493,6 +497,7 @@ class Projector:
                     view = self.store.load(p) or PartitionView(p)
                     self.parts[p] = view
                 view.highwater = None
+                view.ends_known = False
             positions = {p: self.parts[p].next_offset for p in assigned}
         log.info(
             "assigned partitions %s (resume at %s)",
@@ -560,7 +565,7 @@ class Projector:
         """True once every assigned partition has reached its end offset at assignment."""
         with self.lock:
             return self.assigned_once and all(
-                v.next_offset >= v.end_at_assign for v in self.parts.values()
+                v.ends_known and v.next_offset >= v.end_at_assign for v in self.parts.values()
             )
 
     def lag_sim_seconds(self) -> float:
@@ -669,6 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         projector.run()
+    except InfraError as exc:  # e.g. the fetch process died: exit for the supervisor to restart
+        log.error("stopping: %s", exc)
+        return exc.exit_code
     finally:
         server.shutdown()
     return 0

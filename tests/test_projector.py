@@ -262,9 +262,7 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
         ],
         "twin_energy_generated_kwh_total": expected["integrals_closed"]["energy_generated_kwh"],
         "twin_energy_consumed_kwh_total": expected["integrals_closed"]["energy_consumed_kwh"],
-        "twin_eclipse_satellite_seconds_total": expected["integrals_closed"][
-            "eclipse_satellite_s"
-        ],
+        "twin_eclipse_satellite_seconds_total": expected["integrals_closed"]["eclipse_satellite_s"],
         "twin_load_shed_satellite_seconds_total": expected["integrals_closed"][
             "load_shed_satellite_s"
         ],
@@ -447,3 +445,62 @@ def test_poison_messages_go_to_the_dead_letter_topic(
         assert int(headers["source_partition"]) in range(6)
         assert int(headers["source_offset"]) >= 0
         assert headers["detail"]
+
+
+# ---------------------------------------------------------------------- the fetch process
+
+
+def _fetch_pid(proc: ProjectorProcess) -> int:
+    """The pid of the projector's fetch process (``python -m services.fetcher``)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["pgrep", "-P", str(proc.proc.pid), "-f", "services.fetcher"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if found:
+            return int(found[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no fetch process under {proc.proc.pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    return status != "Z"  # a zombie has exited
+
+
+def test_the_fetch_process_leaves_with_its_projector(
+    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+) -> None:
+    """kill -9 of a projector takes its fetch process with it (no orphan holding partitions),
+    and a successor in the same group gets every partition and the same state."""
+    db = tmp_path / "orphan.db"
+    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
+    projectors.append(proc)
+    proc.wait_http()
+    fetch = _fetch_pid(proc)
+    proc.kill()
+    wait_for(lambda: not _alive(fetch), proc.log_path, timeout_s=10)
+    again = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
+    projectors.append(again)
+    again.wait_http()
+    wait_for(lambda: again.get("/readyz")[0] == 200, again.log_path)
+    assert_same_summary(again.json("/state"), single["state"])
+
+
+def test_a_projector_whose_fetch_process_dies_exits_for_a_restart(
+    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+) -> None:
+    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "lost-fetch", tmp_path / "l.db")
+    projectors.append(proc)
+    proc.wait_http()
+    os.kill(_fetch_pid(proc), signal.SIGKILL)
+    code = proc.proc.wait(20)
+    log = proc.log_path.read_text()
+    assert code == 1, log[-3000:]
+    assert "fetch process ended" in log, log[-3000:]
