@@ -26,13 +26,19 @@ consistent pair (state after exactly the events before its offset), so *any* row
 is a correct resume point: a kill -9 replays at most the events since the last snapshot and
 counts none twice. The log must keep every record (the broker's retention is infinite).
 
-**Rebalances.** On revoke, the revoked partitions are snapshotted (and dropped from memory)
-before the group reassigns them; on assign, each new partition's row is loaded. (kafka-python
-3 runs these callbacks on its IO thread, which must not block on the network: the revoke skips
-the Kafka commit and end offsets for ``/readyz`` are fetched right after, on the poll thread.) Members of one
-group should share one ``--state-db`` file (SQLite in WAL mode, safe for several processes on
-one host); a member that cannot see another's rows is still correct, only slower, because it
-replays the partition from its last row it can see, or from 0.
+**Two processes.** The group consumer runs in a fetch process of the projector's own
+(:mod:`services.fetcher`): kafka-python's record parsing costs about as much CPU as decoding and
+folding, so fetching on one core while folding on the other lets a projector fold at the rate
+a bare kafka-python consumer reads (BENCHMARKS.md). Records and rebalances cross one ordered
+pipe; a dead fetch process makes the projector exit (code 1) for its supervisor to restart it,
+and a dead projector takes its fetch process with it.
+
+**Rebalances.** On revoke, the revoked partitions are snapshotted (and dropped from memory),
+after every record fetched before the revocation is folded and before the group reassigns
+them; on assign, each new partition's row is loaded and the fetch process seeks there before
+fetching. Members of one group should share one ``--state-db`` file (SQLite in WAL mode, safe
+for several processes on one host); a member that cannot see another's rows is still correct,
+only slower, because it replays the partition from its last row it can see, or from 0.
 
 **Poison messages.** Undecodable bytes (:class:`twin.errors.DecodeError`: invalid JSON, unknown
 type, newer schema...) and events the fold rejects (:class:`twin.errors.TwinError`: illegal
