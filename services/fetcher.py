@@ -51,6 +51,8 @@ log = logging.getLogger("twin.projector.fetch")
 ACK_TIMEOUT_S = 120.0
 """The longest a rebalance callback waits for the projector (a snapshot of big states)."""
 STOP_TIMEOUT_S = 15.0
+MAX_RECORDS_PER_POLL = 5000
+""":meth:`FetchWorker.poll` returns once it holds this many records."""
 
 
 class FetchedRecord(NamedTuple):
@@ -131,6 +133,7 @@ class FetchWorker:
         message (revoked, assigned, end offsets) ends the list, so the caller handles it
         after the records fetched before it and before any fetched after it."""
         out: list[Message] = []
+        taken = 0
         wait = timeout_s
         while True:
             if self._pending is not None:
@@ -148,6 +151,9 @@ class FetchWorker:
                 for partition, epoch, offsets, keys, values in batches:
                     if epoch == epochs.get(partition, 0):  # else fetched before a seek
                         out.append(Records(partition, offsets, keys, values))
+                        taken += len(offsets)
+                if taken >= MAX_RECORDS_PER_POLL:  # fold these first: the pipe may never empty
+                    return out
                 continue
             message = _CONTROL[kind](raw[1])
             if out:  # hand the records over first; this message opens the next list
@@ -230,14 +236,20 @@ _CONTROL: dict[str, Any] = {
 # ---------------------------------------------------------------------- fetch process
 
 
-PIPE_BYTES = 4 << 20
-"""Records pipe capacity (Linux; default 64 KiB): room for a few polls of records, so the
-fetch process goes on fetching while the projector folds, instead of in lock-step."""
+PIPE_BYTES = (4 << 20, 1 << 20)
+"""Records pipe capacities to try (Linux; default 64 KiB; 1 MiB is the usual unprivileged
+``/proc/sys/fs/pipe-max-size``): room for polls of records, so the fetch process goes on
+fetching while the projector folds, instead of in lock-step."""
 
 
-def _widen_pipe(fd: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not Linux, or above pipe-max-size
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+def _widen_pipe(fd: int) -> int:
+    """Grow the pipe behind ``fd``; return its capacity in bytes (0 if unknown)."""
+    for size in PIPE_BYTES:
+        try:
+            return int(fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size))
+        except (OSError, AttributeError):  # above pipe-max-size, or not Linux
+            continue
+    return 0
 
 
 def _import_path() -> str:
