@@ -351,8 +351,8 @@ class _Fetch:
         from kafka.structs import TopicPartition
 
         mine = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
-        if not mine or self.stopping.is_set():
-            return
+        if self.stopping.is_set():
+            return  # sent even when empty: the projector is not ready until it hears
         self.send(("assigned", mine))
         positions = self._wait_ack("assigned")
         if positions is None:

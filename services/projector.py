@@ -292,6 +292,9 @@ class Projector:
         self.lock = threading.RLock()
         self.parts: dict[int, PartitionView] = {}
         self.assigned_once = False
+        self.rebalancing = False
+        """True from a revocation until the next assignment's end offsets are known: not ready
+        meanwhile (the partitions this member will hold are not known yet)."""
         self.newest_seen_unix_s: float | None = None
         self.run_info: FleetState | None = None
         """A state holding only the run's ``scenario_started`` when no assigned partition has it
@@ -447,6 +450,7 @@ class Projector:
                 if view is not None:
                     view.end_at_assign = end_offset
                     view.ends_known = True
+            self.rebalancing = False
         # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
         if self.run_info is None and self._needs_run_info():
             self._probe_run_info(force=True)
@@ -488,6 +492,8 @@ class Projector:
         revocation) and drop them; the informational offset commit is left to the next
         owner's first snapshot."""
         mine = [self.parts[p] for p in revoked if p in self.parts]
+        with self.lock:
+            self.rebalancing = True
         self.snapshot(mine, commit=False)
         with self.lock:
             for v in mine:
@@ -497,6 +503,7 @@ class Projector:
     def on_assigned(self, assigned: Sequence[int]) -> dict[int, int]:
         """Load each new partition's snapshot row; return the offset to resume each from."""
         with self.lock:
+            self.rebalancing = True
             for p in assigned:
                 view = self.parts.get(p)
                 if view is None:
@@ -570,8 +577,12 @@ class Projector:
     def is_ready(self) -> bool:
         """True once every assigned partition has reached its end offset at assignment."""
         with self.lock:
-            return self.assigned_once and all(
-                v.ends_known and v.next_offset >= v.end_at_assign for v in self.parts.values()
+            return (
+                self.assigned_once
+                and not self.rebalancing
+                and all(
+                    v.ends_known and v.next_offset >= v.end_at_assign for v in self.parts.values()
+                )
             )
 
     def lag_sim_seconds(self) -> float:

@@ -489,7 +489,7 @@ def test_the_fetch_process_leaves_with_its_projector(
     again = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
     projectors.append(again)
     again.wait_http()
-    wait_for(lambda: again.get("/readyz")[0] == 200, again.log_path)
+    again.wait_events(single["state"]["position"]["events_applied"])
     assert_same_summary(again.json("/state"), single["state"])
 
 
