@@ -44,6 +44,9 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
 from twin.errors import InfraError
 
 log = logging.getLogger("twin.projector.fetch")
@@ -155,11 +158,10 @@ class FetchWorker:
                 if taken >= MAX_RECORDS_PER_POLL:  # fold these first: the pipe may never empty
                     return out
                 continue
-            message = _CONTROL[kind](raw[1])
             if out:  # hand the records over first; this message opens the next list
                 self._pending = raw
                 return out
-            return [message]
+            return [_CONTROL[kind](raw[1])]
 
     def _recv(self) -> Any:
         try:
@@ -281,6 +283,17 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
     return 0
 
 
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, fetch: _Fetch) -> None:
+        self.fetch = fetch
+
+    def on_partitions_revoked(self, revoked: Sequence[Any]) -> None:
+        self.fetch.on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Sequence[Any]) -> None:
+        self.fetch.on_assigned(assigned)
+
+
 class _Fetch:
     def __init__(
         self,
@@ -291,8 +304,6 @@ class _Fetch:
         consumer_options: dict[str, Any],
         poll_timeout_ms: int,
     ) -> None:
-        from kafka import KafkaConsumer
-
         self.out = out
         self.topic: str = settings.topic
         self.poll_timeout_ms = poll_timeout_ms
@@ -348,8 +359,6 @@ class _Fetch:
         self._wait_ack("revoked")
 
     def on_assigned(self, assigned: Sequence[Any]) -> None:
-        from kafka.structs import TopicPartition
-
         mine = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
         if self.stopping.is_set():
             return  # sent even when empty: the projector is not ready until it hears
@@ -363,20 +372,9 @@ class _Fetch:
         self.ends_pending = mine
 
     def run(self) -> None:
-        from kafka import ConsumerRebalanceListener
-
-        fetch = self
-
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            def on_partitions_revoked(self, revoked: Sequence[Any]) -> None:
-                fetch.on_revoked(revoked)
-
-            def on_partitions_assigned(self, assigned: Sequence[Any]) -> None:
-                fetch.on_assigned(assigned)
-
         self._await_topic_metadata()
         consumer = self.consumer
-        consumer.subscribe([self.topic], listener=Listener())
+        consumer.subscribe([self.topic], listener=_Listener(self))
         try:
             while not self.stopping.is_set():
                 self._run_commands()
@@ -391,8 +389,6 @@ class _Fetch:
             consumer.close(autocommit=False)
 
     def _forward(self, batches: dict[Any, list[Any]]) -> None:
-        from kafka.structs import TopicPartition
-
         epochs = self.epochs
         out = [
             (
@@ -405,23 +401,19 @@ class _Fetch:
             for tp, rs in batches.items()
         ]
         highwater = {}
-        for p in {tp.partition for tp in self.consumer.assignment()}:
-            hw = self.consumer.highwater(TopicPartition(self.topic, p))
+        for tp in self.consumer.assignment():
+            hw = self.consumer.highwater(tp)
             if hw is not None:
-                highwater[p] = hw
+                highwater[tp.partition] = hw
         self.send(("records", out, highwater))
 
     def _send_end_offsets(self) -> None:
-        from kafka.structs import TopicPartition
-
         parts, self.ends_pending = self.ends_pending or [], None
         tps = [TopicPartition(self.topic, p) for p in parts]
         ends = self.consumer.end_offsets(tps) if tps else {}
         self.send(("ends", {tp.partition: off for tp, off in ends.items()}))
 
     def _run_commands(self) -> None:
-        from kafka.structs import OffsetAndMetadata, TopicPartition
-
         while True:
             try:
                 kind, arg = self.commands.get_nowait()

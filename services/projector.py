@@ -139,9 +139,6 @@ class PartitionView:
     dirty: int = 0
     """Records handled since the last snapshot of this partition."""
     end_at_assign: int = 0
-    ends_known: bool = False
-    """True once ``end_at_assign`` is known (the fetch process sends it after the assignment);
-    until then the partition is not ready."""
     """End offset when the partition was assigned: ready once ``next_offset`` reaches it."""
     highwater: int | None = None
     folded_unix_s: float | None = None
@@ -291,10 +288,10 @@ class Projector:
         self.store = SnapshotStore(state_db or f"projector-{group}.db", group, self.topic)
         self.lock = threading.RLock()
         self.parts: dict[int, PartitionView] = {}
-        self.assigned_once = False
-        self.rebalancing = False
-        """True from a revocation until the next assignment's end offsets are known: not ready
-        meanwhile (the partitions this member will hold are not known yet)."""
+        self.awaiting_assignment = True
+        """True until the first assignment's end offsets are known, and again from each
+        revocation or assignment until the next end offsets: not ready meanwhile (which
+        partitions this member holds, and up to where, is not known yet)."""
         self.newest_seen_unix_s: float | None = None
         self.run_info: FleetState | None = None
         """A state holding only the run's ``scenario_started`` when no assigned partition has it
@@ -370,8 +367,8 @@ class Projector:
                 try:
                     event = decode(value if value is not None else b"")
                 except DecodeError as exc:
-                    if not self._reject(view, FetchedRecord(offset, key, value), exc.reason,
-                                        exc.detail, decode_error=True):  # fmt: skip
+                    rec = FetchedRecord(offset, key, value)
+                    if not self._reject(view, rec, exc.reason, exc.detail, decode_error=True):
                         return True
                 else:
                     try:
@@ -382,9 +379,8 @@ class Projector:
                             log.exception(
                                 "fold failed at partition %d offset %d", partition, offset
                             )
-                        if not self._reject(
-                            view, FetchedRecord(offset, key, value), reason, str(exc)
-                        ):
+                        rec = FetchedRecord(offset, key, value)
+                        if not self._reject(view, rec, reason, str(exc)):
                             return True
                     else:
                         last_time = event.sim_time
@@ -449,13 +445,11 @@ class Projector:
                 view = self.parts.get(partition)
                 if view is not None:
                     view.end_at_assign = end_offset
-                    view.ends_known = True
-            self.rebalancing = False
         # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
         if self.run_info is None and self._needs_run_info():
             self._probe_run_info(force=True)
         with self.lock:
-            self.assigned_once = True
+            self.awaiting_assignment = False
 
     def _refresh_highwater(self) -> None:
         if self.fetch is None:
@@ -493,7 +487,7 @@ class Projector:
         owner's first snapshot."""
         mine = [self.parts[p] for p in revoked if p in self.parts]
         with self.lock:
-            self.rebalancing = True
+            self.awaiting_assignment = True
         self.snapshot(mine, commit=False)
         with self.lock:
             for v in mine:
@@ -503,14 +497,13 @@ class Projector:
     def on_assigned(self, assigned: Sequence[int]) -> dict[int, int]:
         """Load each new partition's snapshot row; return the offset to resume each from."""
         with self.lock:
-            self.rebalancing = True
+            self.awaiting_assignment = True
             for p in assigned:
                 view = self.parts.get(p)
                 if view is None:
                     view = self.store.load(p) or PartitionView(p)
                     self.parts[p] = view
                 view.highwater = None
-                view.ends_known = False
             positions = {p: self.parts[p].next_offset for p in assigned}
         log.info(
             "assigned partitions %s (resume at %s)",
@@ -577,12 +570,8 @@ class Projector:
     def is_ready(self) -> bool:
         """True once every assigned partition has reached its end offset at assignment."""
         with self.lock:
-            return (
-                self.assigned_once
-                and not self.rebalancing
-                and all(
-                    v.ends_known and v.next_offset >= v.end_at_assign for v in self.parts.values()
-                )
+            return not self.awaiting_assignment and all(
+                v.next_offset >= v.end_at_assign for v in self.parts.values()
             )
 
     def lag_sim_seconds(self) -> float:
