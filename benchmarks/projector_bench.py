@@ -35,6 +35,13 @@ from services.kafka_settings import KafkaSettings
 from services.projector import CONSUMER_OPTIONS, Projector
 
 ROUNDS = 5
+DEADLINE_S = 600.0
+"""Longest wait for one path to read every event: a stall fails the benchmark with a
+message instead of hanging it (not a speed limit: a round takes seconds)."""
+
+
+class BenchStalled(AssertionError):
+    """A consume path stopped making progress before it read every event."""
 
 
 def raw_group_consume(settings: KafkaSettings, expected: int) -> tuple[float, float]:
@@ -48,7 +55,12 @@ def raw_group_consume(settings: KafkaSettings, expected: int) -> tuple[float, fl
     try:
         consumer.subscribe([settings.topic])
         count = size = 0
+        deadline = time.monotonic() + DEADLINE_S
         while count < expected:
+            if time.monotonic() > deadline:
+                raise BenchStalled(
+                    f"raw group consumer read {count} of {expected} events in {DEADLINE_S:.0f} s"
+                )
             for records in consumer.poll(timeout_ms=1000).values():
                 if first is None:
                     first = time.perf_counter()
@@ -76,14 +88,28 @@ def projector_fold(settings: KafkaSettings, n_events: int) -> tuple[float, float
         )
         thread = threading.Thread(target=projector.run, daemon=True)
         thread.start()
-        while True:
-            with projector.lock:
-                handled = sum(v.next_offset for v in projector.parts.values())
-            if handled and first is None:
-                first = time.perf_counter()
-            if handled >= n_events:
-                break
-            time.sleep(0.002)
+        deadline = time.monotonic() + DEADLINE_S
+        try:
+            while True:
+                with projector.lock:
+                    handled = sum(v.next_offset for v in projector.parts.values())
+                    held = sorted(projector.parts)
+                if handled and first is None:
+                    first = time.perf_counter()
+                if handled >= n_events:
+                    break
+                if not thread.is_alive():
+                    raise BenchStalled(f"projector stopped after {handled} of {n_events} events")
+                if time.monotonic() > deadline:
+                    raise BenchStalled(
+                        f"projector folded {handled} of {n_events} events in {DEADLINE_S:.0f} s"
+                        f" (holding partitions {held})"
+                    )
+                time.sleep(0.002)
+        except BaseException:
+            projector.stop()
+            thread.join(30)
+            raise
         done = time.perf_counter()
         with projector.lock:
             folded = sum(v.state.events_applied for v in projector.parts.values())

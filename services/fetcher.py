@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.coordinator.base import MemberState
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from twin.errors import InfraError
@@ -264,7 +265,7 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(os.environ.get("TWIN_KAFKA_LOG_LEVEL", "WARNING").upper())
     inbox = Connection(inbox_fd, writable=False)
     out = Connection(out_fd, readable=False)
     try:
@@ -281,6 +282,69 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
             out.send(("fatal", detail.strip().splitlines()[-1]))
         return 1
     return 0
+
+
+def _make_rejoin_sticky(consumer: KafkaConsumer) -> None:
+    """Work around two kafka-python 3.0 coordinator bugs that stall a group member.
+
+    Both show when a JoinGroup/SyncGroup round trip outlasts the ``poll`` that started it,
+    which is common here: the revoke callback waits for the projector's snapshot, and a
+    JoinGroup waits for every other member to rejoin. kafka-python leaves the round trip
+    running, and:
+
+    1. *The need to rejoin is forgotten.* A rejoin the coordinator derives from a metadata
+       change (new partitions; or, right after start-up, the first metadata reaching a
+       leader that assigned without it) is recomputed from two snapshots on every ``poll``
+       and never recorded. The leader's new assignment makes the snapshots equal, so the
+       next ``poll`` sees no need to rejoin and never collects the round trip's result:
+       the member holds no partitions while the group thinks it holds them. This is the
+       projector stall ("revoked partitions [0..5]" and nothing after, seen with debug logs
+       of a hung ``benchmarks.projector_bench``). The Java consumer calls ``requestRejoin``
+       when it sees the mismatch; do the same, so the need persists until a join completes.
+    2. *A finished round trip is thrown away.* If it completes between two polls, the next
+       ``poll`` sees a done task and starts another JoinGroup instead of applying the
+       result; with two members polled in turn this repeats for ever. Apply it instead.
+
+    Tested against a real broker in ``tests/test_group_rejoin.py``.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or not all(
+        hasattr(coordinator, name)
+        for name in ("request_rejoin", "join_group_async", "_join_task", "_on_join_complete_async")
+    ):
+        raise InfraError(
+            "this kafka-python's group coordinator is not the 3.0 one the projector's fetch "
+            "process was written for; install kafka-python 3.0.x"
+        )
+    derived_need = coordinator.need_rejoin
+    join_group_async = coordinator.join_group_async
+
+    def need_rejoin() -> bool:
+        if derived_need():
+            coordinator.request_rejoin()
+            return True
+        return False
+
+    async def join_or_apply_finished(timeout_ms: Any = None) -> Any:
+        task = coordinator._join_task
+        if task is None or not task.is_done or task.exception is not None:
+            return await join_group_async(timeout_ms)
+        # the round trip finished after the poll that awaited it gave up: apply its result,
+        # exactly as kafka-python does when the poll is still waiting
+        coordinator._join_task = None
+        with coordinator._lock:
+            coordinator.rejoining = False
+            coordinator.rejoin_needed = False
+            coordinator.state = MemberState.STABLE
+            coordinator._enable_heartbeat()
+        generation = coordinator._generation
+        await coordinator._on_join_complete_async(
+            generation.generation_id, generation.member_id, generation.protocol, task.value
+        )
+        return True
+
+    coordinator.need_rejoin = need_rejoin
+    coordinator.join_group_async = join_or_apply_finished
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -314,6 +378,7 @@ class _Fetch:
         self._send_lock = threading.Lock()  # callbacks may run on kafka-python's IO thread
         self.ends_pending: list[int] | None = None
         self.consumer = KafkaConsumer(group_id=group, **consumer_options, **settings.common())
+        _make_rejoin_sticky(self.consumer)
         self._reader = threading.Thread(target=self._read_inbox, args=(inbox,), daemon=True)
         self._reader.start()
 

@@ -331,6 +331,20 @@ def _pid_alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- broker
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent thread dies (Linux; else no-op)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the owner's stop() is the only cleanup
+        pass
+
+
 class KafkaBroker:
     """One single-node KRaft broker+controller whose state lives in ``data_dir``.
 
@@ -340,6 +354,11 @@ class KafkaBroker:
     replaces the default heap bounds (``-Xmx512m -Xms256m``). The same object can
     start, stop, kill and restart the broker; another process can control it through the
     pid file (that is what ``scripts/kafka-local stop`` does).
+
+    ``detached=False`` (the default: tests, benchmarks) ties the broker to the thread that
+    started it: if that dies, even by SIGKILL or a test runner's timeout, the kernel sends the
+    broker SIGTERM (Linux ``PR_SET_PDEATHSIG``), so no orphan broker outlives its owner.
+    ``scripts/kafka-local start`` passes ``detached=True``: that broker outlives the command.
     """
 
     def __init__(
@@ -351,7 +370,9 @@ class KafkaBroker:
         config: Mapping[str, str] | None = None,
         jvm_options: tuple[str, ...] = DEFAULT_HEAP,
         progress: Progress = _stderr,
+        detached: bool = False,
     ) -> None:
+        self.detached = detached
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.extra_config = dict(config or {})
         self.jvm_options = jvm_options
@@ -566,6 +587,7 @@ class KafkaBroker:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
+                preexec_fn=None if self.detached else _die_with_parent,
             )
         self.pid_path.write_text(f"{self._proc.pid}\n")
 
