@@ -23,8 +23,8 @@ import simpy
 from services.cmd_run import make_sink, simulate
 from services.eventlog import atomic_log
 from twin.engine import Engine, config_from_scenario
+from twin.projections import FleetState
 from twin.scenario import resolve_scenario
-from twin.state import FleetState
 from twin.timeutil import parse_duration
 
 BATCH = 5000

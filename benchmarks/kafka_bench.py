@@ -15,7 +15,7 @@ Four rates, in events per second:
 ``raw_consume``        a group-less ``KafkaConsumer`` (same consumer options as the Kafka log)
                        reading the topic from the beginning, touching every value;
 ``consume_fold``       :meth:`services.kafka_log.KafkaEventLog.read` (merge the partitions by
-                       offset, decode) folded into :class:`twin.state.FleetState`;
+                       offset, decode) folded into :class:`twin.projections.FleetState`;
 ``decode_fold_in_memory``  the same decode + fold over the values in memory, no Kafka: the
                        work the raw consumer does not do. On one core the best
                        ``consume_fold_ratio`` is ``1 / (1 + raw_consume / decode_fold_in_memory)``.
@@ -42,8 +42,8 @@ from services.kafka_settings import KafkaSettings, load_settings
 from services.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
 from twin.engine import Engine, config_from_scenario
 from twin.events import SCHEMA_VERSION, EventBase, decode, encode
+from twin.projections import FleetState
 from twin.scenario import resolve_scenario
-from twin.state import FleetState
 
 PUBLISH_BATCH = 5000
 DAY_S = 86_400.0

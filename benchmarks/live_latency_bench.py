@@ -65,8 +65,8 @@ from services.live import LiveEnvironment
 from services.publisher import Publisher, record_key
 from twin.engine import Engine, config_from_scenario
 from twin.events import EventBase
+from twin.projections import FleetState
 from twin.scenario import resolve_scenario
-from twin.state import FleetState
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = "demo"

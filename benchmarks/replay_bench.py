@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.eventlog import SqliteEventLog
-from twin.state import FleetState
+from twin.projections import FleetState
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ from services.eventlog import EventLog, LogAppendError, check_batch
 from services.kafka_settings import DEFAULT_TOPIC
 from twin.errors import DecodeError, InputError
 from twin.events import EventBase, decode
-from twin.state import fold
+from twin.projections import fold
 from twin.timeutil import format_sim, format_time, parse_duration, parse_time
 
 IMPORT_BATCH = 10_000
@@ -218,7 +218,7 @@ def _num(x: float | None, fmt: str = ",.1f") -> str:
 
 
 def format_state(summary: dict[str, Any]) -> str:
-    """A human table of a :meth:`twin.state.FleetState.summary` (also used by ``twin run``)."""
+    """A human table of a :meth:`twin.projections.FleetState.summary` (also used by ``twin run``)."""
     run = summary.get("run", {})
     pos = summary["position"]
     fleet = summary["fleet"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from twin.errors import InputError
 from twin.lifecycle import State
-from twin.state import FleetState
+from twin.projections import FleetState
 from twin.timeutil import parse_time, seconds_since
 
 SHOWN = (

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from twin.engine import Engine, config_from_scenario
 from twin.errors import InputError
 from twin.events import EventBase
+from twin.projections import FleetState
 from twin.scenario import resolve_scenario
-from twin.state import FleetState
 from twin.timeutil import parse_duration
 
 if TYPE_CHECKING:

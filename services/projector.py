@@ -9,7 +9,7 @@ Design
 **One state per partition.** The publisher keys every event by its satellite id, so each
 satellite's events sit in one partition, in order, but partitions are read in no particular
 order relative to each other. The projector therefore keeps one :class:`FleetState` per
-*assigned partition*, each a fold of that partition alone (:func:`twin.state.fold`, the same
+*assigned partition*, each a fold of that partition alone (:func:`twin.projections.fold`, the same
 fold as the embedded log), and merges them at read time (``/state``, ``/metrics``; see
 :mod:`services.projector_http`). A partition's state is a self-contained unit that can move
 between projectors on a rebalance without touching the others.
@@ -88,7 +88,7 @@ from services.fetcher import (
 from services.kafka_settings import KafkaSettings, load_settings
 from twin.errors import DecodeError, IllegalTransition, InfraError, TwinError
 from twin.events import ScenarioStarted, decode
-from twin.state import EventOrderError, FleetState, SnapshotError
+from twin.projections import EventOrderError, FleetState, SnapshotError
 
 log = logging.getLogger("twin.projector")
 
@@ -134,8 +134,6 @@ class PartitionView:
     """Kafka offset of the next record to fold (= records folded or dead-lettered so far)."""
     decode_errors: dict[str, int] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
-    spares_seen: tuple[int, int] | None = None
-    """(run offset, spares_left) of the newest ``repair_completed`` folded here."""
     dirty: int = 0
     """Records handled since the last snapshot of this partition."""
     end_at_assign: int = 0
@@ -149,7 +147,6 @@ class PartitionView:
             {
                 "decode_errors": self.decode_errors,
                 "dead_letters": self.dead_letters,
-                "spares_seen": self.spares_seen,
             },
             sort_keys=True,
         )
@@ -205,14 +202,12 @@ class SnapshotStore:
         except (SnapshotError, ValueError) as exc:
             log.warning("partition %d: snapshot unreadable (%s); replaying from 0", partition, exc)
             return None
-        seen = extra.get("spares_seen")
         return PartitionView(
             partition=partition,
             state=state,
             next_offset=int(next_offset),
             decode_errors=dict(extra.get("decode_errors", {})),
             dead_letters=dict(extra.get("dead_letters", {})),
-            spares_seen=None if seen is None else (int(seen[0]), int(seen[1])),
         )
 
     def save(self, views: Iterable[PartitionView]) -> None:
@@ -384,8 +379,6 @@ class Projector:
                             return True
                     else:
                         last_time = event.sim_time
-                        if event.type == "repair_completed":
-                            view.spares_seen = (event.offset, event.spares_left)  # type: ignore[attr-defined]
                 view.next_offset = offset + 1
                 view.dirty += 1
         finally:

@@ -1,14 +1,14 @@
 """The projector's read side: one fleet view merged from its partitions, as JSON and metrics.
 
-A projector holds one :class:`~twin.state.FleetState` per assigned partition
-(:mod:`services.projector`). :func:`merged_summary` combines them into the shape of
-:meth:`FleetState.summary`: counts, totals, counters and integrals add up; the run section
-comes from the partition holding ``scenario_started``; positions take the newest; the SoC
-histogram adds bin by bin. With every partition in one projector, it equals the summary of
-one fold over the whole log.
+A projector holds one :class:`~twin.projections.FleetState` per assigned partition
+(:mod:`services.projector`). :meth:`FleetState.merge` combines them (each projection merges
+its own part: counts, totals, counters and integrals add up; the run section comes from the
+partition holding ``scenario_started``; positions take the newest); with every partition in
+one projector, the merge equals one fold over the whole log.
 
-:class:`ProjectorCollector` is a client_python custom collector: it builds every FLEET and
-PIPELINE family of :mod:`services.metric_names` from the states at scrape time. How to
+:class:`ProjectorCollector` is a client_python custom collector: it turns the samples the
+projections compute (:meth:`FleetState.collect`) into the FLEET families, and adds the
+PIPELINE families of :mod:`services.metric_names`, at scrape time. How to
 aggregate several projectors of one group in PromQL:
 
 * ``sum``: every satellite count (``twin_satellites``, ``twin_shell_satellites``, in shadow,
@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -43,138 +42,31 @@ from prometheus_client.core import (
     Metric,
 )
 
-from services.metric_names import BY_NAME
-from twin.lifecycle import State
-from twin.state import SOC_BINS, FleetState, integrals_report
+from services.metric_names import BY_NAME, FLEET
+from twin.projections import FleetState, HistogramSample
 
 if TYPE_CHECKING:
     from services.projector import PartitionView, Projector
-
-_SECONDS_PER_DAY = 86400.0
-_MWS_PER_KWH = 1000.0 * 3.6e6
 
 
 # ---------------------------------------------------------------------- merging partitions
 
 
-def _run_owner(states: Sequence[FleetState]) -> FleetState | None:
-    """The state that folded ``scenario_started`` (the run partition's), if any here."""
-    return next((s for s in states if s.scenario is not None), None)
-
-
-def _add(a: Any, b: Any) -> Any:
-    """Generic merge of two summary values: numbers add, dicts merge, lists add or append."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if isinstance(a, bool):
-        return a or b
-    if isinstance(a, dict):
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = _add(out.get(k), v)
-        return out
-    if isinstance(a, list):
-        return a + b
-    if isinstance(a, (int, float)):
-        return a + b
-    return max(a, b)  # strings (sim_time): the newest
+def merged_state(projector: Projector) -> FleetState:
+    """The projector's partitions as one state (hold ``projector.lock``)."""
+    return FleetState.merge([v.state for v in projector.views()], projector.run_info)
 
 
 def merged_summary(
-    states: Sequence[FleetState],
-    *,
-    spares_seen: tuple[int, int] | None = None,
-    run_info: FleetState | None = None,
+    states: Sequence[FleetState], *, run_info: FleetState | None = None
 ) -> dict[str, Any]:
-    """One summary over several partitions' states (same shape as FleetState.summary()).
-
-    ``spares_seen`` is (run offset, spares_left) of the newest ``repair_completed`` among the
-    partitions; ``run_info`` a state that folded only ``scenario_started``, used for the run
-    section when no partition here holds it.
-    """
+    """One summary over several partitions' states (same shape as FleetState.summary());
+    ``run_info`` is a state that folded only ``scenario_started``, for the run section when no
+    partition here holds it. With every partition in one projector it equals the summary of
+    one fold over the whole log (:meth:`twin.projections.FleetState.merge`)."""
     if not states:
         return FleetState().summary()
-    owner = _run_owner(states)
-    if len(states) == 1 and run_info is None:
-        return states[0].summary()
-    summaries = [s.summary() for s in states]
-    out: dict[str, Any] = {}
-    for summary in summaries:
-        out = _add(out, summary) if out else summary
-    run_source = owner or run_info or states[0]
-    out["run"] = run_source.summary()["run"]
-    if owner is None and run_info is not None:
-        out["run"]["run_id"] = next((s.run_id for s in states if s.run_id), run_info.run_id)
-    tflops = run_source.tflops_per_accelerator
-
-    position = out["position"]
-    position["last_offset"] = max(
-        (s.last_offset for s in states if s.last_offset is not None), default=None
-    )
-    epoch = out["run"]["epoch"]
-    if position["sim_time"] is not None and epoch is not None:
-        position["sim_time_s"] = (
-            datetime.fromisoformat(position["sim_time"]) - datetime.fromisoformat(epoch)
-        ).total_seconds()
-    else:
-        position["sim_time_s"] = max(s.sim_time_s for s in states)
-
-    sats = out["satellites"]
-    planned = owner.satellites_planned if owner is not None else 0
-    sats["by_state"][State.PLANNED.value] = max(0, planned - sats["seen"])
-
-    fleet = out["fleet"]
-    generated_mw = sum(s.generated_mw for s in states)
-    consumed_mw = sum(s.consumed_mw for s in states)
-    fleet["power_generated_w"] = generated_mw / 1000.0
-    fleet["power_consumed_w"] = consumed_mw / 1000.0
-    fleet["compute_online_tflops"] = fleet["compute_online_accelerators"] * tflops
-    fleet["soc_histogram"] = [
-        sum(col) for col in zip(*(x["fleet"]["soc_histogram"] for x in summaries), strict=True)
-    ]
-
-    counters = out["counters"]
-    counters["events_by_type"] = dict(sorted(counters["events_by_type"].items()))
-
-    repair = out["repair"]
-    queued = [(s, sat_id) for s in states for sat_id in s.repair_queue]
-    repair["queue"] = [sat for _, sat in sorted(queued, key=_queue_key)]
-    repair["robots_busy"] = dict(sorted(repair["robots_busy"].items()))
-    robots = out["run"]["robots"] if owner is not None else 0
-    repair["robots_idle"] = max(0, robots - len(repair["robots_busy"]))
-    repairs = sum(s.repairs_completed for s in states)
-    total_s = sum(s.repair_time_total_s for s in states)
-    repair["mttr_s"] = total_s / repairs if repairs else None
-    repair["spares_left"] = merged_spares(states, spares_seen)
-
-    # exact integer integrals of every partition, each up to the newest event of any of them:
-    # per-satellite accounting makes the sum equal the fold of the whole log (twin.state)
-    t_ms = max(s.sim_time_ms for s in states)
-    ms = [sum(col) for col in zip(*(s.integrals_ms(t_ms) for s in states), strict=True)]
-    out["integrals"] = integrals_report(ms, tflops)
-    return out
-
-
-def _queue_key(item: tuple[FleetState, str]) -> tuple[float, str]:
-    """Repair queue order across partitions: by fault time (the request follows it at once)."""
-    state, sat_id = item
-    record = state.satellite(sat_id) or {}
-    return (record.get("fault_time_s") or 0.0, sat_id)
-
-
-def merged_spares(states: Sequence[FleetState], spares_seen: tuple[int, int] | None) -> int:
-    """Spares left: the newest ``repair_completed`` here, else the run's initial stock."""
-    if spares_seen is not None:
-        return spares_seen[1]
-    owner = _run_owner(states)
-    return owner.spares_left if owner is not None else 0
-
-
-def newest_spares(views: Sequence[PartitionView]) -> tuple[int, int] | None:
-    seen = [v.spares_seen for v in views if v.spares_seen is not None]
-    return max(seen) if seen else None
+    return FleetState.merge(states, run_info).summary()
 
 
 # ---------------------------------------------------------------------- metrics
@@ -197,6 +89,28 @@ def _value(name: str, value: float) -> Metric:
     return fam
 
 
+def fleet_families(state: FleetState) -> Iterator[Metric]:
+    """Every fleet family the projections declare, filled from ``state``'s samples (a
+    declared family without samples is still exported, empty)."""
+    families: dict[str, Any] = {}
+    for spec in FLEET:
+        if spec.kind != "gaugehistogram":
+            families[spec.name] = _family(spec.name, spec.labels)
+    for sample in state.collect():
+        if isinstance(sample, HistogramSample):
+            families[sample.name] = GaugeHistogramMetricFamily(
+                sample.name,
+                BY_NAME[sample.name].help,
+                buckets=sample.buckets,
+                gsum_value=sample.gsum,
+            )
+        else:
+            families[sample.name].add_metric(list(sample.labels), sample.value)
+    for spec in FLEET:
+        if spec.name in families:
+            yield families[spec.name]
+
+
 class ProjectorCollector:
     """Builds the FLEET and PIPELINE metric families from a projector at scrape time."""
 
@@ -207,82 +121,10 @@ class ProjectorCollector:
         proj = self.projector
         with proj.lock:
             views = proj.views()
-            families = list(self._fleet(views, proj.run_info))
+            families = list(fleet_families(merged_state(proj)))
             families += list(self._pipeline(views))
             families += list(self._per_satellite(views, proj.per_satellite_metrics))
         yield from families
-
-    def _fleet(
-        self, views: Sequence[PartitionView], run_info: FleetState | None
-    ) -> Iterator[Metric]:
-        states = [v.state for v in views]
-        owner = _run_owner(states)
-        s = merged_summary(states, spares_seen=newest_spares(views), run_info=run_info)
-        sats, fleet, counters = s["satellites"], s["fleet"], s["counters"]
-        repair = s["repair"]
-        # counters of delivered compute, energy and time: each satellite accounted up to its
-        # own latest event, so sums over projectors are exact (twin.state.integrals_closed)
-        closed = [sum(col) for col in zip(*(x.closed for x in states), strict=True)]
-        tflops = (owner or run_info or states[0]).tflops_per_accelerator if states else 0.0
-        integrals = integrals_report(closed, tflops) if states else FleetState().integrals()
-        planned = owner.satellites_planned if owner is not None else 0
-
-        fam = _family("twin_satellites", ("state",))
-        for st in State:
-            n = sats["by_state"][st.value]
-            if st is State.PLANNED:  # additive across projectors (see module docstring)
-                n = planned - sats["seen"]
-            fam.add_metric([st.value], n)
-        yield fam
-        fam = _family("twin_shell_satellites", ("shell", "state"))
-        shells = sorted(
-            {int(sh) for sh in sats["by_shell_state"]}
-            | {int(x["shell"]) for x in s["run"]["shells"]}
-        )
-        for shell in shells:
-            by = sats["by_shell_state"].get(str(shell), {})
-            for st in State:
-                if st is not State.PLANNED:
-                    fam.add_metric([str(shell), st.value], by.get(st.value, 0))
-        yield fam
-        yield _value("twin_satellites_planned", planned)
-        yield _value("twin_compute_online_accelerators", fleet["compute_online_accelerators"])
-        yield _value("twin_compute_online_tflops", fleet["compute_online_tflops"])
-        yield _value("twin_power_generated_watts", fleet["power_generated_w"])
-        yield _value("twin_power_consumed_watts", fleet["power_consumed_w"])
-        yield _soc_histogram(states, fleet["soc_histogram"])
-        yield _value("twin_satellites_in_shadow", fleet["in_shadow"])
-        yield _value("twin_satellites_load_shed", fleet["load_shed"])
-        yield _value("twin_repair_queue_length", repair["queue_length"])
-        yield _value("twin_repair_robots_busy", len(repair["robots_busy"]))
-        yield _value("twin_repair_robots", s["run"]["robots"] if owner is not None else 0)
-        yield _value("twin_repair_spares", repair["spares_left"] if owner is not None else 0)
-        yield _value("twin_mean_time_to_repair_seconds", repair["mttr_s"] or 0.0)
-        yield _value("twin_repair_time_seconds_total", sum(x.repair_time_total_s for x in states))
-        fam = _family("twin_faults_total", ("component", "kind"))
-        for component, kinds in sorted(counters["faults"].items()):
-            for kind, n in sorted(kinds.items()):
-                fam.add_metric([component, kind], n)
-        yield fam
-        yield _value("twin_launches_total", counters["launches"])
-        yield _value("twin_launch_failures_total", counters["launch_failures"])
-        yield _value("twin_deployments_total", counters["deployments"])
-        yield _value("twin_deorbits_total", counters["deorbits"])
-        yield _value("twin_reboots_total", counters["reboots"])
-        yield _value("twin_repairs_completed_total", counters["repairs_completed"])
-        yield _value(
-            "twin_compute_delivered_accelerator_hours_total", integrals["compute_accelerator_hours"]
-        )
-        yield _value("twin_compute_delivered_pflop_days_total", integrals["compute_pflop_days"])
-        yield _value("twin_energy_generated_kwh_total", integrals["energy_generated_kwh"])
-        yield _value("twin_energy_consumed_kwh_total", integrals["energy_consumed_kwh"])
-        yield _value("twin_eclipse_satellite_seconds_total", integrals["eclipse_satellite_s"])
-        yield _value("twin_load_shed_satellite_seconds_total", integrals["load_shed_satellite_s"])
-        sim_time = s["position"]["sim_time"]
-        yield _value(
-            "twin_sim_time_seconds",
-            datetime.fromisoformat(sim_time).timestamp() if sim_time else 0.0,
-        )
 
     def _pipeline(self, views: Sequence[PartitionView]) -> Iterator[Metric]:
         proj = self.projector
@@ -323,7 +165,7 @@ class ProjectorCollector:
             return
         records: list[dict[str, Any]] = []
         for v in views:
-            for sat_id in _satellite_ids(v.state):
+            for sat_id in v.state.satellite_ids():
                 record = v.state.satellite(sat_id)
                 if record is not None:
                     records.append(record)
@@ -338,41 +180,12 @@ class ProjectorCollector:
         yield compute
 
 
-def _satellite_ids(state: FleetState) -> list[str]:
-    # FleetState has no public listing of satellite ids yet; the fold's own table is the source.
-    return state.satellite_ids()
-
-
-def _soc_histogram(states: Sequence[FleetState], counts: Sequence[int]) -> Metric:
-    """SoC as a gauge histogram: bucket le=k/10 counts satellites with SoC < k/10 (the fold's
-    bins, 1.0 in the last), the +Inf bucket all satellites with telemetry."""
-    buckets: list[tuple[str, float]] = []
-    running = 0
-    for k, n in enumerate(counts, start=1):
-        running += n
-        buckets.append((f"{k / SOC_BINS:.1f}", running))
-    buckets.append(("+Inf", running))
-    gsum = 0.0
-    for state in states:
-        for sat_id in _satellite_ids(state):
-            record = state.satellite(sat_id)
-            if record is not None and record["soc"] is not None:
-                gsum += record["soc"]
-    fam = GaugeHistogramMetricFamily(
-        "twin_battery_soc", BY_NAME["twin_battery_soc"].help, buckets=buckets, gsum_value=gsum
-    )
-    return fam
-
-
 # ---------------------------------------------------------------------- HTTP
 
 
 def _views_summary(projector: Projector) -> dict[str, Any]:
     with projector.lock:
-        views = projector.views()
-        return merged_summary(
-            [v.state for v in views], spares_seen=newest_spares(views), run_info=projector.run_info
-        )
+        return merged_state(projector).summary()
 
 
 def _satellite(projector: Projector, sat_id: str) -> dict[str, Any] | None:

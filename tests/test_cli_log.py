@@ -13,7 +13,7 @@ from factories import EventFactory
 from services.cli import main
 from services.eventlog import SqliteEventLog
 from twin.events import EVENT_TYPES, encode
-from twin.state import fold
+from twin.projections import fold
 
 
 @pytest.fixture

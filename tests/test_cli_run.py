@@ -13,7 +13,7 @@ import pytest
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
-from twin.state import fold
+from twin.projections import fold
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "scenarios"

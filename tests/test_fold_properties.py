@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from twin.events import decode, encode
 from twin.lifecycle import TERMINAL, TRANSITIONS, State, target
-from twin.state import EventOrderError, FleetState, fold
+from twin.projections import EventOrderError, FleetState, fold
 
 TIME_STEPS_S = (0.0, 0.001, 0.5, 1.0, 37.25, 600.0, 5400.0)
 SOCS = (0.0, 0.05, 0.1, 0.35, 0.6, 0.999, 1.0)

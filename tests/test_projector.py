@@ -30,8 +30,8 @@ from services.kafka_settings import load_settings
 from services.publisher import Publisher, record_key
 from twin.engine import config_from_scenario, simulate
 from twin.events import EventBase, encode
+from twin.projections import fold
 from twin.scenario import resolve_scenario
-from twin.state import fold
 from twin.timeutil import parse_duration
 
 pytestmark = pytest.mark.kafka

@@ -9,7 +9,7 @@ import pytest
 from factories import EventFactory
 
 from twin.errors import IllegalTransition, TwinError
-from twin.state import SNAPSHOT_VERSION, EventOrderError, FleetState, SnapshotError, fold
+from twin.projections import SNAPSHOT_VERSION, EventOrderError, FleetState, SnapshotError, fold
 
 ACC = 8  # accelerators per satellite
 END_S = 7200.0

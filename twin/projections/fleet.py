@@ -1,14 +1,7 @@
-"""Fleet state: the one fold over events that every consumer uses.
+"""The core projection: every event checked, and the fleet's timeline kept exactly.
 
-A run is a log of events; the state of the fleet at any point is what you get by applying the
-events up to that point, in order, to an empty :class:`FleetState` (:func:`fold`). The embedded
-log (``twin state``), the run summary and the Kafka projector all use this same fold, so they
-cannot disagree. Folding is incremental: ``fold(rest, fold(prefix))`` equals ``fold(log)``, and a
-state can be frozen with :meth:`FleetState.to_snapshot` and thawed with
-:meth:`FleetState.from_snapshot` to resume a fold later (the projector's snapshots).
-
-Applying an event checks it before changing anything, so a rejected event leaves the state as it
-was:
+:class:`FleetCore` is the part of the fold every state has. Applying an event checks it before
+changing anything, so a rejected event leaves the state as it was:
 
 * the satellite's transition is legal (:func:`twin.lifecycle.check`, raising
   :class:`twin.errors.IllegalTransition`);
@@ -16,43 +9,32 @@ was:
   ``sim_time`` does not go backwards; the event belongs to the same run
   (:class:`EventOrderError`).
 
-Besides instantaneous counts and totals the fold integrates over simulation time, per
-satellite: between two of its events a satellite's power, compute and shadow are constant, so
-each event first closes ``rate × (t_event − t_previous event of this satellite)`` and then
-changes the rates. The open intervals up to a time T are ``T·R − W`` with R the fleet totals and
-W = Σ rate·t_last, both kept incrementally. Times are integer milliseconds (wire times have
-ms resolution) and the integrals exact integers, so the result does not depend on how
-satellites interleave: folding each Kafka partition on its own and adding the partitions'
-integrals at a common T gives exactly the fold of the whole log (the projector relies on it).
-Compute delivered is reported as accelerator-hours and PFLOP-days (TFLOPS × days / 1000),
-energy in kWh, time in shadow and in load shed in satellite-seconds.
-
-Power totals are summed in integer milliwatts so that adding and removing a satellite's
-telemetry millions of times leaves no floating-point drift.
+It keeps the run's facts (from ``scenario_started``), the position in the log, one record per
+satellite (lifecycle state, shadow, telemetry) and counts by state, shell and plane, and it
+integrates over simulation time, per satellite: between two of its events a satellite's power,
+compute and shadow are constant, so each event first closes ``rate × (t_event − t_previous
+event of this satellite)`` and then changes the rates. The open intervals up to a time T are
+``T·R − W`` with R the fleet totals and W = Σ rate·t_last, both kept incrementally. Times are
+integer milliseconds (wire times have ms resolution) and the integrals exact integers, so the
+result does not depend on how satellites interleave: folding each Kafka partition on its own and
+adding the partitions' integrals at a common T gives exactly the fold of the whole log
+(:meth:`FleetCore.merge`). Power totals are summed in integer milliwatts so that adding and
+removing a satellite's telemetry millions of times leaves no floating-point drift.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import numpy as np
 
 from twin.errors import TwinError
-from twin.events import (
-    EventBase,
-    FaultDetected,
-    RepairCompleted,
-    RepairRobotDispatched,
-    ScenarioFinished,
-    ScenarioStarted,
-    Telemetry,
-)
+from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
+from twin.projections.base import HistogramSample, MetricSpec, Sample, restore_error
 
-SNAPSHOT_VERSION = 2
 SOC_BINS = 10
 """The SoC histogram has this many equal bins over [0, 1] (1.0 falls in the last)."""
 
@@ -81,6 +63,7 @@ _TARGETS = _legal_targets()
 _SECONDS_PER_HOUR = 3600.0
 _SECONDS_PER_DAY = 86400.0
 _MWS_PER_KWH = 1000.0 * 3.6e6  # milliwatt-seconds in a kilowatt-hour
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventOrderError(TwinError):
@@ -98,12 +81,8 @@ class EventOrderError(TwinError):
         super().__init__(f"event at offset {offset} ({who}, {sim_time}): {problem}")
 
 
-class SnapshotError(TwinError):
-    """Bytes that are not a FleetState snapshot this version can read."""
-
-
-class _Sat:
-    """Mutable per-satellite record (slots: the fold touches one per event)."""
+class SatRecord:
+    """One satellite's timeline (slots: the fold touches one per event)."""
 
     __slots__ = (
         "shell",
@@ -118,9 +97,6 @@ class _Sat:
         "seq",
         "last_type",
         "last_sim_time",
-        "fault_time_s",
-        "fault_component",
-        "robot",
         "last_ms",
     )
 
@@ -137,9 +113,6 @@ class _Sat:
         self.seq = 0
         self.last_type = ""
         self.last_sim_time = ""
-        self.fault_time_s: float | None = None
-        self.fault_component: str | None = None
-        self.robot: str | None = None
         self.last_ms = 0
         """Unix milliseconds of this satellite's last event (where its open interval starts)."""
 
@@ -147,15 +120,14 @@ class _Sat:
         return [getattr(self, name) for name in self.__slots__]
 
     @classmethod
-    def from_list(cls, values: list[Any]) -> _Sat:
+    def from_list(cls, values: list[Any]) -> SatRecord:
         rec = cls(0, 0)
         for name, value in zip(cls.__slots__, values, strict=True):
             setattr(rec, name, value)
         return rec
 
 
-# Plain attributes saved as-is in a snapshot (JSON types round-trip exactly: floats use repr).
-_SIMPLE_FIELDS = (
+_RUN_FIELDS = (
     "run_id",
     "scenario",
     "seed",
@@ -169,6 +141,11 @@ _SIMPLE_FIELDS = (
     "robots",
     "spares",
     "finished",
+)
+# Plain attributes saved as-is in a snapshot (JSON types round-trip exactly: floats use repr).
+_SIMPLE_FIELDS = (
+    *_RUN_FIELDS,
+    "owns_run",
     "sim_time",
     "sim_time_s",
     "last_offset",
@@ -178,15 +155,6 @@ _SIMPLE_FIELDS = (
     "generated_mw",
     "consumed_mw",
     "in_shadow",
-    "launches",
-    "launch_failures",
-    "deployments",
-    "deorbits",
-    "reboots",
-    "repairs_completed",
-    "repair_time_total_s",
-    "spares_left",
-    "robots_busy",
     "events_by_type",
     "sim_time_ms",
     "closed",
@@ -194,23 +162,118 @@ _SIMPLE_FIELDS = (
 )
 
 
-_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _parse_time(text: str) -> datetime:
     dt = datetime.fromisoformat(text)  # accepts the trailing "Z" (Python >= 3.11)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
-class FleetState:
-    """The fleet at one point of a run, built by applying events in log order.
+def integrals_report(ms: Sequence[int], tflops_per_accelerator: float) -> dict[str, float]:
+    """Exact ms integrals (:meth:`FleetCore.integrals_ms`) in reporting units."""
+    accelerator_s = ms[0] / 1000.0
+    return {
+        "compute_accelerator_hours": accelerator_s / _SECONDS_PER_HOUR,
+        "compute_pflop_days": accelerator_s * tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0,
+        "energy_generated_kwh": ms[1] / 1000.0 / _MWS_PER_KWH,
+        "energy_consumed_kwh": ms[2] / 1000.0 / _MWS_PER_KWH,
+        "eclipse_satellite_s": ms[3] / 1000.0,
+        "load_shed_satellite_s": ms[4] / 1000.0,
+    }
 
-    Public attributes are read-only for callers (only :meth:`apply` changes them). Instantaneous
-    totals: ``compute_online`` (accelerators), ``in_shadow`` (satellites), power via
-    :attr:`power_generated_w` / :attr:`power_consumed_w`. Integrals since the first event:
-    ``accelerator_s``, ``energy_generated_mws``, ``energy_consumed_mws`` (milliwatt-seconds),
-    ``eclipse_satellite_s``, ``load_shed_satellite_s``; derived units are properties.
+
+# integral -> (metric, help, unit); closed intervals only in metrics (see collect)
+_INTEGRAL_METRICS = {
+    "compute_accelerator_hours": (
+        "twin_compute_delivered_accelerator_hours_total",
+        "Accelerator-hours computed since the run started.",
+        "accelerator-hours",
+    ),
+    "compute_pflop_days": (
+        "twin_compute_delivered_pflop_days_total",
+        "Compute delivered since the run started, PFLOP-days.",
+        "PFLOP-days",
+    ),
+    "energy_generated_kwh": (
+        "twin_energy_generated_kwh_total",
+        "Energy generated by the arrays, kWh.",
+        "kWh",
+    ),
+    "energy_consumed_kwh": (
+        "twin_energy_consumed_kwh_total",
+        "Energy consumed by the fleet, kWh.",
+        "kWh",
+    ),
+    "eclipse_satellite_s": (
+        "twin_eclipse_satellite_seconds_total",
+        "Satellite-seconds spent in Earth's shadow.",
+        "satellite-seconds",
+    ),
+    "load_shed_satellite_s": (
+        "twin_load_shed_satellite_seconds_total",
+        "Satellite-seconds with compute shed at the battery floor.",
+        "satellite-seconds",
+    ),
+}
+
+
+class FleetCore:
+    """The run, the log position, every satellite's timeline, counts and exact integrals.
+
+    Public attributes are read-only for callers (only :meth:`apply` changes them).
+    ``owns_run`` is True once this fold applied ``scenario_started``: only then do the run's
+    planned satellites, robots and spares count in additive views (a partition without the
+    run-level events reports them as 0, so sums over partitions are the fleet's).
     """
+
+    name = "fleet"
+    version = 3
+
+    metrics: tuple[MetricSpec, ...] = (
+        MetricSpec("twin_satellites", "gauge", "Satellites by lifecycle state.", ("state",)),
+        MetricSpec(
+            "twin_shell_satellites",
+            "gauge",
+            "Satellites by shell and lifecycle state.",
+            ("shell", "state"),
+        ),
+        MetricSpec(
+            "twin_satellites_planned", "gauge", "Satellites in the scenario, launched or not."
+        ),
+        MetricSpec("twin_compute_online_accelerators", "gauge", "Accelerators computing now."),
+        MetricSpec(
+            "twin_compute_online_tflops", "gauge", "Compute online now, TFLOPS.", unit="TFLOPS"
+        ),
+        MetricSpec(
+            "twin_power_generated_watts", "gauge", "Solar array output of the fleet, W.", unit="W"
+        ),
+        MetricSpec(
+            "twin_power_consumed_watts",
+            "gauge",
+            "Power drawn by the fleet (bus + compute), W.",
+            unit="W",
+        ),
+        MetricSpec(
+            "twin_battery_soc",
+            "gaugehistogram",
+            "Battery state of charge (0..1) across satellites with telemetry.",
+            unit="ratio",
+        ),
+        MetricSpec("twin_satellites_in_shadow", "gauge", "Satellites in Earth's shadow now."),
+        MetricSpec(
+            "twin_satellites_load_shed",
+            "gauge",
+            "Satellites that shed compute at the battery floor.",
+        ),
+        *(
+            MetricSpec(name, "counter", help, unit=unit)
+            for name, help, unit in _INTEGRAL_METRICS.values()
+        ),
+        MetricSpec(
+            "twin_sim_time_seconds",
+            "gauge",
+            "Simulation time of the last event, Unix seconds.",
+            unit="s",
+        ),
+    )
 
     def __init__(self) -> None:
         # run info (from scenario_started)
@@ -227,6 +290,7 @@ class FleetState:
         self.robots = 0
         self.spares = 0
         self.finished = False
+        self.owns_run = False
         # position in the log
         self.sim_time: str | None = None
         self.sim_time_s = 0.0
@@ -237,7 +301,7 @@ class FleetState:
         self._next_epoch_dt: datetime | None = None
         self._next_ms = 0
         # satellites and counts
-        self._sats: dict[str, _Sat] = {}
+        self.sats: dict[str, SatRecord] = {}
         self.by_state: dict[str, int] = {}
         self.by_shell_state: dict[tuple[int, str], int] = {}
         self.by_shell_plane: dict[tuple[int, int], int] = {}
@@ -247,22 +311,7 @@ class FleetState:
         self.generated_mw = 0
         self.consumed_mw = 0
         self.in_shadow = 0
-        # counters
-        self.launches = 0
-        self.launch_failures = 0
-        self.deployments = 0
-        self.deorbits = 0
-        self.reboots = 0
-        self.faults: dict[tuple[str, str], int] = {}
-        self.repairs_completed = 0
-        self.repair_time_total_s = 0.0
         self.events_by_type: dict[str, int] = {}
-        # repair
-        self.repair_queue: dict[str, None] = {}
-        """Satellites that requested a repair and have no robot yet, in request order."""
-        self.robots_busy: dict[str, str] = {}
-        """Robot -> satellite, from dispatch until the repair completes."""
-        self.spares_left = 0
         # integrals over simulation time, exact integers in ms units (see the module docstring):
         # closed[k] = Σ closed intervals of rate k; weighted[k] = Σ_sats rate_k · last_ms;
         # rates k: accelerators, generated mW, consumed mW, in shadow, load shed
@@ -272,22 +321,25 @@ class FleetState:
 
     # ------------------------------------------------------------------ apply
 
-    def apply(self, event: EventBase) -> None:
-        """Apply one event in place; on error nothing is changed."""
+    def apply(self, event: EventBase) -> bool:
+        """Apply one event in place; on error nothing is changed. True if the event's
+        satellite reached a terminal state (the other projections then retire it)."""
         same_time = event.sim_time == self.sim_time  # parse each distinct time once
         t_s = self.sim_time_s if same_time else self._seconds(event)
         if event.run_id != self.run_id and self.run_id is not None:
             self._order_error(event, f"run_id {event.run_id!r} is not this log's {self.run_id!r}")
         sat_id = event.satellite
+        retired = False
         if sat_id is None:
             self._apply_run_event(event, t_s)
         else:
-            self._apply_satellite_event(event, sat_id, t_s)
+            retired = self._apply_satellite_event(event, sat_id, t_s)
         etype = event.type
         self.events_by_type[etype] = self.events_by_type.get(etype, 0) + 1
         self.run_id = event.run_id
         self.last_offset = event.offset
         self.events_applied += 1
+        return retired
 
     def _seconds(self, event: EventBase) -> float:
         try:
@@ -342,11 +394,11 @@ class FleetState:
         self.accelerator_w = ev.accelerator_w
         self.robots = ev.robots
         self.spares = ev.spares
-        self.spares_left = ev.spares
+        self.owns_run = True
 
-    def _apply_satellite_event(self, event: EventBase, sat_id: str, t_s: float) -> None:
+    def _apply_satellite_event(self, event: EventBase, sat_id: str, t_s: float) -> bool:
         etype = event.type
-        rec = self._sats.get(sat_id)
+        rec = self.sats.get(sat_id)
         if rec is None:
             current, shadow, last_seq = _PLANNED, False, 0
         else:
@@ -368,8 +420,8 @@ class FleetState:
         self._advance(t_s, event.sim_time)
         now_ms = self.sim_time_ms
         if rec is None:
-            rec = _Sat(getattr(event, "shell", 0), getattr(event, "plane", 0))
-            self._sats[sat_id] = rec
+            rec = SatRecord(getattr(event, "shell", 0), getattr(event, "plane", 0))
+            self.sats[sat_id] = rec
         else:
             self._close(rec, now_ms)
         rec.seq = event.seq
@@ -383,14 +435,13 @@ class FleetState:
         telemetry: Telemetry | None = getattr(event, "telemetry", None)
         if telemetry is not None:
             self._set_telemetry(rec, telemetry)
-        handler = _SAT_HANDLERS.get(etype)
-        if handler is not None:
-            handler(self, sat_id, rec, event, t_s)
-        if new in _TERMINAL:
-            self._retire(sat_id, rec)
+        retired = new in _TERMINAL
+        if retired:
+            self._retire(rec)
         self._open(rec, now_ms)
+        return retired
 
-    def _close(self, rec: _Sat, now_ms: int) -> None:
+    def _close(self, rec: SatRecord, now_ms: int) -> None:
         """Account the satellite's constant rates since its last event, up to ``now_ms``.
 
         Unrolled over the five rates (this runs on every event; a loop over a tuple of rates
@@ -416,7 +467,7 @@ class FleetState:
             closed[4] += dt
             weighted[4] -= last
 
-    def _open(self, rec: _Sat, now_ms: int) -> None:
+    def _open(self, rec: SatRecord, now_ms: int) -> None:
         """Start the satellite's next interval at ``now_ms`` with its new rates."""
         weighted = self.weighted
         if rec.compute_online:
@@ -431,6 +482,56 @@ class FleetState:
             weighted[4] += now_ms
         rec.last_ms = now_ms
 
+    def _move(self, rec: SatRecord, old: str, new: str) -> None:
+        by_state, by_shell = self.by_state, self.by_shell_state
+        shell = rec.shell
+        if old != _PLANNED:
+            by_state[old] -= 1
+            by_shell[shell, old] -= 1
+        by_state[new] = by_state.get(new, 0) + 1
+        by_shell[shell, new] = by_shell.get((shell, new), 0) + 1
+        was_up, is_up = old in _IN_ORBIT, new in _IN_ORBIT
+        if was_up != is_up:
+            key = (shell, rec.plane)
+            self.by_shell_plane[key] = self.by_shell_plane.get(key, 0) + (1 if is_up else -1)
+        rec.state = new
+
+    def _set_telemetry(self, rec: SatRecord, tm: Telemetry) -> None:
+        generated_mw = round(tm.power_generated_w * 1000.0)
+        consumed_mw = round(tm.power_consumed_w * 1000.0)
+        if rec.has_telemetry:
+            self.generated_mw += generated_mw - rec.generated_mw
+            self.consumed_mw += consumed_mw - rec.consumed_mw
+            self.compute_online += tm.compute_online - rec.compute_online
+        else:
+            self.generated_mw += generated_mw
+            self.consumed_mw += consumed_mw
+            self.compute_online += tm.compute_online
+            rec.has_telemetry = True
+        rec.soc = tm.soc
+        rec.generated_mw = generated_mw
+        rec.consumed_mw = consumed_mw
+        rec.compute_online = tm.compute_online
+
+    def _retire(self, rec: SatRecord) -> None:
+        """A satellite reached a terminal state: it no longer counts in any fleet total."""
+        if rec.has_telemetry:
+            self.generated_mw -= rec.generated_mw
+            self.consumed_mw -= rec.consumed_mw
+            self.compute_online -= rec.compute_online
+            rec.has_telemetry = False
+            rec.generated_mw = rec.consumed_mw = rec.compute_online = 0
+        if rec.in_shadow:
+            self.in_shadow -= 1
+            rec.in_shadow = False
+
+    def _order_error(self, event: EventBase, problem: str) -> NoReturn:
+        raise EventOrderError(
+            problem, offset=event.offset, sim_time=event.sim_time, satellite=event.satellite
+        )
+
+    # ------------------------------------------------------------------ integrals
+
     def integrals_ms(self, at_ms: int | None = None) -> list[int]:
         """Exact integrals up to ``at_ms`` (Unix ms; default: this state's last event), in
         accelerator-ms, mW·ms generated, mW·ms consumed, satellite-ms in shadow and shed."""
@@ -443,6 +544,17 @@ class FleetState:
             self.by_state.get(_LOAD_SHED, 0),
         )
         return [c + t * r - w for c, r, w in zip(self.closed, rates, self.weighted, strict=True)]
+
+    def integrals_closed(self) -> dict[str, float]:
+        """The integrals accounted up to each satellite's own latest event (no open
+        intervals): additive across any split of the satellites, so Prometheus can sum them
+        over projectors; they trail :meth:`integrals` by at most each satellite's time since
+        its last event."""
+        return integrals_report(list(self.closed), self.tflops_per_accelerator)
+
+    def integrals(self, at_ms: int | None = None) -> dict[str, float]:
+        """The integrals up to ``at_ms`` (default: the last event) in reporting units."""
+        return integrals_report(self.integrals_ms(at_ms), self.tflops_per_accelerator)
 
     @property
     def accelerator_s(self) -> float:
@@ -469,107 +581,22 @@ class FleetState:
         """Satellite-seconds with compute shed up to the last event."""
         return self.integrals_ms()[4] / 1000.0
 
-    def _move(self, rec: _Sat, old: str, new: str) -> None:
-        by_state, by_shell = self.by_state, self.by_shell_state
-        shell = rec.shell
-        if old != _PLANNED:
-            by_state[old] -= 1
-            by_shell[shell, old] -= 1
-        by_state[new] = by_state.get(new, 0) + 1
-        by_shell[shell, new] = by_shell.get((shell, new), 0) + 1
-        was_up, is_up = old in _IN_ORBIT, new in _IN_ORBIT
-        if was_up != is_up:
-            key = (shell, rec.plane)
-            self.by_shell_plane[key] = self.by_shell_plane.get(key, 0) + (1 if is_up else -1)
-        rec.state = new
+    @property
+    def compute_accelerator_hours(self) -> float:
+        return self.accelerator_s / _SECONDS_PER_HOUR
 
-    def _set_telemetry(self, rec: _Sat, tm: Telemetry) -> None:
-        generated_mw = round(tm.power_generated_w * 1000.0)
-        consumed_mw = round(tm.power_consumed_w * 1000.0)
-        if rec.has_telemetry:
-            self.generated_mw += generated_mw - rec.generated_mw
-            self.consumed_mw += consumed_mw - rec.consumed_mw
-            self.compute_online += tm.compute_online - rec.compute_online
-        else:
-            self.generated_mw += generated_mw
-            self.consumed_mw += consumed_mw
-            self.compute_online += tm.compute_online
-            rec.has_telemetry = True
-        rec.soc = tm.soc
-        rec.generated_mw = generated_mw
-        rec.consumed_mw = consumed_mw
-        rec.compute_online = tm.compute_online
+    @property
+    def compute_pflop_days(self) -> float:
+        """Compute delivered, PFLOP-days (TFLOPS × days / 1000)."""
+        return self.accelerator_s * self.tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0
 
-    def _release_repair(self, sat_id: str, rec: _Sat) -> None:
-        """The satellite leaves the repair flow (deorbit): free its queue slot and robot."""
-        self.repair_queue.pop(sat_id, None)
-        if rec.robot is not None and self.robots_busy.get(rec.robot) == sat_id:
-            del self.robots_busy[rec.robot]
-        rec.robot = None
+    @property
+    def energy_generated_kwh(self) -> float:
+        return self.energy_generated_mws / _MWS_PER_KWH
 
-    def _retire(self, sat_id: str, rec: _Sat) -> None:
-        """A satellite reached a terminal state: it no longer counts in any fleet total."""
-        if rec.has_telemetry:
-            self.generated_mw -= rec.generated_mw
-            self.consumed_mw -= rec.consumed_mw
-            self.compute_online -= rec.compute_online
-            rec.has_telemetry = False
-            rec.generated_mw = rec.consumed_mw = rec.compute_online = 0
-        if rec.in_shadow:
-            self.in_shadow -= 1
-            rec.in_shadow = False
-        self._release_repair(sat_id, rec)
-
-    def _order_error(self, event: EventBase, problem: str) -> NoReturn:
-        raise EventOrderError(
-            problem, offset=event.offset, sim_time=event.sim_time, satellite=event.satellite
-        )
-
-    # ------------------------------------------------------------------ per-type counters
-
-    def _on_launched(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.launches += 1
-
-    def _on_launch_failed(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.launch_failures += 1
-
-    def _on_deployed(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.deployments += 1
-
-    def _on_fault(self, sat_id: str, rec: _Sat, ev: FaultDetected, t_s: float) -> None:
-        key = (ev.component, ev.kind)
-        self.faults[key] = self.faults.get(key, 0) + 1
-        rec.fault_time_s = t_s
-        rec.fault_component = ev.component
-
-    def _on_rebooted(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.reboots += 1
-        rec.fault_time_s = None
-        rec.fault_component = None
-
-    def _on_repair_requested(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.repair_queue[sat_id] = None
-
-    def _on_dispatched(self, sat_id: str, rec: _Sat, ev: RepairRobotDispatched, t_s: float) -> None:
-        self.repair_queue.pop(sat_id, None)
-        self.robots_busy[ev.robot] = sat_id
-        rec.robot = ev.robot
-
-    def _on_repaired(self, sat_id: str, rec: _Sat, ev: RepairCompleted, t_s: float) -> None:
-        self.repairs_completed += 1
-        self.repair_time_total_s += ev.time_to_repair_s
-        self.spares_left = ev.spares_left
-        self._release_repair(sat_id, rec)
-        if self.robots_busy.get(ev.robot) == sat_id:
-            del self.robots_busy[ev.robot]
-        rec.fault_time_s = None
-        rec.fault_component = None
-
-    def _on_deorbit_started(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self._release_repair(sat_id, rec)
-
-    def _on_deorbited(self, sat_id: str, rec: _Sat, ev: EventBase, t_s: float) -> None:
-        self.deorbits += 1
+    @property
+    def energy_consumed_kwh(self) -> float:
+        return self.energy_consumed_mws / _MWS_PER_KWH
 
     # ------------------------------------------------------------------ derived values
 
@@ -593,51 +620,22 @@ class FleetState:
         return self.by_state.get(_LOAD_SHED, 0)
 
     @property
-    def mttr_s(self) -> float | None:
-        """Mean time to repair (fault detection → repair completed), s; None before any."""
-        if not self.repairs_completed:
-            return None
-        return self.repair_time_total_s / self.repairs_completed
-
-    def integrals_closed(self) -> dict[str, float]:
-        """The integrals accounted up to each satellite's own latest event (no open
-        intervals): additive across any split of the satellites, so Prometheus can sum them
-        over projectors; they trail :meth:`integrals` by at most each satellite's time since
-        its last event."""
-        return integrals_report(list(self.closed), self.tflops_per_accelerator)
-
-    def integrals(self, at_ms: int | None = None) -> dict[str, float]:
-        """The integrals up to ``at_ms`` (default: the last event) in reporting units."""
-        return integrals_report(self.integrals_ms(at_ms), self.tflops_per_accelerator)
-
-    @property
-    def compute_accelerator_hours(self) -> float:
-        return self.accelerator_s / _SECONDS_PER_HOUR
-
-    @property
-    def compute_pflop_days(self) -> float:
-        """Compute delivered, PFLOP-days (TFLOPS × days / 1000)."""
-        return self.accelerator_s * self.tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0
-
-    @property
-    def energy_generated_kwh(self) -> float:
-        return self.energy_generated_mws / _MWS_PER_KWH
-
-    @property
-    def energy_consumed_kwh(self) -> float:
-        return self.energy_consumed_mws / _MWS_PER_KWH
+    def planned_here(self) -> int:
+        """The run's planned satellites if this fold holds the run-level events, else 0."""
+        return self.satellites_planned if self.owns_run else 0
 
     def count(self, state: State | str) -> int:
         """Satellites in ``state`` now; ``planned`` = planned − satellites seen in events."""
         if state == _PLANNED:
-            return max(0, self.satellites_planned - len(self._sats))
+            return max(0, self.planned_here - len(self.sats))
         return self.by_state.get(State(state).value, 0)
+
+    def soc_values(self) -> list[float]:
+        return [rec.soc for rec in self.sats.values() if rec.has_telemetry]
 
     def soc_histogram(self) -> list[int]:
         """Satellites with telemetry by state of charge, :data:`SOC_BINS` bins over [0, 1]."""
-        socs = np.fromiter(
-            (rec.soc for rec in self._sats.values() if rec.has_telemetry), dtype=np.float64
-        )
+        socs = np.fromiter(self.soc_values(), dtype=np.float64)
         # bin k holds k/10 <= soc < (k+1)/10 (1.0 in the last), so a SoC of exactly 0.6 is in
         # bin 6: scaling the value avoids np.histogram's float edges (0.6000000000000001)
         bins = np.minimum((socs * SOC_BINS).astype(np.int64), SOC_BINS - 1)
@@ -645,13 +643,8 @@ class FleetState:
 
     # ------------------------------------------------------------------ views
 
-    def satellite_ids(self) -> list[str]:
-        """Every satellite some event named, in first-seen order."""
-        return list(self._sats)
-
     def satellite(self, sat_id: str) -> dict[str, Any] | None:
-        """One satellite's record as a JSON-ready dict, or None if no event named it."""
-        rec = self._sats.get(sat_id)
+        rec = self.sats.get(sat_id)
         if rec is None:
             return None
         return {
@@ -667,13 +660,9 @@ class FleetState:
             "seq": rec.seq,
             "last_event": rec.last_type,
             "last_sim_time": rec.last_sim_time,
-            "fault_time_s": rec.fault_time_s,
-            "fault_component": rec.fault_component,
-            "robot": rec.robot,
         }
 
-    def summary(self) -> dict[str, Any]:
-        """The state as a JSON-ready dict (``twin state --json``, the projector's ``/state``)."""
+    def summary(self) -> dict[str, dict[str, Any]]:
         by_shell_state: dict[str, dict[str, int]] = {}
         for (shell, state), n in sorted(self.by_shell_state.items()):
             if n:
@@ -682,26 +671,8 @@ class FleetState:
         for (shell, plane), n in sorted(self.by_shell_plane.items()):
             if n:
                 by_shell_plane.setdefault(str(shell), {})[str(plane)] = n
-        faults: dict[str, dict[str, int]] = {}
-        for (component, kind), n in sorted(self.faults.items()):
-            faults.setdefault(component, {})[kind] = n
-        mttr = self.mttr_s
         return {
-            "run": {
-                "run_id": self.run_id,
-                "scenario": self.scenario,
-                "seed": self.seed,
-                "epoch": self.epoch,
-                "until": self.until,
-                "satellites_planned": self.satellites_planned,
-                "shells": self.shells,
-                "accelerators_per_satellite": self.accelerators_per_satellite,
-                "tflops_per_accelerator": self.tflops_per_accelerator,
-                "accelerator_w": self.accelerator_w,
-                "robots": self.robots,
-                "spares": self.spares,
-                "finished": self.finished,
-            },
+            "run": {name: getattr(self, name) for name in _RUN_FIELDS},
             "position": {
                 "sim_time": self.sim_time,
                 "sim_time_s": self.sim_time_s,
@@ -712,7 +683,7 @@ class FleetState:
                 "by_state": {s.value: self.count(s) for s in State},
                 "by_shell_state": by_shell_state,
                 "by_shell_plane": by_shell_plane,
-                "seen": len(self._sats),
+                "seen": len(self.sats),
             },
             "fleet": {
                 "compute_online_accelerators": self.compute_online,
@@ -723,105 +694,121 @@ class FleetState:
                 "load_shed": self.load_shed,
                 "soc_histogram": self.soc_histogram(),
             },
-            "counters": {
-                "launches": self.launches,
-                "launch_failures": self.launch_failures,
-                "deployments": self.deployments,
-                "deorbits": self.deorbits,
-                "reboots": self.reboots,
-                "faults": faults,
-                "faults_total": sum(self.faults.values()),
-                "repairs_completed": self.repairs_completed,
-                "events_by_type": dict(sorted(self.events_by_type.items())),
-            },
-            "repair": {
-                "queue": list(self.repair_queue),
-                "queue_length": len(self.repair_queue),
-                "robots_busy": dict(sorted(self.robots_busy.items())),
-                "robots_idle": max(0, self.robots - len(self.robots_busy)),
-                "mttr_s": mttr,
-                "spares_left": self.spares_left,
-            },
+            "counters": {"events_by_type": dict(sorted(self.events_by_type.items()))},
             "integrals": self.integrals(),
         }
 
+    def collect(self) -> Iterator[Sample | HistogramSample]:
+        planned = self.planned_here
+        for st in State:
+            # planned: planned here − seen here, negative on a projector without the run
+            # partition, so that the sum over projectors is the fleet's
+            n = planned - len(self.sats) if st is State.PLANNED else self.count(st)
+            yield Sample("twin_satellites", (st.value,), n)
+        shells = sorted(
+            {sh for sh, _ in self.by_shell_state} | {int(x["shell"]) for x in self.shells}
+        )
+        for shell in shells:
+            for st in State:
+                if st is not State.PLANNED:
+                    n = self.by_shell_state.get((shell, st.value), 0)
+                    yield Sample("twin_shell_satellites", (str(shell), st.value), n)
+        yield Sample("twin_satellites_planned", (), planned)
+        yield Sample("twin_compute_online_accelerators", (), self.compute_online)
+        yield Sample("twin_compute_online_tflops", (), self.compute_online_tflops)
+        yield Sample("twin_power_generated_watts", (), self.power_generated_w)
+        yield Sample("twin_power_consumed_watts", (), self.power_consumed_w)
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for k, n in enumerate(self.soc_histogram(), start=1):
+            running += n
+            buckets.append((f"{k / SOC_BINS:.1f}", running))
+        buckets.append(("+Inf", running))
+        yield HistogramSample("twin_battery_soc", buckets, sum(self.soc_values()))
+        yield Sample("twin_satellites_in_shadow", (), self.in_shadow)
+        yield Sample("twin_satellites_load_shed", (), self.load_shed)
+        # counters of delivered compute, energy and time: each satellite accounted up to its
+        # own latest event, so sums over projectors are exact
+        for key, value in self.integrals_closed().items():
+            yield Sample(_INTEGRAL_METRICS[key][0], (), value)
+        sim_time = self.sim_time
+        yield Sample(
+            "twin_sim_time_seconds", (), _parse_time(sim_time).timestamp() if sim_time else 0.0
+        )
+
     # ------------------------------------------------------------------ snapshots
 
-    def to_snapshot(self) -> bytes:
-        """The whole state as bytes (canonical JSON); :meth:`from_snapshot` restores it exactly."""
+    def snapshot(self) -> dict[str, Any]:
         doc: dict[str, Any] = {name: getattr(self, name) for name in _SIMPLE_FIELDS}
-        doc["snapshot_version"] = SNAPSHOT_VERSION
-        doc["satellites"] = {sat_id: rec.to_list() for sat_id, rec in self._sats.items()}
+        doc["satellites"] = {sat_id: rec.to_list() for sat_id, rec in self.sats.items()}
         doc["by_state"] = self.by_state
         doc["by_shell_state"] = sorted([k[0], k[1], n] for k, n in self.by_shell_state.items())
         doc["by_shell_plane"] = sorted([k[0], k[1], n] for k, n in self.by_shell_plane.items())
-        doc["faults"] = sorted([k[0], k[1], n] for k, n in self.faults.items())
-        doc["repair_queue"] = list(self.repair_queue)
         doc["epoch_origin"] = None if self._epoch_dt is None else self._epoch_dt.isoformat()
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+        return doc
 
     @classmethod
-    def from_snapshot(cls, data: bytes) -> FleetState:
-        """Rebuild a state from :meth:`to_snapshot` bytes; raise :class:`SnapshotError`."""
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SnapshotError(f"not a FleetState snapshot: {exc}") from None
-        version = doc.get("snapshot_version") if isinstance(doc, dict) else None
-        if version != SNAPSHOT_VERSION:
-            raise SnapshotError(
-                f"snapshot_version {version!r} is not supported (this build reads "
-                f"{SNAPSHOT_VERSION}); rebuild the state by replaying the log"
-            )
-        state = cls()
+    def restore(cls, doc: Any) -> FleetCore:
+        core = cls()
         try:
             for name in _SIMPLE_FIELDS:
-                setattr(state, name, doc[name])
-            state._sats = {k: _Sat.from_list(v) for k, v in doc["satellites"].items()}
-            state.by_state = dict(doc["by_state"])
-            state.by_shell_state = {(sh, s): n for sh, s, n in doc["by_shell_state"]}
-            state.by_shell_plane = {(sh, pl): n for sh, pl, n in doc["by_shell_plane"]}
-            state.faults = {(c, k): n for c, k, n in doc["faults"]}
-            state.repair_queue = dict.fromkeys(doc["repair_queue"])
+                setattr(core, name, doc[name])
+            core.sats = {k: SatRecord.from_list(v) for k, v in doc["satellites"].items()}
+            core.by_state = dict(doc["by_state"])
+            core.by_shell_state = {(sh, s): n for sh, s, n in doc["by_shell_state"]}
+            core.by_shell_plane = {(sh, pl): n for sh, pl, n in doc["by_shell_plane"]}
             origin = doc["epoch_origin"]
-            state._epoch_dt = None if origin is None else datetime.fromisoformat(origin)
+            core._epoch_dt = None if origin is None else datetime.fromisoformat(origin)
         except (KeyError, TypeError, ValueError) as exc:
-            raise SnapshotError(f"corrupt FleetState snapshot: {exc!r}") from None
-        return state
+            raise restore_error(cls.name, exc) from None
+        return core
+
+    # ------------------------------------------------------------------ merge
+
+    @classmethod
+    def merge(cls, parts: Sequence[FleetCore], run_info: FleetCore | None = None) -> FleetCore:
+        """One core over several partitions' folds (disjoint satellites): counts, totals and
+        counters add; the run comes from the part that folded ``scenario_started`` (else from
+        ``run_info``, a fold of that event alone, which then counts as no one's); positions
+        take the newest; integrals add exactly at the newest time of any part. A read-only
+        view: it shares the parts' satellite records."""
+        out = cls()
+        owner = next((p for p in parts if p.owns_run), None)
+        source = owner or run_info or (parts[0] if parts else None)
+        if source is not None:
+            for name in _RUN_FIELDS:
+                setattr(out, name, getattr(source, name))
+            out.owns_run = owner is not None
+            if owner is None:
+                out.run_id = next((p.run_id for p in parts if p.run_id), source.run_id)
+        for p in parts:
+            out.sats.update(p.sats)
+            _add_counts(out.by_state, p.by_state)
+            _add_counts(out.by_shell_state, p.by_shell_state)
+            _add_counts(out.by_shell_plane, p.by_shell_plane)
+            _add_counts(out.events_by_type, p.events_by_type)
+            out.compute_online += p.compute_online
+            out.generated_mw += p.generated_mw
+            out.consumed_mw += p.consumed_mw
+            out.in_shadow += p.in_shadow
+            out.events_applied += p.events_applied
+            out.closed = [a + b for a, b in zip(out.closed, p.closed, strict=True)]
+            out.weighted = [a + b for a, b in zip(out.weighted, p.weighted, strict=True)]
+        if parts:
+            out.sim_time_ms = max(p.sim_time_ms for p in parts)
+            times = [p.sim_time for p in parts if p.sim_time is not None]
+            out.sim_time = max(times) if times else None
+            offsets = [p.last_offset for p in parts if p.last_offset is not None]
+            out.last_offset = max(offsets) if offsets else None
+            if out.sim_time is not None and out.epoch is not None:
+                out.sim_time_s = (
+                    _parse_time(out.sim_time) - _parse_time(out.epoch)
+                ).total_seconds()
+            else:
+                out.sim_time_s = max(p.sim_time_s for p in parts)
+        return out
 
 
-_Handler = Callable[[FleetState, str, _Sat, Any, float], None]
-_SAT_HANDLERS: dict[str, _Handler] = {
-    "launched": FleetState._on_launched,
-    "launch_failed": FleetState._on_launch_failed,
-    "deployed": FleetState._on_deployed,
-    "fault_detected": FleetState._on_fault,
-    "rebooted": FleetState._on_rebooted,
-    "repair_requested": FleetState._on_repair_requested,
-    "repair_robot_dispatched": FleetState._on_dispatched,
-    "repair_completed": FleetState._on_repaired,
-    "deorbit_started": FleetState._on_deorbit_started,
-    "deorbited": FleetState._on_deorbited,
-}
-
-
-def integrals_report(ms: list[int], tflops_per_accelerator: float) -> dict[str, float]:
-    """Exact ms integrals (:meth:`FleetState.integrals_ms`) in reporting units."""
-    accelerator_s = ms[0] / 1000.0
-    return {
-        "compute_accelerator_hours": accelerator_s / _SECONDS_PER_HOUR,
-        "compute_pflop_days": accelerator_s * tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0,
-        "energy_generated_kwh": ms[1] / 1000.0 / _MWS_PER_KWH,
-        "energy_consumed_kwh": ms[2] / 1000.0 / _MWS_PER_KWH,
-        "eclipse_satellite_s": ms[3] / 1000.0,
-        "load_shed_satellite_s": ms[4] / 1000.0,
-    }
-
-
-def fold(events: Iterable[EventBase], state: FleetState | None = None) -> FleetState:
-    """Apply ``events`` in order to ``state`` (a new empty state by default) and return it."""
-    state = FleetState() if state is None else state
-    apply = state.apply
-    for event in events:
-        apply(event)
-    return state
+def _add_counts(into: dict[Any, int], more: dict[Any, int]) -> None:
+    for key, n in more.items():
+        into[key] = into.get(key, 0) + n

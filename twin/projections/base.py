@@ -1,0 +1,110 @@
+"""What a projection is: a small, pure fold over some event types, with its own snapshot,
+partition merge, summary section and metric families.
+
+:class:`twin.projections.fleet.FleetCore` is the one projection every state has: it checks each
+event (order, legal transition) before anything changes and keeps the per-satellite timeline
+(lifecycle state, shadow, telemetry, exact integrals). Every other projection subclasses
+:class:`Projection`, lists the event types it applies, and is registered in
+:data:`twin.projections.REGISTRY`; :class:`twin.projections.FleetState` composes the core with
+every registered projection, so the CLI, replay and the projectors all fold, snapshot, merge,
+summarise and export metrics through the same list.
+
+Metric families are declared here as plain data (:class:`MetricSpec`); the services turn them
+into Prometheus families (``services/projector_http.py``) and the dashboards and rules are
+checked against them, so ``twin/`` stays free of Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from twin.events import EventBase
+    from twin.projections.fleet import FleetCore
+
+
+class SnapshotError(TwinError):
+    """Bytes that are not a FleetState snapshot this version can read."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family a projection exports (Prometheus conventions: counters end in
+    ``_total``; ``unit`` is the base unit in words, empty for counts)."""
+
+    name: str
+    kind: str  # "gauge" | "counter" | "gaugehistogram"
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+
+
+class Sample(NamedTuple):
+    """One value of a declared family: ``labels`` in the order of :attr:`MetricSpec.labels`."""
+
+    name: str
+    labels: tuple[str, ...]
+    value: float
+
+
+class HistogramSample(NamedTuple):
+    """A gauge histogram's cumulative buckets (``le`` text, count) and the sum of values."""
+
+    name: str
+    buckets: list[tuple[str, float]]
+    gsum: float
+
+
+class Projection:
+    """Base of the projections besides the core (see the module docstring).
+
+    A subclass sets :attr:`name`, :attr:`version` (bump it when :meth:`snapshot` changes
+    shape), :attr:`event_types` and :attr:`metrics`, and implements the methods below. It
+    never raises from :meth:`apply`: the core has already checked the event.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str]] = frozenset()
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+
+    def apply(self, event: EventBase, core: FleetCore) -> None:
+        """Apply an event of one of :attr:`event_types` (already accepted by ``core``)."""
+        raise NotImplementedError
+
+    def retire(self, sat_id: str) -> None:
+        """The satellite reached a terminal state (called after :meth:`apply`)."""
+
+    def snapshot(self) -> Any:
+        """JSON-ready state; :meth:`restore` rebuilds an equal projection from it."""
+        raise NotImplementedError
+
+    @classmethod
+    def restore(cls, doc: Any) -> Projection:
+        raise NotImplementedError
+
+    @classmethod
+    def merge(cls, parts: Sequence[Any], core: FleetCore) -> Projection:
+        """One projection over several partitions' (disjoint satellites); ``core`` is the
+        already merged core."""
+        raise NotImplementedError
+
+    def summary(self, core: FleetCore) -> dict[str, dict[str, Any]]:
+        """Sections (and keys within them) this projection adds to ``twin state --json``."""
+        return {}
+
+    def satellite(self, sat_id: str) -> dict[str, Any]:
+        """Fields this projection adds to one satellite's record."""
+        return {}
+
+    def collect(self, core: FleetCore) -> Iterator[Sample | HistogramSample]:
+        """The values of :attr:`metrics` now (sums over projectors are the fleet's)."""
+        return iter(())
+
+
+def restore_error(name: str, exc: Exception) -> SnapshotError:
+    return SnapshotError(f"corrupt FleetState snapshot ({name}): {exc!r}")
