@@ -50,9 +50,6 @@ from twin.state import SOC_BINS, FleetState, integrals_report
 if TYPE_CHECKING:
     from services.projector import PartitionView, Projector
 
-_SECONDS_PER_DAY = 86400.0
-_MWS_PER_KWH = 1000.0 * 3.6e6
-
 
 # ---------------------------------------------------------------------- merging partitions
 

@@ -38,17 +38,24 @@ import numpy as np
 import simpy
 
 from twin import events as ev
+from twin.constants import (
+    AU_KM,
+    EARTH_RADIUS_KM,
+    J2,
+    MU_KM3_S2,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_YEAR,
+)
 from twin.eclipses import eclipse_table
 from twin.errors import IllegalTransition
 from twin.geometry import gmst_rad, teme_to_ecef
 from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
 from twin.orbits import Fleet
 from twin.power import Bus
-from twin.sun import AU_KM, sun_distance_km
+from twin.sun import sun_distance_km
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
-DAY_S = 86400.0
-YEAR_S = 365.25 * DAY_S
 #: Rough South Atlantic Anomaly box at LEO altitudes (geodetic), used to thin upsets.
 SAA_LAT_DEG = (-50.0, 0.0)
 SAA_LON_DEG = (-90.0, 40.0)
@@ -91,7 +98,7 @@ class RepairPlan:
     dispatch: str = "fifo"  # "fifo" | "nearest"
     phasing_drift_deg_per_day: float = 1.1
     nodal_drift_deg_per_day: float = 0.44
-    repair_s: float = 6 * 3600.0
+    repair_s: float = 6 * SECONDS_PER_HOUR
     spares: int = 100
     resupply_every_s: float = 0.0
     resupply_quantity: int = 0
@@ -117,8 +124,8 @@ class EngineConfig:
     reboot_s: float = 600.0
     repair: RepairPlan = field(default_factory=RepairPlan)
     design_life_s: float = math.inf
-    deorbit_s: float = 30 * DAY_S
-    eclipse_window_s: float = DAY_S
+    deorbit_s: float = 30 * SECONDS_PER_DAY
+    eclipse_window_s: float = SECONDS_PER_DAY
     fingerprint: str = ""
     """Content hash of the scenario; part of the run id."""
 
@@ -191,7 +198,7 @@ class RobotPool:
         days = gap / self.plan.phasing_drift_deg_per_day
         if dnode > 1e-6:
             days += dnode / self.plan.nodal_drift_deg_per_day
-        return days * DAY_S, gap
+        return days * SECONDS_PER_DAY, gap
 
     def request(self, sat: Sat) -> simpy.Event:
         event = self.env.event()
@@ -224,7 +231,6 @@ def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_k
     Ω̇ = −1.5·n·J2·(R/a)²·cos i; a robot parked ``offset_km`` above or below a shell drifts
     in RAAN relative to it for free (530 vs 550 km at 53°: ~0.4°/day, ~40° in 3 months).
     """
-    from twin.orbits import EARTH_RADIUS_KM, J2, MU_KM3_S2
 
     def rate(a_km: float) -> float:
         n = math.sqrt(MU_KM3_S2 / a_km**3)
@@ -233,12 +239,10 @@ def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_k
         )
 
     a = EARTH_RADIUS_KM + altitude_km
-    return abs(math.degrees(rate(a) - rate(a + offset_km))) * DAY_S
+    return abs(math.degrees(rate(a) - rate(a + offset_km))) * SECONDS_PER_DAY
 
 
 def _mean_altitude_km(satrec: Any) -> float:
-    from twin.orbits import EARTH_RADIUS_KM, MU_KM3_S2
-
     n_rad_s = satrec.no_kozai / 60.0
     return float((MU_KM3_S2 / n_rad_s**2) ** (1.0 / 3.0) - EARTH_RADIUS_KM)
 
@@ -347,10 +351,12 @@ def config_from_scenario(
         array_degradation_per_year=b.array_degradation_per_year,
         launch=launch,
         components=tuple(
-            Component(c.name, c.weibull_shape, c.weibull_scale_years * YEAR_S, c.repairable)
+            Component(
+                c.name, c.weibull_shape, c.weibull_scale_years * SECONDS_PER_YEAR, c.repairable
+            )
             for c in rel.components
         ),
-        upset_rate_per_s=rel.upsets.rate_per_sat_day / DAY_S,
+        upset_rate_per_s=rel.upsets.rate_per_sat_day / SECONDS_PER_DAY,
         saa_multiplier=rel.upsets.saa_multiplier,
         reboot_s=rel.upsets.reboot_s,
         repair=repair,
@@ -571,7 +577,7 @@ class Engine:
         rate = self.cfg.array_degradation_per_year
         if rate <= 0.0:
             return 1.0
-        age_years = max(self.env.now - sat.deployed_s, 0.0) / YEAR_S
+        age_years = max(self.env.now - sat.deployed_s, 0.0) / SECONDS_PER_YEAR
         return float((1.0 - rate) ** age_years)  # = power.degradation_factor, scalar
 
     def _set_power(self, sat: Sat) -> None:
@@ -614,7 +620,7 @@ class Engine:
     def _environment(self) -> ProcessGen:
         """Per window: eclipse passes for every satellite in orbit by the window's end."""
         cfg = self.cfg
-        margin = 3 * 3600.0
+        margin = 3 * SECONDS_PER_HOUR
         t = 0.0
         while t < cfg.until_s:
             t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
@@ -710,7 +716,7 @@ class Engine:
         if n == 0:
             return 0.0
         pick = sorted({(k * n) // min(n, samples) for k in range(min(n, samples))})
-        seconds = np.arange(0.0, DAY_S, 120.0)
+        seconds = np.arange(0.0, SECONDS_PER_DAY, 120.0)
         states = propagate([self.cfg.fleet.satrecs[i] for i in pick], self.cfg.epoch, seconds)
         jd, fr = julian_dates(self.cfg.epoch, seconds)
         r = teme_to_ecef(states.r_teme_km, gmst_rad(jd, fr)[None, :])

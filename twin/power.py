@@ -27,15 +27,10 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from twin.constants import SECONDS_PER_HOUR, SOLAR_CONSTANT_W_M2, STEFAN_BOLTZMANN_W_M2_K4
 from twin.errors import InputError
 
 FloatArray = npt.NDArray[np.float64]
-
-SOLAR_CONSTANT_W_M2 = 1361.0
-"""Total solar irradiance at 1 AU (SORCE). Varies ±3.5 % over the year with distance."""
-
-STEFAN_BOLTZMANN_W_M2_K4 = 5.670374419e-8
-"""σ (CODATA 2018), W/(m²·K⁴)."""
 
 EARTH_IR_W_M2 = 237.0
 """Earth's mean outgoing long-wave (infrared) flux at the top of the atmosphere, W/m²."""
@@ -47,8 +42,6 @@ VERTICAL_PLATE_EARTH_VIEW_FACTOR = 0.25
 """View factor from one face of a flat plate whose plane contains the nadir direction to
 the Earth, in LEO: F = (1/π)·(atan(1/√(H²−1)) − √(H²−1)/H²) with H = (R+h)/R gives
 0.258 at 550 km and 0.241 at 650 km. A plate facing nadir would see 0.82 at 650 km."""
-
-SECONDS_PER_HOUR = 3600.0
 
 
 def _f64(x: npt.ArrayLike) -> FloatArray:

@@ -54,8 +54,9 @@ from pydantic_core import PydanticCustomError
 
 import scenarios
 from twin import orbits
+from twin.constants import EARTH_RADIUS_KM, MU_KM3_S2, SECONDS_PER_DAY, SECONDS_PER_YEAR
 from twin.errors import InputError
-from twin.timeutil import parse_duration, parse_time
+from twin.timeutil import DURATION_ALLOWED, TIME_ALLOWED, parse_duration, parse_time
 
 __all__ = [
     "SECONDS_PER_YEAR",
@@ -83,15 +84,8 @@ __all__ = [
     "split_upset_rate",
 ]
 
-SECONDS_PER_YEAR = 365.25 * 86400.0
 PRESETS_DIR = Path(scenarios.__file__).resolve().parent
 """Where the presets live: the data-only ``scenarios`` package (a checkout or site-packages)."""
-
-_DURATION_ALLOWED = (
-    "a duration string NUMBER+UNIT with units ms, s, m (minutes), h, d, w, y (365.25 d), "
-    'e.g. "90m", "36h", "30d", "5y", "1d12h"'
-)
-_TIME_ALLOWED = 'an ISO-8601 UTC time such as "2026-11-23T00:00:00Z"'
 
 
 # --------------------------------------------------------------------------------------
@@ -111,33 +105,25 @@ def _error(problem: str, allowed: str) -> PydanticCustomError:
 
 
 def _duration_s(value: Any) -> float:
-    """Seconds from a duration string; ``y`` (365.25 d) is accepted as a leading term."""
+    """Seconds from a duration string with its unit (:func:`twin.timeutil.parse_duration`)."""
     if isinstance(value, _SecondsAfterEpoch):
         return float(value)
     if not isinstance(value, str):
-        raise _error(f"a duration needs a unit, got {value!r}", _DURATION_ALLOWED)
-    text = value.strip().lower().replace(" ", "")
-    years = 0.0
-    m = re.match(r"(\d+(?:\.\d+)?)y", text)
-    if m:
-        years = float(m.group(1))
-        text = text[m.end() :]
-        if not text:
-            return years * SECONDS_PER_YEAR
+        raise _error(f"a duration needs a unit, got {value!r}", DURATION_ALLOWED)
     try:
-        seconds = parse_duration(text)
-    except InputError:
-        raise _error(f"cannot read duration {value!r}", _DURATION_ALLOWED) from None
-    return years * SECONDS_PER_YEAR + seconds
+        return parse_duration(value, unit_required=True)
+    except InputError as exc:
+        raise _error(exc.problem, exc.allowed or DURATION_ALLOWED) from None
 
 
 def _time(value: Any) -> datetime:
+    """A UTC time (:func:`twin.timeutil.parse_time`) from ISO-8601 text or a TOML date-time."""
     if not isinstance(value, str | datetime):
-        raise _error(f"cannot read time {value!r}", _TIME_ALLOWED)
+        raise _error(f"cannot read time {value!r}", TIME_ALLOWED)
     try:
         return parse_time(value)
-    except InputError:
-        raise _error(f"cannot read time {value!r}", _TIME_ALLOWED) from None
+    except InputError as exc:
+        raise _error(exc.problem, exc.allowed or TIME_ALLOWED) from None
 
 
 Duration = Annotated[float, BeforeValidator(_duration_s)]
@@ -162,7 +148,7 @@ class ScenarioMeta(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
     epoch: UtcTime
-    duration_s: Duration = Field(default=30 * 86400.0, alias="duration", gt=0)
+    duration_s: Duration = Field(default=30 * SECONDS_PER_DAY, alias="duration", gt=0)
     seed: int = Field(default=0, ge=0)
 
 
@@ -287,8 +273,7 @@ class Launch(_Model):
         alias="first_launch",
         ge=0,
         json_schema_extra={
-            "allowed": f"{_DURATION_ALLOWED} after the epoch, or {_TIME_ALLOWED} "
-            "not before the epoch"
+            "allowed": f"{DURATION_ALLOWED} after the epoch, or {TIME_ALLOWED} not before the epoch"
         },
     )
     failure_probability: float = Field(default=0.0, ge=0, le=1)
@@ -437,8 +422,8 @@ class Scenario(_Model):
 
 
 def _mean_motion_rad_s(altitude_km: float) -> float:
-    a_km = orbits.EARTH_RADIUS_KM + altitude_km
-    return math.sqrt(orbits.MU_KM3_S2 / a_km**3)
+    a_km = EARTH_RADIUS_KM + altitude_km
+    return math.sqrt(MU_KM3_S2 / a_km**3)
 
 
 def phasing_drift_deg_per_day(altitude_km: float, offset_km: float) -> float:
@@ -449,12 +434,12 @@ def phasing_drift_deg_per_day(altitude_km: float, offset_km: float) -> float:
     a body below (negative ``offset_km``) moves ahead. At 650 km, 1 km gives ≈1.13°/day.
     """
     dn = _mean_motion_rad_s(altitude_km) - _mean_motion_rad_s(altitude_km + offset_km)
-    return math.degrees(dn) * 86400.0
+    return math.degrees(dn) * SECONDS_PER_DAY
 
 
 def plane_change_dv_m_s(altitude_km: float, delta_inclination_deg: float) -> float:
     """Δv, m/s, to turn a circular orbit's plane by ``delta_inclination_deg``: 2·v·sin(Δi/2)."""
-    v_m_s = math.sqrt(orbits.MU_KM3_S2 / (orbits.EARTH_RADIUS_KM + altitude_km)) * 1000.0
+    v_m_s = math.sqrt(MU_KM3_S2 / (EARTH_RADIUS_KM + altitude_km)) * 1000.0
     return 2.0 * v_m_s * math.sin(math.radians(delta_inclination_deg) / 2.0)
 
 
@@ -783,9 +768,9 @@ def _describe_type(info: FieldInfo) -> str:
         validators += [m for m in typing.get_args(annotation)[1:] if isinstance(m, BeforeValidator)]
     funcs = {getattr(v, "func", None) for v in validators}
     if _duration_s in funcs:
-        text = _DURATION_ALLOWED
+        text = DURATION_ALLOWED
     elif _time in funcs or annotation is datetime:
-        text = _TIME_ALLOWED
+        text = TIME_ALLOWED
     elif typing.get_origin(annotation) is Literal:
         text = "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     elif annotation is bool:
