@@ -318,8 +318,8 @@ def _bus(**over: float) -> Bus:
     fields: dict[str, float] = {
         "array_area_m2": 500.0,
         "array_efficiency": 0.22,
-        "idle_power_w": 2000.0,
-        "accelerator_power_w": 1000.0,
+        "bus_idle_w": 2000.0,
+        "accelerator_w": 1000.0,
         "radiator_area_m2": 150.0,
     }
     fields.update(over)
@@ -388,7 +388,7 @@ def test_battery_rejects_bad_values_naming_field_and_range(
         ({"radiator_emissivity": 0.0}, "radiator_emissivity"),
         ({"radiator_absorptivity": -0.1}, "radiator_absorptivity"),
         ({"radiator_temperature_k": 0.0}, "radiator_temperature_k"),
-        ({"idle_power_w": math.nan}, "idle_power_w"),
+        ({"bus_idle_w": math.nan}, "bus_idle_w"),
     ],
 )
 def test_bus_rejects_bad_values(over: dict[str, float], field: str) -> None:

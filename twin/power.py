@@ -428,8 +428,8 @@ class Bus:
     """The power-relevant design of one satellite bus.
 
     ``array_area_m2`` and ``array_efficiency`` (cells ~0.22–0.30) size the solar array;
-    ``battery`` stores energy for eclipses; ``idle_power_w`` is the bus's own draw
-    (avionics, links, heaters), always on; ``accelerators`` × ``accelerator_power_w`` is
+    ``battery`` stores energy for eclipses; ``bus_idle_w`` is the bus's own draw
+    (avionics, links, heaters), always on; ``accelerators`` × ``accelerator_w`` is
     the compute load at full demand; the radiator is a plate of ``radiator_area_m2`` per
     face at ``radiator_temperature_k`` (default 293.15 K = 20 °C) with emissivity and
     solar absorptivity as in :func:`radiator_rejection_w`.
@@ -438,16 +438,16 @@ class Bus:
     array_area_m2: float
     array_efficiency: float
     battery: Battery
-    idle_power_w: float
+    bus_idle_w: float
     accelerators: int
-    accelerator_power_w: float
+    accelerator_w: float
     radiator_area_m2: float
     radiator_emissivity: float = 0.92
     radiator_temperature_k: float = 293.15
     radiator_absorptivity: float = 0.09
 
     def __post_init__(self) -> None:
-        for name in ("array_area_m2", "idle_power_w", "accelerator_power_w", "radiator_area_m2"):
+        for name in ("array_area_m2", "bus_idle_w", "accelerator_w", "radiator_area_m2"):
             value = getattr(self, name)
             _check(0.0 <= value < math.inf, name, value, "a finite value >= 0")
         for name in ("array_efficiency", "radiator_emissivity"):
@@ -476,8 +476,8 @@ class Bus:
 
     @property
     def compute_demand_w(self) -> float:
-        """Compute power at full demand: ``accelerators × accelerator_power_w``, W."""
-        return self.accelerators * self.accelerator_power_w
+        """Compute power at full demand: ``accelerators × accelerator_w``, W."""
+        return self.accelerators * self.accelerator_w
 
 
 @dataclass(frozen=True)
@@ -531,7 +531,7 @@ def power_budget(
         sun_distance_au=sun_distance_au,
         absorptivity=bus.radiator_absorptivity,
     )
-    cap_w = float(compute_power_cap_w(rejection_w, bus.idle_power_w))
+    cap_w = float(compute_power_cap_w(rejection_w, bus.bus_idle_w))
     compute_w = min(demand_w, cap_w)
-    consumed_w = bus.idle_power_w + compute_w
+    consumed_w = bus.bus_idle_w + compute_w
     return PowerBudget(generated_w, consumed_w, compute_w, cap_w, generated_w - consumed_w)

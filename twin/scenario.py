@@ -439,17 +439,18 @@ def plane_change_dv_m_s(altitude_km: float, delta_inclination_deg: float) -> flo
 
 
 def split_upset_rate(
-    rate_per_sat_day: float, saa_multiplier: float, saa_time_fraction: float
+    rate: float, saa_multiplier: float, saa_time_fraction: float
 ) -> tuple[float, float]:
-    """Upset rates (outside, inside) the South Atlantic Anomaly, per satellite-day.
+    """Upset rates (outside, inside) the South Atlantic Anomaly, in the unit of ``rate``.
 
     With a fraction ``f`` of the time inside the SAA and inside = ``m`` × outside, the
-    orbit average ``r`` is kept: outside = r / (1 − f + f·m), inside = m × outside.
+    orbit average ``r`` is kept: outside = r / (1 − f + f·m), inside = m·r / (1 − f + f·m).
     The SAA's share of upsets is then f·m / (1 − f + f·m) (80–97 % is reported in LEO).
+    The engine draws upsets at the inside rate and thins them outside the SAA.
     """
     f = min(max(saa_time_fraction, 0.0), 1.0)
-    outside = rate_per_sat_day / (1.0 - f + f * saa_multiplier)
-    return outside, outside * saa_multiplier
+    denominator = 1.0 - f + f * saa_multiplier
+    return rate / denominator, saa_multiplier * rate / denominator
 
 
 # --------------------------------------------------------------------------------------
