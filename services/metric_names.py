@@ -24,8 +24,6 @@ class Metric:
     labels: tuple[str, ...] = ()
 
 
-PREFIX = "twin_"
-
 FLEET: tuple[Metric, ...] = (
     Metric("twin_satellites", "gauge", "Satellites by lifecycle state.", ("state",)),
     Metric(

@@ -331,18 +331,18 @@ class Reliability(_Model):
 class Repair(_Model):
     """``[repair]``: in-orbit servicing robots.
 
-    Robots never change orbital plane: turning a plane costs 2·v·sin(Δi/2), ≈131 m/s per
-    degree at 650 km (:func:`plane_change_dv_m_s`), so planes a few degrees apart would use
-    up a small robot's whole propellant budget. Within its plane a robot moves by phasing:
-    it flies ``altitude_offset_km`` above or below the shell and drifts along-track at
-    :func:`phasing_drift_deg_per_day` (≈1.1°/day per km at 650 km, for ≈1 m/s), so
-    reaching a satellite ``Δu`` degrees ahead or behind takes ``Δu / drift`` days.
+    Robots never thrust to change orbital plane: turning a plane costs 2·v·sin(Δi/2), ≈131
+    m/s per degree at 650 km (:func:`plane_change_dv_m_s`), a small robot's whole propellant
+    budget. They fly ``altitude_offset_km`` above or below the shell and drift for free:
+    along-track at :func:`phasing_drift_deg_per_day` (≈1.1°/day per km at 650 km), so reaching
+    a satellite ``Δu`` degrees ahead or behind takes ``Δu / drift`` days, and, to another
+    plane of the shell, by differential J2 nodal precession
+    (:func:`twin.engine.nodal_drift_deg_per_day`, a few tenths of a degree per day).
 
-    ``robots_per = "plane"`` gives every plane ``robots`` robots. ``robots_per = "shell"``
-    gives the shell ``robots`` robots, placed in its planes round-robin (robot ``r`` in
-    plane ``r mod planes``); they serve only their plane, so a shell has unserved planes
-    when it has fewer robots than planes. ``dispatch`` picks the next job
-    first-come-first-served (``"fifo"``) or by the shortest phasing time (``"nearest"``).
+    ``robots_per = "plane"`` gives every plane ``robots`` robots, serving that plane.
+    ``robots_per = "shell"`` gives the shell ``robots`` robots, spread evenly over its
+    satellites at the start, serving every plane of the shell. ``dispatch`` picks the next job
+    first-come-first-served (``"fifo"``) or by the shortest travel time (``"nearest"``).
     A repair takes ``duration`` and one spare; the stock starts at ``spares_initial`` and
     ``resupply_quantity`` spares arrive every ``resupply_every`` (omit it for none).
     """
