@@ -14,13 +14,14 @@ import json
 import sys
 from typing import Any, TextIO
 
+from twin.constants import SECONDS_PER_DAY
 from twin.eclipses import eclipse_table
 from twin.errors import InputError
 from twin.orbits import load_file
 from twin.timeutil import format_sim, parse_duration, parse_time
 
 FIELDS = ("satellite", "shadow_start", "umbra_start", "umbra_end", "shadow_end")
-MAX_DURATION_S = 366 * 86400.0
+MAX_DURATION_S = 366 * SECONDS_PER_DAY
 
 
 def register(subparsers: Any) -> None:

@@ -23,6 +23,7 @@ from typing import IO, Any
 from services.cmd_kafka import add_kafka_source, import_source, import_target, open_source
 from services.eventlog import EventLog, LogAppendError, check_batch
 from services.kafka_settings import DEFAULT_TOPIC
+from twin.constants import SECONDS_PER_HOUR
 from twin.errors import DecodeError, InputError
 from twin.events import EventBase, decode
 from twin.projections import fold
@@ -248,14 +249,14 @@ def format_state(summary: dict[str, Any]) -> str:
         f"  ({integrals['compute_pflop_days']:,.3f} PFLOP-days)",
         f"energy             {integrals['energy_generated_kwh']:,.1f} kWh generated,"
         f" {integrals['energy_consumed_kwh']:,.1f} kWh consumed",
-        f"eclipse time       {integrals['eclipse_satellite_s'] / 3600:,.1f} satellite-hours"
-        f"  (load shed {integrals['load_shed_satellite_s'] / 3600:,.1f})",
+        f"eclipse time       {integrals['eclipse_satellite_s'] / SECONDS_PER_HOUR:,.1f} satellite-hours"
+        f"  (load shed {integrals['load_shed_satellite_s'] / SECONDS_PER_HOUR:,.1f})",
         f"launches           {counters['launches']:,}  (failed {counters['launch_failures']:,})"
         f"  deorbits {counters['deorbits']:,}",
         f"faults             {counters['faults_total']:,}  reboots {counters['reboots']:,}"
         f"  repairs {counters['repairs_completed']:,}",
         f"repair queue       {repair['queue_length']:,} waiting, "
         f"{len(repair['robots_busy']):,} robots busy, spares left {repair['spares_left']:,}",
-        f"MTTR               {_num(None if repair['mttr_s'] is None else repair['mttr_s'] / 3600)} h",
+        f"MTTR               {_num(None if repair['mttr_s'] is None else repair['mttr_s'] / SECONDS_PER_HOUR)} h",
     ]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
 from twin.lifecycle import State
 from twin.projections import FleetState
@@ -61,7 +62,7 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
         def take(t_s: float) -> None:
             rows.append(
                 {
-                    "t_days": t_s / 86400.0,
+                    "t_days": t_s / SECONDS_PER_DAY,
                     **{s.value: state.count(s) for s in SHOWN},
                     "pflops": state.compute_online_tflops / 1000.0,
                     "generated_kw": state.power_generated_w / 1000.0,

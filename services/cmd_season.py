@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from twin.constants import SECONDS_PER_DAY
 from twin.eclipses import eclipse_table
 from twin.errors import InputError
 from twin.geometry import fleet_beta_angles_rad
 from twin.orbits import Fleet, load_file
 from twin.timeutil import format_time, parse_time
 
-DAY_S = 86400.0
+DAY_S = SECONDS_PER_DAY
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -20,8 +20,6 @@ from twin.projections import MetricSpec, metric_specs
 Metric = MetricSpec
 """A catalogue entry: name, kind ("gauge" | "counter" | "gaugehistogram"), help, labels, unit."""
 
-PREFIX = "twin_"
-
 FLEET: tuple[Metric, ...] = metric_specs()
 """The fleet families: declared by the projections (:mod:`twin.projections`), each next to
 the fold that computes it."""

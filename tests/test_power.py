@@ -14,13 +14,11 @@ from twin.power import (
     STEFAN_BOLTZMANN_W_M2_K4,
     Battery,
     Bus,
-    Segment,
     array_power_w,
     compute_power_cap_w,
     degradation_factor,
     power_budget,
     radiator_rejection_w,
-    simulate_segments,
     socs_after,
     times_to_floor_s,
     times_to_full_s,
@@ -176,81 +174,6 @@ def _t_empty(soc: float, net_w: float) -> float:
     return soc * CAPACITY_WS / -net_w if net_w < 0 else math.inf
 
 
-# --- Battery: segments with load shedding -----------------------------------------------
-
-IDLE_W = 1000.0
-COMPUTE_W = 4000.0  # shed at the floor
-
-
-def test_eclipse_sheds_at_the_floor_and_sunlight_restores() -> None:
-    segments = [
-        Segment(2100.0, -5000.0, sunlit=False),  # floor after 1440 s, then idle only
-        Segment(3600.0, 6000.0, sunlit=True),  # restored at 2100
-        Segment(2100.0, -5000.0, sunlit=False),  # enough charge: no shedding
-    ]
-    r = simulate_segments(BATTERY, 0.7, segments, COMPUTE_W)
-    assert r.times_s == (0.0, 2100.0, 5700.0, 7800.0)
-    soc1 = 0.6 - IDLE_W * 660.0 / CAPACITY_WS
-    soc2 = soc1 + 6000.0 * 3600.0 / CAPACITY_WS
-    soc3 = soc2 - 5000.0 * 2100.0 / CAPACITY_WS
-    np.testing.assert_allclose(r.soc, (0.7, soc1, soc2, soc3), rtol=0, atol=EXACT)
-    assert r.shed_times_s == pytest.approx((1440.0,), abs=EXACT)
-    assert r.restore_times_s == (2100.0,)
-    assert r.shed_at_end is False
-
-
-def test_sunlight_that_still_drains_at_the_floor_keeps_the_load_shed() -> None:
-    segments = [
-        (1000.0, -5000.0, False),  # from 0.6: shed at 0
-        (500.0, -2000.0, True),  # sunlit but draining with load: stays shed, charges +2 kW
-        (1000.0, 3000.0, True),  # restored at 1500
-        (2000.0, -5000.0, False),  # shed again once back at the floor
-    ]
-    r = simulate_segments(BATTERY, 0.6, segments, COMPUTE_W)
-    soc1 = 0.6 - IDLE_W * 1000.0 / CAPACITY_WS
-    soc2 = soc1 + 2000.0 * 500.0 / CAPACITY_WS
-    soc3 = soc2 + 3000.0 * 1000.0 / CAPACITY_WS
-    back_to_floor_s = (soc3 - 0.6) * CAPACITY_WS / 5000.0
-    soc4 = 0.6 - IDLE_W * (2000.0 - back_to_floor_s) / CAPACITY_WS
-    np.testing.assert_allclose(r.soc, (0.6, soc1, soc2, soc3, soc4), rtol=0, atol=EXACT)
-    assert r.shed_times_s == pytest.approx((0.0, 2500.0 + back_to_floor_s), abs=1e-6)
-    assert r.restore_times_s == (1500.0,)
-    assert r.shed_at_end is True
-
-
-def test_idle_draw_alone_can_empty_the_battery_in_a_long_eclipse() -> None:
-    r = simulate_segments(BATTERY, 0.7, [(86_400.0, -5000.0, False)], COMPUTE_W)
-    assert r.shed_times_s == pytest.approx((1440.0,), abs=EXACT)
-    assert r.soc[-1] == 0.0
-
-
-def test_floor_reached_exactly_at_a_boundary_sheds_at_the_next_segment_start() -> None:
-    r = simulate_segments(BATTERY, 0.7, [(1440.0, -5000.0, False), (100.0, -5000.0, False)], 4000.0)
-    assert r.soc[1] == pytest.approx(0.6, abs=EXACT)
-    assert r.shed_times_s == pytest.approx((1440.0,), abs=1e-6)
-    assert r.soc[2] == pytest.approx(0.6 - IDLE_W * 100.0 / CAPACITY_WS, abs=1e-9)
-
-
-def test_splitting_the_segment_list_and_carrying_the_shed_state_changes_nothing() -> None:
-    segments = [
-        (2100.0, -5000.0, False),
-        (1200.0, -500.0, False),
-        (3600.0, 4000.0, True),
-        (2100.0, -6000.0, False),
-    ]
-    whole = simulate_segments(BATTERY, 0.65, segments, COMPUTE_W)
-    first = simulate_segments(BATTERY, 0.65, segments[:2], COMPUTE_W)
-    rest = simulate_segments(
-        BATTERY, first.soc[-1], segments[2:], COMPUTE_W, shed_at_start=first.shed_at_end
-    )
-    offset = first.times_s[-1]
-    assert whole.soc == first.soc + rest.soc[1:]
-    assert whole.shed_times_s == first.shed_times_s + tuple(offset + t for t in rest.shed_times_s)
-    assert whole.restore_times_s == first.restore_times_s + tuple(
-        offset + t for t in rest.restore_times_s
-    )
-
-
 # --- Radiator ---------------------------------------------------------------------------
 
 
@@ -318,8 +241,8 @@ def _bus(**over: float) -> Bus:
     fields: dict[str, float] = {
         "array_area_m2": 500.0,
         "array_efficiency": 0.22,
-        "idle_power_w": 2000.0,
-        "accelerator_power_w": 1000.0,
+        "bus_idle_w": 2000.0,
+        "accelerator_w": 1000.0,
         "radiator_area_m2": 150.0,
     }
     fields.update(over)
@@ -388,7 +311,7 @@ def test_battery_rejects_bad_values_naming_field_and_range(
         ({"radiator_emissivity": 0.0}, "radiator_emissivity"),
         ({"radiator_absorptivity": -0.1}, "radiator_absorptivity"),
         ({"radiator_temperature_k": 0.0}, "radiator_temperature_k"),
-        ({"idle_power_w": math.nan}, "idle_power_w"),
+        ({"bus_idle_w": math.nan}, "bus_idle_w"),
     ],
 )
 def test_bus_rejects_bad_values(over: dict[str, float], field: str) -> None:
@@ -411,8 +334,3 @@ def test_methods_reject_impossible_states() -> None:
         BATTERY.soc_after(0.5, 0.0, -1.0)
     with pytest.raises(InputError, match="net_power_w"):
         BATTERY.time_to_floor_s(0.5, math.nan)
-    with pytest.raises(InputError) as err:
-        simulate_segments(BATTERY, 0.9, [(10.0, 0.0, True), (-1.0, 0.0, True)], 0.0)
-    assert err.value.location.field == "segments[1].duration_s"
-    with pytest.raises(InputError, match="shed_power_w"):
-        simulate_segments(BATTERY, 0.9, [], -1.0)

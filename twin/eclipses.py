@@ -35,9 +35,10 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
+from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
 from twin.orbits import Fleet
 from twin.propagate import propagate, propagate_points
-from twin.shadow import EARTH_RADIUS_KM, SUN_RADIUS_KM, shadow_rates
+from twin.shadow import shadow_rates
 from twin.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 

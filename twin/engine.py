@@ -38,20 +38,39 @@ import numpy as np
 import simpy
 
 from twin import events as ev
+from twin.constants import (
+    AU_KM,
+    EARTH_RADIUS_KM,
+    J2,
+    MU_KM3_S2,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_YEAR,
+)
 from twin.eclipses import eclipse_table
 from twin.errors import IllegalTransition
 from twin.geometry import gmst_rad, teme_to_ecef
 from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
-from twin.orbits import Fleet
-from twin.power import Bus
-from twin.sun import AU_KM, sun_distance_km
+from twin.orbits import Fleet, sso_inclination_deg
+from twin.power import Battery, Bus, power_budget
+from twin.scenario import (
+    ComponentReliability,
+    Repair,
+    Scenario,
+    WalkerShell,
+    build_fleet,
+    phasing_drift_deg_per_day,
+    split_upset_rate,
+)
+from twin.sun import sun_distance_km
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
-DAY_S = 86400.0
-YEAR_S = 365.25 * DAY_S
 #: Rough South Atlantic Anomaly box at LEO altitudes (geodetic), used to thin upsets.
 SAA_LAT_DEG = (-50.0, 0.0)
 SAA_LON_DEG = (-90.0, 40.0)
+
+_NO_LAUNCH_VEHICLE = "launcher"
+"""The vehicle named in ``launched`` events when a scenario has no ``[launch]`` section."""
 
 Sink = Callable[[ev.EventBase], None]
 ProcessGen = Generator[simpy.Event, Any, None]
@@ -61,66 +80,45 @@ ProcessGen = Generator[simpy.Event, Any, None]
 
 
 @dataclass(frozen=True)
-class Component:
-    """A satellite component that fails permanently after a Weibull-distributed time."""
+class RobotTravel:
+    """How fast a repair robot drifts to a satellite (derived once from ``[repair]``).
 
-    name: str
-    weibull_shape: float
-    weibull_scale_s: float
-    repairable: bool = True
+    In-plane phasing from its altitude offset (:func:`twin.scenario.phasing_drift_deg_per_day`)
+    and, between planes, differential J2 nodal precession (:func:`nodal_drift_deg_per_day`),
+    both at the first shell's altitude and inclination.
+    """
 
-
-@dataclass(frozen=True)
-class LaunchPlan:
-    vehicle: str = "launcher"
-    sats_per_launch: int = 1_000_000
-    cadence_s: float = 0.0
-    first_launch_s: float = 0.0
-    failure_probability: float = 0.0
-    deploy_s: float = 0.0
-    raise_s: float = 0.0
-    commission_s: float = 0.0
-    in_orbit_at_epoch: int = 0
-    """The first N satellites (fleet order) are in service at the epoch."""
-
-
-@dataclass(frozen=True)
-class RepairPlan:
-    robots_per: str = "shell"  # "shell" | "plane"
-    robots: int = 1
-    dispatch: str = "fifo"  # "fifo" | "nearest"
-    phasing_drift_deg_per_day: float = 1.1
-    nodal_drift_deg_per_day: float = 0.44
-    repair_s: float = 6 * 3600.0
-    spares: int = 100
-    resupply_every_s: float = 0.0
-    resupply_quantity: int = 0
+    phasing_drift_deg_per_day: float
+    nodal_drift_deg_per_day: float
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Everything the engine needs, in SI-ish units (seconds, W, Wh). Built from a scenario
-    by :func:`twin.scenario.engine_config`."""
+    """What the engine runs: the validated scenario itself, plus what is derived from it
+    once (the fleet, the shells' summary for ``scenario_started``, the bus's power model and
+    the robots' travel rates). Built by :func:`config_from_scenario`, the one mapping from a
+    scenario to the engine; the engine reads every other setting from ``scenario``'s own
+    sections (``launch``, ``reliability``, ``repair``, ``end_of_life``, ``bus``)."""
 
-    scenario: str
-    epoch: datetime
+    scenario: Scenario
     until_s: float
     fleet: Fleet
     shells: tuple[ev.ShellInfo, ...]
     bus: Bus
-    accelerator_tflops: float
-    array_degradation_per_year: float = 0.0
-    launch: LaunchPlan = field(default_factory=LaunchPlan)
-    components: tuple[Component, ...] = ()
-    upset_rate_per_s: float = 0.0
-    saa_multiplier: float = 1.0
-    reboot_s: float = 600.0
-    repair: RepairPlan = field(default_factory=RepairPlan)
-    design_life_s: float = math.inf
-    deorbit_s: float = 30 * DAY_S
-    eclipse_window_s: float = DAY_S
+    """:attr:`Scenario.bus` as the power model (:class:`twin.power.Bus`)."""
+    travel: RobotTravel | None
+    """``None`` when the scenario has no ``[repair]`` section."""
+    eclipse_window_s: float = SECONDS_PER_DAY
     fingerprint: str = ""
     """Content hash of the scenario; part of the run id."""
+
+    @property
+    def name(self) -> str:
+        return self.scenario.scenario.name
+
+    @property
+    def epoch(self) -> datetime:
+        return self.scenario.scenario.epoch
 
 
 # ------------------------------------------------------------------------ working records
@@ -175,11 +173,19 @@ class RobotPool:
     thrust cost ~131 m/s per degree and are not used).
     """
 
-    def __init__(self, env: simpy.Environment, name: str, robots: list[Robot], plan: RepairPlan):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        robots: list[Robot],
+        repair: Repair,
+        travel: RobotTravel,
+    ):
         self.env = env
         self.name = name
         self.idle: list[Robot] = robots
-        self.plan = plan
+        self.repair = repair
+        self.rates = travel
         self.waiting: list[tuple[Sat, simpy.Event, float]] = []
 
     def travel(self, robot: Robot, sat: Sat) -> tuple[float, float]:
@@ -188,10 +194,10 @@ class RobotPool:
         gap = min(gap, 360.0 - gap)
         dnode = abs(sat.raan_deg - robot.raan_deg) % 360.0
         dnode = min(dnode, 360.0 - dnode)
-        days = gap / self.plan.phasing_drift_deg_per_day
+        days = gap / self.rates.phasing_drift_deg_per_day
         if dnode > 1e-6:
-            days += dnode / self.plan.nodal_drift_deg_per_day
-        return days * DAY_S, gap
+            days += dnode / self.rates.nodal_drift_deg_per_day
+        return days * SECONDS_PER_DAY, gap
 
     def request(self, sat: Sat) -> simpy.Event:
         event = self.env.event()
@@ -207,7 +213,7 @@ class RobotPool:
         if not self.waiting:
             self.idle.append(robot)
             return
-        if self.plan.dispatch == "nearest":
+        if self.repair.dispatch == "nearest":
             i = min(
                 range(len(self.waiting)),
                 key=lambda k: (self.travel(robot, self.waiting[k][0])[0], k),
@@ -224,7 +230,6 @@ def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_k
     Ω̇ = −1.5·n·J2·(R/a)²·cos i; a robot parked ``offset_km`` above or below a shell drifts
     in RAAN relative to it for free (530 vs 550 km at 53°: ~0.4°/day, ~40° in 3 months).
     """
-    from twin.orbits import EARTH_RADIUS_KM, J2, MU_KM3_S2
 
     def rate(a_km: float) -> float:
         n = math.sqrt(MU_KM3_S2 / a_km**3)
@@ -233,31 +238,67 @@ def nodal_drift_deg_per_day(altitude_km: float, inclination_deg: float, offset_k
         )
 
     a = EARTH_RADIUS_KM + altitude_km
-    return abs(math.degrees(rate(a) - rate(a + offset_km))) * DAY_S
+    return abs(math.degrees(rate(a) - rate(a + offset_km))) * SECONDS_PER_DAY
 
 
 def _mean_altitude_km(satrec: Any) -> float:
-    from twin.orbits import EARTH_RADIUS_KM, MU_KM3_S2
-
     n_rad_s = satrec.no_kozai / 60.0
     return float((MU_KM3_S2 / n_rad_s**2) ** (1.0 / 3.0) - EARTH_RADIUS_KM)
 
 
 def config_from_scenario(
-    scenario: Any, *, until_s: float | None = None, fleet: Fleet | None = None
+    scenario: Scenario, *, until_s: float | None = None, fleet: Fleet | None = None
 ) -> EngineConfig:
-    """Map a validated :class:`twin.scenario.Scenario` to the engine's configuration."""
-    from twin import scenario as sc
-    from twin.orbits import sso_inclination_deg
-    from twin.power import Battery
+    """Map a validated scenario to the engine's configuration (the one place this happens).
 
-    meta, b = scenario.scenario, scenario.bus
-    fleet = fleet if fleet is not None else sc.build_fleet(scenario)
+    ``until_s`` defaults to the scenario's ``duration``; ``fleet`` to
+    :func:`twin.scenario.build_fleet` (pass it when already built).
+    """
+    fleet = fleet if fleet is not None else build_fleet(scenario)
+    shells = _shell_infos(scenario, fleet)
+    b = scenario.bus
+    bus = Bus(
+        array_area_m2=b.array_area_m2,
+        array_efficiency=b.array_efficiency,
+        battery=Battery(b.battery_wh, b.max_depth_of_discharge),
+        bus_idle_w=b.bus_idle_w,
+        accelerators=b.accelerators,
+        accelerator_w=b.accelerator_w,
+        radiator_area_m2=b.radiator_area_m2,
+        radiator_emissivity=b.radiator_emissivity,
+        radiator_temperature_k=b.radiator_temperature_k,
+        radiator_absorptivity=b.radiator_absorptivity,
+    )
+    travel = None
+    if scenario.repair is not None:
+        altitude_km = shells[0].altitude_km if shells else 550.0
+        inclination_deg = shells[0].inclination_deg if shells else 53.0
+        offset_km = scenario.repair.altitude_offset_km
+        travel = RobotTravel(
+            phasing_drift_deg_per_day=phasing_drift_deg_per_day(altitude_km, offset_km),
+            nodal_drift_deg_per_day=nodal_drift_deg_per_day(
+                altitude_km, inclination_deg, offset_km
+            ),
+        )
+    return EngineConfig(
+        scenario=scenario,
+        until_s=scenario.scenario.duration_s if until_s is None else until_s,
+        fleet=fleet,
+        shells=shells,
+        bus=bus,
+        travel=travel,
+        fingerprint=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
+    )
+
+
+def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
+    """The shells as ``scenario_started`` reports them; a constellation file's satellites
+    form the last shell, described by their median altitude and inclination."""
     shells = []
     for i, shell in enumerate(scenario.constellation.shells):
         incl = (
             shell.inclination_deg
-            if isinstance(shell, sc.WalkerShell)
+            if isinstance(shell, WalkerShell)
             else sso_inclination_deg(shell.altitude_km)
         )
         shells.append(
@@ -284,80 +325,7 @@ def config_from_scenario(
                 sats_per_plane=0,
             )
         )
-    bus = Bus(
-        array_area_m2=b.array_area_m2,
-        array_efficiency=b.array_efficiency,
-        battery=Battery(b.battery_wh, b.max_depth_of_discharge),
-        idle_power_w=b.bus_idle_w,
-        accelerators=b.accelerators,
-        accelerator_power_w=b.accelerator_w,
-        radiator_area_m2=b.radiator_area_m2,
-        radiator_emissivity=b.radiator_emissivity,
-        radiator_temperature_k=b.radiator_temperature_k,
-        radiator_absorptivity=b.radiator_absorptivity,
-    )
-    lp = scenario.launch
-    launch = (
-        LaunchPlan(
-            vehicle=lp.vehicle,
-            sats_per_launch=lp.sats_per_launch,
-            cadence_s=lp.cadence_s,
-            first_launch_s=lp.first_launch_s,
-            failure_probability=lp.failure_probability,
-            deploy_s=lp.deployment_s,
-            raise_s=lp.orbit_raising_s,
-            commission_s=lp.commissioning_s,
-            in_orbit_at_epoch=lp.in_orbit_at_epoch,
-        )
-        if lp is not None
-        else LaunchPlan(in_orbit_at_epoch=len(fleet))
-    )
-    rp = scenario.repair
-    if rp is not None:
-        ref = shells[0] if shells else None
-        repair = RepairPlan(
-            robots_per=rp.robots_per,
-            robots=rp.robots,
-            dispatch=rp.dispatch,
-            phasing_drift_deg_per_day=sc.phasing_drift_deg_per_day(
-                ref.altitude_km if ref else 550.0, rp.altitude_offset_km
-            ),
-            nodal_drift_deg_per_day=nodal_drift_deg_per_day(
-                ref.altitude_km if ref else 550.0,
-                ref.inclination_deg if ref else 53.0,
-                rp.altitude_offset_km,
-            ),
-            repair_s=rp.duration_s,
-            spares=rp.spares_initial,
-            resupply_every_s=rp.resupply_every_s or 0.0,
-            resupply_quantity=rp.resupply_quantity,
-        )
-    else:
-        repair = RepairPlan(robots=0, spares=0)
-    rel = scenario.reliability
-    eol = scenario.end_of_life
-    return EngineConfig(
-        scenario=meta.name,
-        epoch=meta.epoch,
-        until_s=meta.duration_s if until_s is None else until_s,
-        fleet=fleet,
-        shells=tuple(shells),
-        bus=bus,
-        accelerator_tflops=b.accelerator_tflops,
-        array_degradation_per_year=b.array_degradation_per_year,
-        launch=launch,
-        components=tuple(
-            Component(c.name, c.weibull_shape, c.weibull_scale_years * YEAR_S, c.repairable)
-            for c in rel.components
-        ),
-        upset_rate_per_s=rel.upsets.rate_per_sat_day / DAY_S,
-        saa_multiplier=rel.upsets.saa_multiplier,
-        reboot_s=rel.upsets.reboot_s,
-        repair=repair,
-        design_life_s=eol.design_life_s if eol is not None else math.inf,
-        deorbit_s=eol.deorbit_s if eol is not None else 0.0,
-        fingerprint=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
-    )
+    return tuple(shells)
 
 
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
@@ -391,7 +359,7 @@ _STOPPED = TERMINAL | {State.DEORBITING}
 
 def run_id_for(config: EngineConfig, seed: int) -> str:
     """Deterministic run id: a hash of the scenario content, seed and horizon."""
-    h = hashlib.sha256(f"{config.fingerprint}|{config.scenario}|{seed}|{config.until_s}".encode())
+    h = hashlib.sha256(f"{config.fingerprint}|{config.name}|{seed}|{config.until_s}".encode())
     return "run-" + h.hexdigest()[:12]
 
 
@@ -429,18 +397,21 @@ class Engine:
         self._compute_sun = 0
         self.sats = self._make_sats()
         self.counts[State.PLANNED] = len(self.sats)
-        self.spares = simpy.Container(
-            self.env, capacity=float("inf"), init=float(config.repair.spares)
-        )
+        repair = config.scenario.repair
+        spares = repair.spares_initial if repair is not None else 0
+        self.spares = simpy.Container(self.env, capacity=float("inf"), init=float(spares))
         self.pools = self._make_pools()
         self._finished = False
         self.saa_time_fraction = 0.0
         self._upset_rate_in_saa_per_s = 0.0
-        if config.upset_rate_per_s > 0:
+        upsets = config.scenario.reliability.upsets
+        if upsets.rate_per_sat_day > 0:
             self.saa_time_fraction = self._saa_fraction()
-            # keep the orbit-averaged rate: outside = r / (1 − f + f·m), inside = m × outside
-            f, m = self.saa_time_fraction, config.saa_multiplier
-            self._upset_rate_in_saa_per_s = m * config.upset_rate_per_s / (1.0 - f + f * m)
+            _, self._upset_rate_in_saa_per_s = split_upset_rate(
+                upsets.rate_per_sat_day / SECONDS_PER_DAY,
+                upsets.saa_multiplier,
+                self.saa_time_fraction,
+            )
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -448,14 +419,19 @@ class Engine:
         return np.random.default_rng([self.seed, *key])
 
     def _make_sats(self) -> list[Sat]:
-        fleet, plan = self.cfg.fleet, self.cfg.launch
+        fleet, plan = self.cfg.fleet, self.cfg.scenario.launch
         launch_rng = self._rng(0xA11CE)
-        preflown = min(plan.in_orbit_at_epoch, len(fleet))
-        n_launches = -(-(len(fleet) - preflown) // max(plan.sats_per_launch, 1))
-        ok = launch_rng.random(n_launches) >= plan.failure_probability
+        if plan is None:  # no launch campaign: every satellite is in service at the epoch
+            preflown, per_launch, first_s, cadence_s, p_fail = len(fleet), 1, 0.0, 0.0, 0.0
+        else:
+            preflown = min(plan.in_orbit_at_epoch, len(fleet))
+            per_launch, first_s = plan.sats_per_launch, plan.first_launch_s
+            cadence_s, p_fail = plan.cadence_s, plan.failure_probability
+        n_launches = -(-(len(fleet) - preflown) // max(per_launch, 1))
+        ok = launch_rng.random(n_launches) >= p_fail
         sats = []
         for i, satrec in enumerate(fleet.satrecs):
-            k = (i - preflown) // plan.sats_per_launch
+            k = (i - preflown) // per_launch
             sats.append(
                 Sat(
                     index=i,
@@ -465,7 +441,7 @@ class Engine:
                     raan_deg=math.degrees(satrec.nodeo) % 360.0,
                     phase_deg=math.degrees(satrec.argpo + satrec.mo) % 360.0,
                     rng=self._rng(1, i),
-                    launch_s=plan.first_launch_s + k * plan.cadence_s if i >= preflown else 0.0,
+                    launch_s=first_s + k * cadence_s if i >= preflown else 0.0,
                     launch_id=k + 1 if i >= preflown else 0,
                     launch_ok=bool(ok[k]) if i >= preflown else True,
                     preflown=i < preflown,
@@ -474,15 +450,20 @@ class Engine:
         return sats
 
     def _pool_key(self, sat: Sat) -> tuple[int, int]:
-        return (sat.shell, sat.plane if self.cfg.repair.robots_per == "plane" else -1)
+        repair = self.cfg.scenario.repair
+        per_plane = repair is not None and repair.robots_per == "plane"
+        return (sat.shell, sat.plane if per_plane else -1)
 
     def _make_pools(self) -> dict[tuple[int, int], RobotPool]:
+        repair, travel = self.cfg.scenario.repair, self.cfg.travel
+        if repair is None or travel is None:
+            return {}
         members: dict[tuple[int, int], list[Sat]] = {}
         for sat in self.sats:
             members.setdefault(self._pool_key(sat), []).append(sat)
         pools = {}
         for key, sats in sorted(members.items()):
-            n = self.cfg.repair.robots
+            n = repair.robots
             name = f"R{key[0]}" + (f"-P{key[1]:02d}" if key[1] >= 0 else "")
             # spread the robots evenly over the pool's satellite slots
             robots = [
@@ -493,12 +474,13 @@ class Engine:
                 )
                 for j in range(n)
             ]
-            pools[key] = RobotPool(self.env, name, robots, self.cfg.repair)
+            pools[key] = RobotPool(self.env, name, robots, repair, travel)
         return pools
 
     @property
     def robots_total(self) -> int:
-        return self.cfg.repair.robots * len(self.pools)
+        repair = self.cfg.scenario.repair
+        return repair.robots * len(self.pools) if repair is not None else 0
 
     # -- emission -------------------------------------------------------------------------
 
@@ -568,10 +550,10 @@ class Engine:
         sat.t_soc = self.env.now
 
     def _degradation(self, sat: Sat) -> float:
-        rate = self.cfg.array_degradation_per_year
+        rate = self.cfg.scenario.bus.array_degradation_per_year
         if rate <= 0.0:
             return 1.0
-        age_years = max(self.env.now - sat.deployed_s, 0.0) / YEAR_S
+        age_years = max(self.env.now - sat.deployed_s, 0.0) / SECONDS_PER_YEAR
         return float((1.0 - rate) ** age_years)  # = power.degradation_factor, scalar
 
     def _set_power(self, sat: Sat) -> None:
@@ -584,12 +566,12 @@ class Engine:
         if sat.state in COMPUTING:
             # what the (degraded) array carries in sunlight, also run on battery in shadow
             sat.compute_online = self._compute_sun
-            if bus.accelerator_power_w > 0:
-                fit = int((sun_w - bus.idle_power_w) // bus.accelerator_power_w)
+            if bus.accelerator_w > 0:
+                fit = int((sun_w - bus.bus_idle_w) // bus.accelerator_w)
                 sat.compute_online = max(min(sat.compute_online, fit), 0)
         else:
             sat.compute_online = 0
-        sat.consumed_w = bus.idle_power_w + sat.compute_online * bus.accelerator_power_w
+        sat.consumed_w = bus.bus_idle_w + sat.compute_online * bus.accelerator_w
         if sat.in_shadow and sat.shadow_waiting and sat.shadow_proc is not None:
             proc = sat.shadow_proc
             if proc.is_alive and proc is not self.env.active_process:
@@ -598,11 +580,10 @@ class Engine:
     def _update_sun(self, t_s: float) -> None:
         jd, fr = julian_dates(self.cfg.epoch, [t_s])
         self.sun_au = float(sun_distance_km(jd, fr)[0]) / AU_KM
-        from twin.power import power_budget
 
         budget = power_budget(self.cfg.bus, 1.0, self.sun_au)
         self._gen_sun_w = budget.generated_w
-        acc_w = self.cfg.bus.accelerator_power_w
+        acc_w = self.cfg.bus.accelerator_w
         self._compute_sun = (
             min(self.cfg.bus.accelerators, int(budget.compute_w // acc_w))
             if acc_w > 0
@@ -614,7 +595,8 @@ class Engine:
     def _environment(self) -> ProcessGen:
         """Per window: eclipse passes for every satellite in orbit by the window's end."""
         cfg = self.cfg
-        margin = 3 * 3600.0
+        margin = 3 * SECONDS_PER_HOUR
+        deploy_s = cfg.scenario.launch.deployment_s if cfg.scenario.launch is not None else 0.0
         t = 0.0
         while t < cfg.until_s:
             t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
@@ -622,7 +604,7 @@ class Engine:
             idx = [
                 s.index
                 for s in self.sats
-                if s.launch_ok and s.launch_s + cfg.launch.deploy_s < t1 and not _stopped(s)
+                if s.launch_ok and s.launch_s + deploy_s < t1 and not _stopped(s)
             ]
             if idx:
                 table = eclipse_table(
@@ -697,7 +679,7 @@ class Engine:
                 )
 
     def _sample_failures(self, sat: Sat, names: Sequence[str] | None = None) -> None:
-        for comp in self.cfg.components:
+        for comp in self.cfg.scenario.reliability.components:
             if names is None or comp.name in names:
                 life = comp.weibull_scale_s * sat.rng.weibull(comp.weibull_shape)
                 sat.fail_at_s[comp.name] = self.env.now + float(life)
@@ -710,7 +692,7 @@ class Engine:
         if n == 0:
             return 0.0
         pick = sorted({(k * n) // min(n, samples) for k in range(min(n, samples))})
-        seconds = np.arange(0.0, DAY_S, 120.0)
+        seconds = np.arange(0.0, SECONDS_PER_DAY, 120.0)
         states = propagate([self.cfg.fleet.satrecs[i] for i in pick], self.cfg.epoch, seconds)
         jd, fr = julian_dates(self.cfg.epoch, seconds)
         r = teme_to_ecef(states.r_teme_km, gmst_rad(jd, fr)[None, :])
@@ -737,16 +719,17 @@ class Engine:
         return SAA_LAT_DEG[0] <= lat <= SAA_LAT_DEG[1] and SAA_LON_DEG[0] <= lon <= SAA_LON_DEG[1]
 
     def _lifecycle(self, sat: Sat) -> ProcessGen:
-        env, cfg, plan = self.env, self.cfg, self.cfg.launch
+        env, cfg, plan = self.env, self.cfg, self.cfg.scenario.launch
+        vehicle = plan.vehicle if plan is not None else _NO_LAUNCH_VEHICLE
         if sat.launch_s > cfg.until_s:
             return
         yield env.timeout(sat.launch_s)
         if not sat.launch_ok:
-            self._transition(sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=plan.vehicle)
+            self._transition(sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=vehicle)
             return
-        self._transition(sat, ev.Launched, launch_id=sat.launch_id, vehicle=plan.vehicle)
-        if not sat.preflown:
-            yield env.timeout(plan.deploy_s)
+        self._transition(sat, ev.Launched, launch_id=sat.launch_id, vehicle=vehicle)
+        if not sat.preflown and plan is not None:
+            yield env.timeout(plan.deployment_s)
         sat.deployed_s = env.now
         sat.t_soc = env.now
         sat.soc = 1.0
@@ -754,18 +737,20 @@ class Engine:
         sat.shadow_proc = env.process(self._shadow(sat))
         altitude = cfg.shells[sat.shell].altitude_km if sat.shell < len(cfg.shells) else 0.0
         self._transition(sat, ev.OrbitRaisingStarted, target_altitude_km=altitude)
-        if not sat.preflown:
-            yield env.timeout(plan.raise_s)
+        if not sat.preflown and plan is not None:
+            yield env.timeout(plan.orbit_raising_s)
         self._transition(sat, ev.OrbitRaised, altitude_km=altitude)
-        if not sat.preflown:
-            yield env.timeout(plan.commission_s)
+        if not sat.preflown and plan is not None:
+            yield env.timeout(plan.commissioning_s)
         self._transition(sat, ev.PoweredUp)
-        life_s = cfg.design_life_s
+        end_of_life = cfg.scenario.end_of_life
+        life_s = end_of_life.design_life_s if end_of_life is not None else math.inf
         if sat.preflown and math.isfinite(life_s):
             life_s *= float(sat.rng.random())  # already flown a uniform share of its life
         eol = env.now + life_s
         self._sample_failures(sat)
         max_rate = self._upset_rate_in_saa_per_s
+        upsets, components = cfg.scenario.reliability.upsets, cfg.scenario.reliability.components
         while True:
             perm_name, perm_at = min(
                 sat.fail_at_s.items(), key=lambda kv: (kv[1], kv[0]), default=("", math.inf)
@@ -785,11 +770,11 @@ class Engine:
             if upset_at <= env.now and upset_at < perm_at:
                 in_saa = self._in_saa(sat)
                 # thinning: candidates at the SAA rate; outside the SAA keep 1/multiplier
-                if not in_saa and sat.rng.random() * cfg.saa_multiplier >= 1.0:
+                if not in_saa and sat.rng.random() * upsets.saa_multiplier >= 1.0:
                     continue
                 yield from self._transient(sat, in_saa)
                 continue
-            comp = next(c for c in cfg.components if c.name == perm_name)
+            comp = next(c for c in components if c.name == perm_name)
             yield from self._permanent(sat, comp, eol)
             if _stopped(sat):
                 return
@@ -799,14 +784,14 @@ class Engine:
             sat, ev.FaultDetected, component="avionics", kind="transient", in_saa=in_saa
         )
         start = self.env.now
-        yield self.env.timeout(self.cfg.reboot_s)
+        yield self.env.timeout(self.cfg.scenario.reliability.upsets.reboot_s)
         self._transition(sat, ev.Rebooted, downtime_s=round(self.env.now - start, 3))
 
-    def _permanent(self, sat: Sat, comp: Component, eol: float) -> ProcessGen:
-        env, repair = self.env, self.cfg.repair
+    def _permanent(self, sat: Sat, comp: ComponentReliability, eol: float) -> ProcessGen:
+        env, repair = self.env, self.cfg.scenario.repair
         fault_t = env.now
         self._transition(sat, ev.FaultDetected, component=comp.name, kind="permanent")
-        if not comp.repairable or repair.robots <= 0:
+        if not comp.repairable or repair is None or repair.robots <= 0:
             yield from self._deorbit(sat, "unrepairable")
             return
         pool = self.pools[self._pool_key(sat)]
@@ -827,7 +812,7 @@ class Engine:
         robot.raan_deg, robot.phase_deg = sat.raan_deg, sat.phase_deg
         self._transition(sat, ev.RepairRobotArrived, robot=robot.name)
         yield self.spares.get(1)
-        yield env.timeout(repair.repair_s)
+        yield env.timeout(repair.duration_s)
         pool.release(robot)
         self._sample_failures(sat, [comp.name])
         self._transition(
@@ -843,37 +828,38 @@ class Engine:
         self._transition(sat, ev.DeorbitStarted, reason=reason)
         if sat.shadow_proc is not None and sat.shadow_proc.is_alive and sat.shadow_waiting:
             sat.shadow_proc.interrupt("deorbiting")
-        yield self.env.timeout(self.cfg.deorbit_s)
+        end_of_life = self.cfg.scenario.end_of_life
+        yield self.env.timeout(end_of_life.deorbit_s if end_of_life is not None else 0.0)
         self._transition(sat, ev.Deorbited)
 
-    def _resupply(self) -> ProcessGen:
-        plan = self.cfg.repair
+    def _resupply(self, every_s: float, quantity: int) -> ProcessGen:
         while True:
-            yield self.env.timeout(plan.resupply_every_s)
-            yield self.spares.put(plan.resupply_quantity)
+            yield self.env.timeout(every_s)
+            yield self.spares.put(quantity)
 
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Emit ``scenario_started`` and start every process (call once, before running)."""
         cfg = self.cfg
+        repair = cfg.scenario.repair
         self._emit_run(
             ev.ScenarioStarted,
-            scenario=cfg.scenario,
+            scenario=cfg.name,
             seed=self.seed,
             epoch=format_time(cfg.epoch),
             until=format_sim(cfg.epoch, cfg.until_s),
             satellites_planned=len(self.sats),
             shells=cfg.shells,
             accelerators_per_satellite=cfg.bus.accelerators,
-            tflops_per_accelerator=cfg.accelerator_tflops,
-            accelerator_w=cfg.bus.accelerator_power_w,
+            tflops_per_accelerator=cfg.scenario.bus.accelerator_tflops,
+            accelerator_w=cfg.bus.accelerator_w,
             robots=self.robots_total,
-            spares=cfg.repair.spares,
+            spares=repair.spares_initial if repair is not None else 0,
         )
         self.env.process(self._environment())
-        if cfg.repair.resupply_every_s > 0 and cfg.repair.resupply_quantity > 0:
-            self.env.process(self._resupply())
+        if repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0:
+            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))
         for sat in self.sats:
             self.env.process(self._lifecycle(sat))
 
@@ -906,11 +892,10 @@ def simulate(config: EngineConfig, seed: int) -> list[ev.EventBase]:
 
 
 __all__ = [
-    "Component",
     "Engine",
     "EngineConfig",
     "IllegalTransition",
-    "LaunchPlan",
-    "RepairPlan",
+    "RobotTravel",
+    "config_from_scenario",
     "simulate",
 ]

@@ -150,7 +150,7 @@ class EclipseExited(_WithTelemetry):
 
 class LoadShed(_WithTelemetry):
     type: Literal["load_shed"] = "load_shed"
-    reason: Literal["battery_floor", "thermal"]
+    reason: Literal["battery_floor"]
 
 
 class LoadRestored(_WithTelemetry):

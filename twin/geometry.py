@@ -23,17 +23,15 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
+from twin.constants import EARTH_RADIUS_KM, SECONDS_PER_DAY, WGS84_FLATTENING
 from twin.eclipses import EclipseTable, EventFunction, find_crossings, intervals_from_crossings
 from twin.orbits import Fleet
 from twin.propagate import propagate
-from twin.shadow import EARTH_RADIUS_KM
 from twin.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
 FloatArray = npt.NDArray[np.float64]
 
-WGS84_A_KM = 6378.137
-WGS84_F = 1.0 / 298.257223563
 EARTH_ROTATION_RAD_S = 7.292115146706979e-5
 
 
@@ -111,7 +109,13 @@ def gmst_rad(jd: npt.ArrayLike, fr: npt.ArrayLike) -> FloatArray:
     # the (876600 h)·T term is exactly 86400 s per day, i.e. whole turns plus the day
     # fraction; take the fraction from the split date to keep precision
     day_frac = np.mod((jd_a - 2451545.0) + fr_a, 1.0)
-    sec = 67310.54841 + day_frac * 86400.0 + 8640184.812866 * t + 0.093104 * t**2 - 6.2e-6 * t**3
+    sec = (
+        67310.54841
+        + day_frac * SECONDS_PER_DAY
+        + 8640184.812866 * t
+        + 0.093104 * t**2
+        - 6.2e-6 * t**3
+    )
     return np.asarray(np.mod(sec / 240.0 * np.pi / 180.0, 2 * np.pi), dtype=np.float64)
 
 
@@ -141,8 +145,8 @@ def geodetic_to_ecef(
     lat = np.radians(np.asarray(lat_deg, np.float64))
     lon = np.radians(np.asarray(lon_deg, np.float64))
     h = np.asarray(alt_km, np.float64)
-    e2 = WGS84_F * (2 - WGS84_F)
-    n = WGS84_A_KM / np.sqrt(1 - e2 * np.sin(lat) ** 2)
+    e2 = WGS84_FLATTENING * (2 - WGS84_FLATTENING)
+    n = EARTH_RADIUS_KM / np.sqrt(1 - e2 * np.sin(lat) ** 2)
     return np.asarray(
         np.stack(
             [

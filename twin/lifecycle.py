@@ -63,7 +63,6 @@ SAME = "same"
 RESUME = "resume"
 
 _SERVICE = frozenset({State.OPERATIONAL, State.IN_ECLIPSE, State.LOAD_SHED})
-_NOT_COMPUTING_IN_ORBIT = IN_ORBIT - _SERVICE
 
 # event type -> (allowed source states, target state or marker)
 TRANSITIONS: dict[str, tuple[frozenset[State], State | str]] = {

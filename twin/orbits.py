@@ -35,17 +35,15 @@ import numpy.typing as npt
 from sgp4.api import SGP4_ERRORS, WGS72, Satrec
 from sgp4.earth_gravity import wgs72 as _wgs72
 
+from twin.constants import (
+    EARTH_RADIUS_KM,
+    J2,
+    MU_KM3_S2,
+    SECONDS_PER_DAY,
+    TROPICAL_YEAR_DAYS,
+)
 from twin.errors import InputError
 from twin.timeutil import julian_date, parse_time
-
-EARTH_RADIUS_KM = 6378.137
-"""Equatorial radius (WGS84) used to turn geocentric distance into altitude, km."""
-MU_KM3_S2 = 398600.4418
-"""Earth's gravitational parameter (WGS84), km³/s²."""
-J2 = 1.08262668e-3
-"""Earth's second zonal harmonic (oblateness), dimensionless."""
-TROPICAL_YEAR_DAYS = 365.2422
-"""The Sun's apparent motion around the equator takes one tropical year, days."""
 
 MIN_ALTITUDE_KM = 160.0
 MAX_ALTITUDE_KM = 40_000.0
@@ -477,7 +475,7 @@ def _omm_satrec(
         WGS72,
         "i",
         satnum,
-        (values["EPOCH"] - _EPOCH0).total_seconds() / 86400.0,
+        (values["EPOCH"] - _EPOCH0).total_seconds() / SECONDS_PER_DAY,
         values["BSTAR"],
         values["MEAN_MOTION_DOT"] / (xpdotp * 1440.0),
         values["MEAN_MOTION_DDOT"] / (xpdotp * 1440.0 * 1440.0),
@@ -592,7 +590,7 @@ def sso_inclination_deg(altitude_km: float, eccentricity: float = 0.0) -> float:
         )
     a_km = EARTH_RADIUS_KM + altitude_km
     n_rad_s = math.sqrt(MU_KM3_S2 / a_km**3)
-    sun_rate_rad_s = 2.0 * math.pi / (TROPICAL_YEAR_DAYS * 86400.0)
+    sun_rate_rad_s = 2.0 * math.pi / (TROPICAL_YEAR_DAYS * SECONDS_PER_DAY)
     cos_i = (
         -sun_rate_rad_s
         * (1.0 - eccentricity**2) ** 2
@@ -694,7 +692,7 @@ def walker_delta(
         anomaly_deg = 360.0 * phasing * k / planes + (j - (sats_per_plane - 1) / 2.0) * step_deg
     anomaly_deg = np.mod(anomaly_deg, 360.0)
 
-    epoch_days = (epoch_utc - _EPOCH0).total_seconds() / 86400.0
+    epoch_days = (epoch_utc - _EPOCH0).total_seconds() / SECONDS_PER_DAY
     satrecs: list[Satrec] = []
     for idx in range(total):
         sat = Satrec()

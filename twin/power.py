@@ -20,22 +20,15 @@ values are validated once, where they enter, by the dataclass constructors
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from twin.constants import SECONDS_PER_HOUR, SOLAR_CONSTANT_W_M2, STEFAN_BOLTZMANN_W_M2_K4
 from twin.errors import InputError
 
 FloatArray = npt.NDArray[np.float64]
-
-SOLAR_CONSTANT_W_M2 = 1361.0
-"""Total solar irradiance at 1 AU (SORCE). Varies ±3.5 % over the year with distance."""
-
-STEFAN_BOLTZMANN_W_M2_K4 = 5.670374419e-8
-"""σ (CODATA 2018), W/(m²·K⁴)."""
 
 EARTH_IR_W_M2 = 237.0
 """Earth's mean outgoing long-wave (infrared) flux at the top of the atmosphere, W/m²."""
@@ -47,8 +40,6 @@ VERTICAL_PLATE_EARTH_VIEW_FACTOR = 0.25
 """View factor from one face of a flat plate whose plane contains the nadir direction to
 the Earth, in LEO: F = (1/π)·(atan(1/√(H²−1)) − √(H²−1)/H²) with H = (R+h)/R gives
 0.258 at 550 km and 0.241 at 650 km. A plate facing nadir would see 0.82 at 650 km."""
-
-SECONDS_PER_HOUR = 3600.0
 
 
 def _f64(x: npt.ArrayLike) -> FloatArray:
@@ -188,8 +179,9 @@ class Battery:
     round trip is ~0.9–0.95; both default to 1.0 (ideal) so the closed forms read plainly.
 
     SOC is physical: methods return the exact linear value clamped to [0, 1] and never
-    stop at the floor. Stopping there is the engine's decision: it sheds load when
-    :meth:`time_to_floor_s` elapses (see :func:`simulate_segments`).
+    stop at the floor. Stopping there is the engine's decision (:mod:`twin.engine`): in
+    shadow it sheds the compute load when :meth:`time_to_floor_s` elapses, keeps the bus's
+    idle draw on, and restores the load at shadow exit.
     """
 
     capacity_wh: float
@@ -273,93 +265,6 @@ def _check_state(soc: float, net_power_w: float) -> None:
     _check(math.isfinite(net_power_w), "net_power_w", net_power_w, "a finite power in W")
 
 
-class Segment(NamedTuple):
-    """A stretch of constant power: ``duration_s`` at ``net_power_w`` (generated − consumed,
-    W, with the full compute load on); ``sunlit`` says whether the arrays are lit."""
-
-    duration_s: float
-    net_power_w: float
-    sunlit: bool
-
-
-@dataclass(frozen=True)
-class SegmentsResult:
-    """What :func:`simulate_segments` found.
-
-    ``times_s[i]`` and ``soc[i]`` are the segment boundaries (seconds since the start of
-    the first segment) and the SOC there; both have ``len(segments) + 1`` entries.
-    ``shed_times_s`` are the instants the floor was reached and load shed,
-    ``restore_times_s`` the instants the load came back; ``shed_at_end`` says whether the
-    load is still shed after the last segment.
-    """
-
-    times_s: tuple[float, ...]
-    soc: tuple[float, ...]
-    shed_times_s: tuple[float, ...]
-    restore_times_s: tuple[float, ...]
-    shed_at_end: bool
-
-
-def simulate_segments(
-    battery: Battery,
-    soc0: float,
-    segments: Sequence[Segment | tuple[float, float, bool]],
-    shed_power_w: float,
-    *,
-    shed_at_start: bool = False,
-) -> SegmentsResult:
-    """Advance a battery exactly through constant-power segments, shedding load at the floor.
-
-    The load-shedding rule the engine follows:
-
-    * While the load is on and the battery discharges, the SOC floor
-      (``1 − max_depth_of_discharge``) is reached after :meth:`Battery.time_to_floor_s`.
-      At that instant ``shed_power_w`` (the compute load that can be switched off) is shed:
-      net power becomes ``net_power_w + shed_power_w`` for the rest of the segment and
-      every later segment until restoration. The bus's own idle draw stays on, so in a
-      long eclipse the SOC can keep falling below the floor (to 0 at worst, clamped).
-    * The load is restored at the start of the next *sunlit* segment, unless the battery
-      is at or below the floor and that segment would still discharge it with the load on
-      (restoring would shed again at once); then it stays shed.
-
-    ``shed_at_start`` carries a shed state over from a previous call. Returns the SOC at
-    every boundary and the shed and restore instants (seconds since the first segment).
-    """
-    _check(0.0 <= soc0 <= 1.0, "soc0", soc0, "a state of charge in [0, 1]")
-    _check(0.0 <= shed_power_w < math.inf, "shed_power_w", shed_power_w, "a finite power >= 0 W")
-    floor = battery.floor_soc
-    shed = shed_at_start
-    soc, t = soc0, 0.0
-    times, socs = [t], [soc]
-    shed_times: list[float] = []
-    restore_times: list[float] = []
-    for i, (duration_s, net_power_w, sunlit) in enumerate(segments):
-        _check(
-            0.0 <= duration_s < math.inf,
-            f"segments[{i}].duration_s",
-            duration_s,
-            "a finite time >= 0 s",
-        )
-        if shed and sunlit and battery.time_to_floor_s(soc, net_power_w) > 0.0:
-            shed = False
-            restore_times.append(t)
-        remaining_s = duration_s
-        if not shed:
-            to_floor_s = battery.time_to_floor_s(soc, net_power_w)
-            if to_floor_s < remaining_s:
-                soc = min(soc, floor)  # exactly the floor, not a rounded neighbour
-                t += to_floor_s
-                remaining_s -= to_floor_s
-                shed = True
-                shed_times.append(t)
-        effective_w = net_power_w + shed_power_w if shed else net_power_w
-        soc = battery.soc_after(soc, effective_w, remaining_s)
-        t += remaining_s
-        times.append(t)
-        socs.append(soc)
-    return SegmentsResult(tuple(times), tuple(socs), tuple(shed_times), tuple(restore_times), shed)
-
-
 # --- Radiator ----------------------------------------------------------------------------
 
 
@@ -435,8 +340,8 @@ class Bus:
     """The power-relevant design of one satellite bus.
 
     ``array_area_m2`` and ``array_efficiency`` (cells ~0.22–0.30) size the solar array;
-    ``battery`` stores energy for eclipses; ``idle_power_w`` is the bus's own draw
-    (avionics, links, heaters), always on; ``accelerators`` × ``accelerator_power_w`` is
+    ``battery`` stores energy for eclipses; ``bus_idle_w`` is the bus's own draw
+    (avionics, links, heaters), always on; ``accelerators`` × ``accelerator_w`` is
     the compute load at full demand; the radiator is a plate of ``radiator_area_m2`` per
     face at ``radiator_temperature_k`` (default 293.15 K = 20 °C) with emissivity and
     solar absorptivity as in :func:`radiator_rejection_w`.
@@ -445,16 +350,16 @@ class Bus:
     array_area_m2: float
     array_efficiency: float
     battery: Battery
-    idle_power_w: float
+    bus_idle_w: float
     accelerators: int
-    accelerator_power_w: float
+    accelerator_w: float
     radiator_area_m2: float
     radiator_emissivity: float = 0.92
     radiator_temperature_k: float = 293.15
     radiator_absorptivity: float = 0.09
 
     def __post_init__(self) -> None:
-        for name in ("array_area_m2", "idle_power_w", "accelerator_power_w", "radiator_area_m2"):
+        for name in ("array_area_m2", "bus_idle_w", "accelerator_w", "radiator_area_m2"):
             value = getattr(self, name)
             _check(0.0 <= value < math.inf, name, value, "a finite value >= 0")
         for name in ("array_efficiency", "radiator_emissivity"):
@@ -483,8 +388,8 @@ class Bus:
 
     @property
     def compute_demand_w(self) -> float:
-        """Compute power at full demand: ``accelerators × accelerator_power_w``, W."""
-        return self.accelerators * self.accelerator_power_w
+        """Compute power at full demand: ``accelerators × accelerator_w``, W."""
+        return self.accelerators * self.accelerator_w
 
 
 @dataclass(frozen=True)
@@ -494,7 +399,7 @@ class PowerBudget:
     ``generated_w`` by the array; ``compute_w`` allowed (the demand, capped by the
     radiator); ``consumed_w = idle + compute_w``; ``radiator_cap_w`` the most compute the
     radiator allows; ``net_battery_w = generated − consumed`` (+ charges, − discharges),
-    the value to pass to :class:`Battery` methods and :func:`simulate_segments`.
+    the value to pass to :class:`Battery` methods.
     """
 
     generated_w: float
@@ -538,7 +443,7 @@ def power_budget(
         sun_distance_au=sun_distance_au,
         absorptivity=bus.radiator_absorptivity,
     )
-    cap_w = float(compute_power_cap_w(rejection_w, bus.idle_power_w))
+    cap_w = float(compute_power_cap_w(rejection_w, bus.bus_idle_w))
     compute_w = min(demand_w, cap_w)
-    consumed_w = bus.idle_power_w + compute_w
+    consumed_w = bus.bus_idle_w + compute_w
     return PowerBudget(generated_w, consumed_w, compute_w, cap_w, generated_w - consumed_w)

@@ -19,7 +19,7 @@ Conventions
 
 Errors name the file, the line, the key path (``constellation.shells[1].altitude_km``) and
 what is allowed (``160 <= altitude_km <= 40000``); all problems of a file are reported
-together in one :class:`~twin.errors.InputError`.
+together in one :class:`~twin.errors.InputError` (formatted by :mod:`twin.toml_errors`).
 
 File reading happens only in :func:`load_scenario`, :func:`list_presets` and
 :func:`resolve_scenario`; :func:`build_fleet` reads a constellation file through
@@ -28,17 +28,12 @@ File reading happens only in :func:`load_scenario`, :func:`list_presets` and
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 import tomllib
-import types
-import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -49,13 +44,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 import scenarios
 from twin import orbits
+from twin.constants import EARTH_RADIUS_KM, MU_KM3_S2, SECONDS_PER_DAY, SECONDS_PER_YEAR
 from twin.errors import InputError
-from twin.timeutil import parse_duration, parse_time
+from twin.timeutil import DURATION_ALLOWED, TIME_ALLOWED, parse_duration, parse_time
+from twin.toml_errors import Allowed, TomlIndex, source_line, syntax_error, validation_error
 
 __all__ = [
     "SECONDS_PER_YEAR",
@@ -83,15 +79,8 @@ __all__ = [
     "split_upset_rate",
 ]
 
-SECONDS_PER_YEAR = 365.25 * 86400.0
 PRESETS_DIR = Path(scenarios.__file__).resolve().parent
 """Where the presets live: the data-only ``scenarios`` package (a checkout or site-packages)."""
-
-_DURATION_ALLOWED = (
-    "a duration string NUMBER+UNIT with units ms, s, m (minutes), h, d, w, y (365.25 d), "
-    'e.g. "90m", "36h", "30d", "5y", "1d12h"'
-)
-_TIME_ALLOWED = 'an ISO-8601 UTC time such as "2026-11-23T00:00:00Z"'
 
 
 # --------------------------------------------------------------------------------------
@@ -111,38 +100,30 @@ def _error(problem: str, allowed: str) -> PydanticCustomError:
 
 
 def _duration_s(value: Any) -> float:
-    """Seconds from a duration string; ``y`` (365.25 d) is accepted as a leading term."""
+    """Seconds from a duration string with its unit (:func:`twin.timeutil.parse_duration`)."""
     if isinstance(value, _SecondsAfterEpoch):
         return float(value)
     if not isinstance(value, str):
-        raise _error(f"a duration needs a unit, got {value!r}", _DURATION_ALLOWED)
-    text = value.strip().lower().replace(" ", "")
-    years = 0.0
-    m = re.match(r"(\d+(?:\.\d+)?)y", text)
-    if m:
-        years = float(m.group(1))
-        text = text[m.end() :]
-        if not text:
-            return years * SECONDS_PER_YEAR
+        raise _error(f"a duration needs a unit, got {value!r}", DURATION_ALLOWED)
     try:
-        seconds = parse_duration(text)
-    except InputError:
-        raise _error(f"cannot read duration {value!r}", _DURATION_ALLOWED) from None
-    return years * SECONDS_PER_YEAR + seconds
+        return parse_duration(value, unit_required=True)
+    except InputError as exc:
+        raise _error(exc.problem, exc.allowed or DURATION_ALLOWED) from None
 
 
 def _time(value: Any) -> datetime:
+    """A UTC time (:func:`twin.timeutil.parse_time`) from ISO-8601 text or a TOML date-time."""
     if not isinstance(value, str | datetime):
-        raise _error(f"cannot read time {value!r}", _TIME_ALLOWED)
+        raise _error(f"cannot read time {value!r}", TIME_ALLOWED)
     try:
         return parse_time(value)
-    except InputError:
-        raise _error(f"cannot read time {value!r}", _TIME_ALLOWED) from None
+    except InputError as exc:
+        raise _error(exc.problem, exc.allowed or TIME_ALLOWED) from None
 
 
-Duration = Annotated[float, BeforeValidator(_duration_s)]
+Duration = Annotated[float, BeforeValidator(_duration_s), Allowed(DURATION_ALLOWED)]
 """Seconds (float), written in TOML as a duration string such as ``"36h"``."""
-UtcTime = Annotated[datetime, BeforeValidator(_time)]
+UtcTime = Annotated[datetime, BeforeValidator(_time), Allowed(TIME_ALLOWED)]
 """An aware UTC datetime, written in TOML as ISO-8601 or a TOML date-time."""
 
 
@@ -162,7 +143,7 @@ class ScenarioMeta(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
     epoch: UtcTime
-    duration_s: Duration = Field(default=30 * 86400.0, alias="duration", gt=0)
+    duration_s: Duration = Field(default=30 * SECONDS_PER_DAY, alias="duration", gt=0)
     seed: int = Field(default=0, ge=0)
 
 
@@ -287,8 +268,7 @@ class Launch(_Model):
         alias="first_launch",
         ge=0,
         json_schema_extra={
-            "allowed": f"{_DURATION_ALLOWED} after the epoch, or {_TIME_ALLOWED} "
-            "not before the epoch"
+            "allowed": f"{DURATION_ALLOWED} after the epoch, or {TIME_ALLOWED} not before the epoch"
         },
     )
     failure_probability: float = Field(default=0.0, ge=0, le=1)
@@ -351,18 +331,18 @@ class Reliability(_Model):
 class Repair(_Model):
     """``[repair]``: in-orbit servicing robots.
 
-    Robots never change orbital plane: turning a plane costs 2·v·sin(Δi/2), ≈131 m/s per
-    degree at 650 km (:func:`plane_change_dv_m_s`), so planes a few degrees apart would use
-    up a small robot's whole propellant budget. Within its plane a robot moves by phasing:
-    it flies ``altitude_offset_km`` above or below the shell and drifts along-track at
-    :func:`phasing_drift_deg_per_day` (≈1.1°/day per km at 650 km, for ≈1 m/s), so
-    reaching a satellite ``Δu`` degrees ahead or behind takes ``Δu / drift`` days.
+    Robots never thrust to change orbital plane: turning a plane costs 2·v·sin(Δi/2), ≈131
+    m/s per degree at 650 km (:func:`plane_change_dv_m_s`), a small robot's whole propellant
+    budget. They fly ``altitude_offset_km`` above or below the shell and drift for free:
+    along-track at :func:`phasing_drift_deg_per_day` (≈1.1°/day per km at 650 km), so reaching
+    a satellite ``Δu`` degrees ahead or behind takes ``Δu / drift`` days, and, to another
+    plane of the shell, by differential J2 nodal precession
+    (:func:`twin.engine.nodal_drift_deg_per_day`, a few tenths of a degree per day).
 
-    ``robots_per = "plane"`` gives every plane ``robots`` robots. ``robots_per = "shell"``
-    gives the shell ``robots`` robots, placed in its planes round-robin (robot ``r`` in
-    plane ``r mod planes``); they serve only their plane, so a shell has unserved planes
-    when it has fewer robots than planes. ``dispatch`` picks the next job
-    first-come-first-served (``"fifo"``) or by the shortest phasing time (``"nearest"``).
+    ``robots_per = "plane"`` gives every plane ``robots`` robots, serving that plane.
+    ``robots_per = "shell"`` gives the shell ``robots`` robots, spread evenly over its
+    satellites at the start, serving every plane of the shell. ``dispatch`` picks the next job
+    first-come-first-served (``"fifo"``) or by the shortest travel time (``"nearest"``).
     A repair takes ``duration`` and one spare; the stock starts at ``spares_initial`` and
     ``resupply_quantity`` spares arrive every ``resupply_every`` (omit it for none).
     """
@@ -437,8 +417,8 @@ class Scenario(_Model):
 
 
 def _mean_motion_rad_s(altitude_km: float) -> float:
-    a_km = orbits.EARTH_RADIUS_KM + altitude_km
-    return math.sqrt(orbits.MU_KM3_S2 / a_km**3)
+    a_km = EARTH_RADIUS_KM + altitude_km
+    return math.sqrt(MU_KM3_S2 / a_km**3)
 
 
 def phasing_drift_deg_per_day(altitude_km: float, offset_km: float) -> float:
@@ -449,34 +429,33 @@ def phasing_drift_deg_per_day(altitude_km: float, offset_km: float) -> float:
     a body below (negative ``offset_km``) moves ahead. At 650 km, 1 km gives ≈1.13°/day.
     """
     dn = _mean_motion_rad_s(altitude_km) - _mean_motion_rad_s(altitude_km + offset_km)
-    return math.degrees(dn) * 86400.0
+    return math.degrees(dn) * SECONDS_PER_DAY
 
 
 def plane_change_dv_m_s(altitude_km: float, delta_inclination_deg: float) -> float:
     """Δv, m/s, to turn a circular orbit's plane by ``delta_inclination_deg``: 2·v·sin(Δi/2)."""
-    v_m_s = math.sqrt(orbits.MU_KM3_S2 / (orbits.EARTH_RADIUS_KM + altitude_km)) * 1000.0
+    v_m_s = math.sqrt(MU_KM3_S2 / (EARTH_RADIUS_KM + altitude_km)) * 1000.0
     return 2.0 * v_m_s * math.sin(math.radians(delta_inclination_deg) / 2.0)
 
 
 def split_upset_rate(
-    rate_per_sat_day: float, saa_multiplier: float, saa_time_fraction: float
+    rate: float, saa_multiplier: float, saa_time_fraction: float
 ) -> tuple[float, float]:
-    """Upset rates (outside, inside) the South Atlantic Anomaly, per satellite-day.
+    """Upset rates (outside, inside) the South Atlantic Anomaly, in the unit of ``rate``.
 
     With a fraction ``f`` of the time inside the SAA and inside = ``m`` × outside, the
-    orbit average ``r`` is kept: outside = r / (1 − f + f·m), inside = m × outside.
+    orbit average ``r`` is kept: outside = r / (1 − f + f·m), inside = m·r / (1 − f + f·m).
     The SAA's share of upsets is then f·m / (1 − f + f·m) (80–97 % is reported in LEO).
+    The engine draws upsets at the inside rate and thins them outside the SAA.
     """
     f = min(max(saa_time_fraction, 0.0), 1.0)
-    outside = rate_per_sat_day / (1.0 - f + f * saa_multiplier)
-    return outside, outside * saa_multiplier
+    denominator = 1.0 - f + f * saa_multiplier
+    return rate / denominator, saa_multiplier * rate / denominator
 
 
 # --------------------------------------------------------------------------------------
 # Loading: TOML text -> Scenario, with errors that say file, line, key path and what fits
 # --------------------------------------------------------------------------------------
-
-PathKey = tuple[str | int, ...]
 
 
 def load_scenario(path: str) -> Scenario:
@@ -494,7 +473,7 @@ def load_scenario(path: str) -> Scenario:
         raise InputError(
             f"constellation file not found: {file}",
             file=path,
-            line=_TomlIndex(text).line(("constellation", "file")),
+            line=TomlIndex(text).line(("constellation", "file")),
             field="constellation.file",
             allowed="a TLE/3LE or OMM file, relative to the scenario file",
         )
@@ -510,7 +489,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _syntax_error(exc, text, source) from None
+        raise syntax_error(exc, text, source) from None
     constellation = data.get("constellation")
     if isinstance(constellation, dict) and isinstance(constellation.get("file"), str):
         file = Path(constellation["file"])
@@ -520,11 +499,11 @@ def parse_scenario(text: str, source: str) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc, data, text, source) from None
+        raise validation_error(exc, data, text, source, Scenario) from None
     launch, con = scenario.launch, scenario.constellation
     total = con.generated_satellites
     if launch is not None and con.file is None and launch.in_orbit_at_epoch > total:
-        line = _TomlIndex(text).line(("launch", "in_orbit_at_epoch"))
+        line = TomlIndex(text).line(("launch", "in_orbit_at_epoch"))
         raise InputError(
             f"in_orbit_at_epoch {launch.in_orbit_at_epoch} exceeds the {total} satellites "
             "of the constellation",
@@ -532,385 +511,9 @@ def parse_scenario(text: str, source: str) -> Scenario:
             line=line,
             field="launch.in_orbit_at_epoch",
             allowed=f"0 <= in_orbit_at_epoch <= {total}",
-            context=_source_line(text, line),
+            context=source_line(text, line),
         )
     return scenario
-
-
-def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> InputError:
-    msg = str(exc)
-    m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-    if m is None:
-        return InputError(f"TOML syntax error: {msg}", file=source, allowed="TOML 1.0 syntax")
-    line, column = int(m.group(1)), int(m.group(2))
-    problem = msg[: m.start()].strip() or "syntax error"
-    lines = text.splitlines()
-    context = None
-    if 1 <= line <= len(lines):
-        context = f"{line:5d} | {lines[line - 1]}\n      | {' ' * (column - 1)}^"
-    return InputError(
-        f"TOML syntax error: {problem} (column {column})",
-        file=source,
-        line=line,
-        allowed="TOML 1.0 syntax",
-        context=context,
-    )
-
-
-def _validation_error(
-    exc: ValidationError, data: dict[str, Any], text: str, source: str
-) -> InputError:
-    index = _TomlIndex(text)
-    found: list[tuple[int | None, str, str, str]] = []
-    for err in exc.errors(include_url=False):
-        path = _data_path(err["loc"], data)
-        kind = err["type"]
-        ctx = err.get("ctx") or {}
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            path = (*path, "kind")
-        raw = _lookup(data, path)
-        if kind == "union_tag_invalid":
-            problem = f"unknown kind {raw!r}"
-            allowed = f"one of {ctx.get('expected_tags', '')}"
-        elif kind == "extra_forbidden":
-            problem = f"unknown key {path[-1]!r}"
-            allowed = _known_keys(path, data)
-        elif kind in ("missing", "union_tag_not_found"):
-            if len(path) > 1:
-                problem = "missing required key"
-                allowed = _allowed_for(path, data, kind)
-            else:
-                problem = "missing required table"
-                allowed = f"a [{_format_path(path)}] table"
-        else:
-            message = str(ctx.get("problem") or err["msg"])
-            if "problem" not in ctx and raw is not _MISSING:
-                message = f"bad value {raw!r}: {message[0].lower()}{message[1:]}"
-            problem = message
-            allowed = str(ctx["allowed"]) if "allowed" in ctx else _allowed_for(path, data, kind)
-        found.append((index.line(path), _format_path(path), problem, allowed))
-    line, field, problem, allowed = found[0]
-    context_lines: list[str] = []
-    shown = _source_line(text, line)
-    if shown:
-        context_lines.append(shown)
-    for other in found[1:]:
-        where = source if other[0] is None else f"{source}:{other[0]}"
-        note = f"  also {where}: {other[1]}: {other[2]}"
-        if other[3]:
-            note += f" (allowed: {other[3]})"
-        context_lines.append(note)
-    return InputError(
-        problem,
-        file=source,
-        line=line,
-        field=field,
-        allowed=allowed or None,
-        context="\n".join(context_lines) or None,
-    )
-
-
-def _source_line(text: str, line: int | None) -> str | None:
-    """``  12 | the line`` for error context, or ``None``."""
-    lines = text.splitlines()
-    if line is None or not 1 <= line <= len(lines):
-        return None
-    return f"{line:5d} | {lines[line - 1]}"
-
-
-_MISSING: Any = object()
-
-
-def _child(node: Any, key: str | int) -> Any:
-    """``node[key]`` for a TOML table or array, or ``_MISSING``."""
-    if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
-        return node[key]
-    if isinstance(key, str) and isinstance(node, dict) and key in node:
-        return node[key]
-    return _MISSING
-
-
-def _lookup(data: Any, path: PathKey) -> Any:
-    node = data
-    for key in path:
-        node = _child(node, key)
-        if node is _MISSING:
-            break
-    return node
-
-
-def _data_path(loc: tuple[str | int, ...], data: Any) -> PathKey:
-    """Drop pydantic's union tags (e.g. ``"walker"``) from ``loc``, keeping TOML keys."""
-    out: list[str | int] = []
-    node = data
-    for i, key in enumerate(loc):
-        child = _child(node, key)
-        if child is not _MISSING:
-            out.append(key)
-            node = child
-        elif i == len(loc) - 1 and isinstance(node, dict):
-            out.append(key)  # a missing key: keep its name
-    return tuple(out)
-
-
-def _format_path(path: PathKey) -> str:
-    out = ""
-    for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else key)
-    return out or "<scenario>"
-
-
-def _model_in(annotation: Any, node: Any) -> type[BaseModel] | None:
-    """The model class an annotation holds, choosing a union member by ``kind``."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _model_in(typing.get_args(annotation)[0], node)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if origin in (typing.Union, types.UnionType):
-        models = [m for a in typing.get_args(annotation) if (m := _model_in(a, node))]
-        if len(models) == 1:
-            return models[0]
-        kind = node.get("kind") if isinstance(node, dict) else None
-        for model in models:
-            kind_field = model.model_fields.get("kind")
-            if kind_field and kind in typing.get_args(kind_field.annotation):
-                return model
-    return None
-
-
-def _element(annotation: Any) -> Any:
-    """The element type of ``tuple[X, ...]`` (through Optional/Annotated)."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _element(typing.get_args(annotation)[0])
-    if origin is tuple:
-        return typing.get_args(annotation)[0]
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if arg is not type(None):
-                return _element(arg)
-    return annotation
-
-
-def _field_by_key(model: type[BaseModel], key: str) -> tuple[str, FieldInfo] | None:
-    for name, info in model.model_fields.items():
-        if (info.alias or name) == key:
-            return info.alias or name, info
-    return None
-
-
-def _resolve(path: PathKey, data: Any) -> tuple[type[BaseModel] | None, FieldInfo | None]:
-    """The model holding the last key of ``path`` and that key's field, if both exist."""
-    annotation: Any = Scenario
-    node = data
-    model: type[BaseModel] | None = None
-    info: FieldInfo | None = None
-    for key in path:
-        if isinstance(key, int):
-            annotation = _element(annotation)
-            node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
-            continue
-        model = _model_in(annotation, node)
-        if model is None:
-            return None, None
-        found = _field_by_key(model, key)
-        if found is None:
-            return model, None
-        info = found[1]
-        annotation = info.annotation
-        node = node.get(key) if isinstance(node, dict) else None
-    return model, info
-
-
-def _known_keys(path: PathKey, data: Any) -> str:
-    model, _ = _resolve(path, data)
-    if model is None:
-        return ""
-    keys = [info.alias or name for name, info in model.model_fields.items()]
-    bad = str(path[-1])
-    close = difflib.get_close_matches(bad, keys, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}keys here: {', '.join(keys)}"
-
-
-def _num(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _allowed_for(path: PathKey, data: Any, error_type: str) -> str:
-    """Describe what a key accepts, from its type and ``Field`` constraints."""
-    _, info = _resolve(path, data)
-    if info is None:
-        return ""
-    extra = info.json_schema_extra
-    if isinstance(extra, dict) and "allowed" in extra:
-        return str(extra["allowed"])
-    key = str(path[-1])
-    lower = upper = ""
-    for meta in info.metadata:
-        if isinstance(meta, annotated_types.Ge):
-            lower = f"{_num(meta.ge)} <= "
-        elif isinstance(meta, annotated_types.Gt):
-            lower = f"{_num(meta.gt)} < "
-        elif isinstance(meta, annotated_types.Le):
-            upper = f" <= {_num(meta.le)}"
-        elif isinstance(meta, annotated_types.Lt):
-            upper = f" < {_num(meta.lt)}"
-    bounds = ""
-    if lower and upper:
-        bounds = f"{lower}{key}{upper}"
-    elif lower:  # "key >= 1" reads better than "1 <= key"
-        op, value = lower.split(" ")[1], lower.split(" ")[0]
-        bounds = f"{key} {'>=' if op == '<=' else '>'} {value}"
-    elif upper:
-        bounds = f"{key}{upper}"
-    if error_type.startswith(("greater_than", "less_than")) and bounds:
-        return bounds
-    kind = _describe_type(info)
-    return f"{kind}, {bounds}" if bounds else kind
-
-
-def _describe_type(info: FieldInfo) -> str:
-    annotation = info.annotation
-    optional = False
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
-        annotation = args[0] if len(args) == 1 else annotation
-    validators = [m for m in info.metadata if isinstance(m, BeforeValidator)]
-    if typing.get_origin(annotation) is Annotated:
-        validators += [m for m in typing.get_args(annotation)[1:] if isinstance(m, BeforeValidator)]
-    funcs = {getattr(v, "func", None) for v in validators}
-    if _duration_s in funcs:
-        text = _DURATION_ALLOWED
-    elif _time in funcs or annotation is datetime:
-        text = _TIME_ALLOWED
-    elif typing.get_origin(annotation) is Literal:
-        text = "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
-    elif annotation is bool:
-        text = "true or false"
-    elif annotation is int:
-        text = "an integer"
-    elif annotation is float:
-        text = "a number"
-    elif annotation is str:
-        text = "a string"
-    elif typing.get_origin(annotation) is tuple:
-        text = "an array of tables"
-    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        text = "a table"
-    else:
-        text = "a valid value"
-    if info.metadata and any(isinstance(m, annotated_types.MinLen) for m in info.metadata):
-        text = f"a non-empty {text.removeprefix('a ')}"
-    return f"{text} (or leave it out)" if optional else text
-
-
-class _TomlIndex:
-    """Line numbers of TOML keys and table headers (tomllib gives no positions).
-
-    Maps a key path such as ``("constellation", "shells", 1, "altitude_km")`` to the
-    1-based line that defines it; :meth:`line` falls back to the nearest enclosing table.
-    Handles ``[table]``, ``[[array.of.tables]]``, dotted and quoted keys, comments, and
-    skips the inside of multi-line strings and arrays.
-    """
-
-    _KEY = re.compile(
-        r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
-    )
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[PathKey, int] = {}
-        aot_counts: dict[tuple[str, ...], int] = {}
-        table: PathKey = ()
-        depth = 0  # open brackets/braces of a multi-line value
-        multiline: str | None = None  # open triple quote
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if multiline is not None:
-                if raw.count(multiline) % 2 == 1:
-                    multiline = None
-                continue
-            if depth > 0:
-                depth = max(0, depth + _bracket_balance(raw))
-                continue
-            stripped = raw.strip()
-            if stripped.startswith("[["):
-                keys = _split_key(stripped[2 : stripped.find("]]")])
-                table = self._indexed(keys, aot_counts, new_array=True)
-                self._add_table(table, number)
-                continue
-            if stripped.startswith("["):
-                keys = _split_key(stripped[1 : stripped.find("]")])
-                table = self._indexed(keys, aot_counts, new_array=False)
-                self._add_table(table, number)
-                continue
-            m = self._KEY.match(raw)
-            if m is None:
-                continue
-            key_path = (*table, *_split_key(m.group(1)))
-            for i in range(len(table) + 1, len(key_path) + 1):
-                self.lines.setdefault(key_path[:i], number)
-            rest = raw[m.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
-                    multiline = quote
-            if multiline is None:
-                depth = max(0, _bracket_balance(rest))
-
-    def _add_table(self, table: PathKey, number: int) -> None:
-        # implicit parents ([reliability] before [[reliability.components]]) point here too
-        for end in range(1, len(table) + 1):
-            self.lines.setdefault(table[:end], number)
-
-    @staticmethod
-    def _indexed(
-        keys: list[str], aot_counts: dict[tuple[str, ...], int], *, new_array: bool
-    ) -> PathKey:
-        out: list[str | int] = []
-        for i, key in enumerate(keys):
-            out.append(key)
-            raw = tuple(keys[: i + 1])
-            last = i == len(keys) - 1
-            if last and new_array:
-                aot_counts[raw] = aot_counts.get(raw, 0) + 1
-                # a new element invalidates counts of arrays nested in the previous one
-                for nested in [k for k in aot_counts if len(k) > len(raw) and k[: len(raw)] == raw]:
-                    del aot_counts[nested]
-            if raw in aot_counts:
-                out.append(aot_counts[raw] - 1)
-        return tuple(out)
-
-    def line(self, path: PathKey) -> int | None:
-        """Line of ``path``, or of its nearest enclosing table/key; ``None`` if absent."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-
-def _split_key(text: str) -> list[str]:
-    parts = re.findall(r""""([^"]*)"|'([^']*)'|([^.\s]+)""", text)
-    return [a or b or c for a, b, c in parts]
-
-
-def _bracket_balance(text: str) -> int:
-    """Open minus closed ``[``/``{`` outside strings and comments."""
-    balance = 0
-    quote: str | None = None
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "#":
-            break
-        elif ch in "[{":
-            balance += 1
-        elif ch in "]}":
-            balance -= 1
-    return balance
 
 
 # --------------------------------------------------------------------------------------

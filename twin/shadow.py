@@ -12,7 +12,7 @@ which is exactly the dual-cone model with a spherical Earth. The signed function
 eclipse search root-finds. The sunlit fraction is the visible share of the solar disc's area
 (circle-overlap formula, Montenbruck & Gill, *Satellite Orbits*, 2000, §3.4.2).
 
-Defaults: spherical Earth of radius 6378.137 km (WGS84 equatorial; the oblate Earth moves
+Defaults: spherical Earth of the WGS-84 equatorial radius (:mod:`twin.constants`; the oblate Earth moves
 shadow crossings by up to ~10 s at high latitudes, not modelled), Sun radius 696,000 km.
 No atmosphere (refraction/absorption would widen the penumbra by a few seconds).
 """
@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-EARTH_RADIUS_KM = 6378.137
-SUN_RADIUS_KM = 696_000.0
+from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
 
 FloatArray = npt.NDArray[np.float64]
 

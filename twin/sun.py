@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-AU_KM = 149_597_870.7
-"""Astronomical unit in km (IAU 2012)."""
+from twin.constants import AU_KM, SECONDS_PER_DAY
+
 TT_MINUS_UTC_S = 69.184
 """TT − UTC in seconds, valid from 2017-01-01 until the next leap second."""
 J2000_JD = 2451545.0
@@ -33,7 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 def _centuries_tt(jd: npt.ArrayLike, fr: npt.ArrayLike) -> FloatArray:
     """Julian centuries of TT since J2000 from UTC split Julian dates."""
     days = (np.asarray(jd, dtype=np.float64) - J2000_JD) + np.asarray(fr, dtype=np.float64)
-    return np.asarray((days + TT_MINUS_UTC_S / 86400.0) / 36525.0, dtype=np.float64)
+    return np.asarray((days + TT_MINUS_UTC_S / SECONDS_PER_DAY) / 36525.0, dtype=np.float64)
 
 
 def sun_apparent(jd: npt.ArrayLike, fr: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -2,7 +2,9 @@
 
 Times on the wire are UTC ISO-8601 with milliseconds and a ``Z``
 (``2026-11-23T00:21:46.244Z``). Durations are written ``90s``, ``90m``, ``36h``,
-``30d`` or ``1w`` (combinations such as ``1d12h`` are accepted).
+``30d``, ``1w`` or ``5y`` (a Julian year, 365.25 days; combinations such as ``1d12h`` are
+accepted): :func:`parse_duration` and :func:`parse_time` are the project's only parsers of
+durations and times, shared by scenario files and command-line options.
 For SGP4 a time is a split Julian date ``(jd, fr)`` to keep sub-millisecond precision.
 """
 
@@ -15,38 +17,83 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from twin.constants import (
+    MS_PER_DAY,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_MINUTE,
+    SECONDS_PER_WEEK,
+    SECONDS_PER_YEAR,
+)
 from twin.errors import InputError
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)")
+_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": SECONDS_PER_MINUTE,
+    "min": SECONDS_PER_MINUTE,
+    "h": SECONDS_PER_HOUR,
+    "d": SECONDS_PER_DAY,
+    "w": SECONDS_PER_WEEK,
+    "y": SECONDS_PER_YEAR,
+}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|min|s|m|h|d|w|y)")
+_SECONDS_RE = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+_NOT_FINITE = frozenset({"nan", "inf", "infinity"})
 JD_UNIX_EPOCH = 2440587.5
 
+MAX_DURATION_YEARS = 1000
+MAX_DURATION_S = MAX_DURATION_YEARS * SECONDS_PER_YEAR
+"""The longest duration accepted anywhere (1000 Julian years): longer spans would overflow
+the calendar (year 9999) when added to an epoch."""
+DURATION_ALLOWED = (
+    "a duration NUMBER+UNIT with units ms, s, m (minutes), h, d, w, y (365.25 d), "
+    f'e.g. "90m", "36h", "30d", "5y", "1d12h"; from 0 to {MAX_DURATION_YEARS}y'
+)
+"""What :func:`parse_duration` accepts (with ``unit_required``), for error messages."""
+SECONDS_ALLOWED = f"{DURATION_ALLOWED}, or a plain number of seconds"
+"""What :func:`parse_duration` accepts (without ``unit_required``), for error messages."""
+TIME_ALLOWED = 'an ISO-8601 UTC time such as "2026-11-23T00:00:00Z"'
+"""What :func:`parse_time` accepts, for error messages."""
 
-def parse_duration(text: str, *, field: str = "duration") -> float:
-    """Parse ``90m``, ``36h``, ``30d``, ``1d12h`` or plain seconds into seconds (float)."""
+
+def parse_duration(text: str, *, field: str = "duration", unit_required: bool = False) -> float:
+    """Seconds (float) from ``90m``, ``36h``, ``30d``, ``5y``, ``1d12h`` or plain seconds.
+
+    The one duration parser of the project: scenario files (which pass ``unit_required``, so
+    that every duration says its unit) and command-line options both use it. Units are ms, s,
+    m or min (minutes), h, d, w and y, a Julian year of 365.25 days; terms add up
+    (``1y6h``). Refuses, with an :class:`InputError` naming ``field`` and what is allowed:
+    text it cannot read, negative values, ``nan``/``inf`` and values that are not finite
+    (``1e400``) or longer than :data:`MAX_DURATION_S`.
+    """
+    allowed = DURATION_ALLOWED if unit_required else SECONDS_ALLOWED
     s = str(text).strip().lower().replace(" ", "")
     if not s:
-        raise InputError("empty duration", field=field, allowed="e.g. 90s, 90m, 36h, 30d, 1d12h")
-    try:
+        raise InputError("empty duration", field=field, allowed=allowed)
+    if s.startswith("-"):
+        raise InputError(f"negative duration {text!r}", field=field, allowed=allowed)
+    if s.lstrip("+") in _NOT_FINITE:
+        raise InputError(f"duration {text!r} is not a finite number", field=field, allowed=allowed)
+    if not unit_required and _SECONDS_RE.fullmatch(s):
         value = float(s)
-    except ValueError:
+    else:
         pos = 0
-        total = 0.0
+        value = 0.0
         for m in _DURATION_RE.finditer(s):
             if m.start() != pos:
                 break
-            total += float(m.group(1)) * _UNITS[m.group(2)]
+            value += float(m.group(1)) * _UNITS[m.group(2)]
             pos = m.end()
         if pos != len(s) or pos == 0:
-            raise InputError(
-                f"cannot read duration {text!r}",
-                field=field,
-                allowed="a number of seconds or NUMBER+UNIT with units ms, s, m, h, d, w "
-                "(e.g. 90m, 36h, 30d, 1d12h)",
-            ) from None
-        value = total
-    if value < 0:
-        raise InputError(f"negative duration {text!r}", field=field, allowed=">= 0")
+            raise InputError(f"cannot read duration {text!r}", field=field, allowed=allowed)
+    if not value <= MAX_DURATION_S:  # also catches inf from "1e400" or 400 digits
+        raise InputError(
+            f"duration {text!r} is too long"
+            + ("" if math.isfinite(value) else " (it overflows a float)"),
+            field=field,
+            allowed=allowed,
+        )
     return value
 
 
@@ -64,7 +111,7 @@ def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
             raise InputError(
                 f"cannot read time {text!r}",
                 field=field,
-                allowed="ISO-8601 such as 2026-11-23T00:00:00Z",
+                allowed=TIME_ALLOWED,
             ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -99,14 +146,14 @@ class SimClock:
         epoch = epoch.astimezone(UTC)
         unix = datetime(1970, 1, 1, tzinfo=UTC)
         delta = epoch - unix
-        self._epoch_ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        self._epoch_ms = delta // timedelta(milliseconds=1)
         self._epoch_frac_s = (delta.microseconds % 1000) / 1e6
         self._day = -1
         self._date = ""
 
     def format(self, seconds: float) -> str:
         t_ms = self._epoch_ms + math.floor((seconds + self._epoch_frac_s) * 1000.0 + 0.5)
-        day, rem = divmod(t_ms, 86_400_000)
+        day, rem = divmod(t_ms, MS_PER_DAY)
         if day != self._day:
             self._day = day
             self._date = (datetime(1970, 1, 1) + timedelta(days=day)).strftime("%Y-%m-%d")
@@ -132,7 +179,7 @@ def julian_date(dt: datetime) -> tuple[float, float]:
     midnight = dt.replace(hour=0, minute=0, second=0, microsecond=0)
     days = (midnight - datetime(1970, 1, 1, tzinfo=UTC)).days
     jd = JD_UNIX_EPOCH + days
-    fr = (dt - midnight).total_seconds() / 86400.0
+    fr = (dt - midnight).total_seconds() / SECONDS_PER_DAY
     return jd, fr
 
 
@@ -142,8 +189,8 @@ def julian_dates(
     """Split Julian dates for an array of seconds since ``epoch`` (keeps precision)."""
     jd0, fr0 = julian_date(epoch)
     s = np.asarray(seconds, dtype=np.float64)
-    days = np.floor(s / 86400.0)
-    fr = fr0 + (s - days * 86400.0) / 86400.0
+    days = np.floor(s / SECONDS_PER_DAY)
+    fr = fr0 + (s - days * SECONDS_PER_DAY) / SECONDS_PER_DAY
     jd = jd0 + days + np.floor(fr)
     fr = fr - np.floor(fr)
     return jd, fr

@@ -25,11 +25,12 @@ removing a satellite's telemetry millions of times leaves no floating-point drif
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import numpy as np
 
+from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import TwinError
 from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
@@ -60,8 +61,7 @@ def _legal_targets() -> dict[tuple[str, str, bool], str]:
 
 
 _TARGETS = _legal_targets()
-_SECONDS_PER_HOUR = 3600.0
-_SECONDS_PER_DAY = 86400.0
+_ONE_MS = timedelta(milliseconds=1)
 _MWS_PER_KWH = 1000.0 * 3.6e6  # milliwatt-seconds in a kilowatt-hour
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -171,8 +171,8 @@ def integrals_report(ms: Sequence[int], tflops_per_accelerator: float) -> dict[s
     """Exact ms integrals (:meth:`FleetCore.integrals_ms`) in reporting units."""
     accelerator_s = ms[0] / 1000.0
     return {
-        "compute_accelerator_hours": accelerator_s / _SECONDS_PER_HOUR,
-        "compute_pflop_days": accelerator_s * tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0,
+        "compute_accelerator_hours": accelerator_s / SECONDS_PER_HOUR,
+        "compute_pflop_days": accelerator_s * tflops_per_accelerator / SECONDS_PER_DAY / 1000.0,
         "energy_generated_kwh": ms[1] / 1000.0 / _MWS_PER_KWH,
         "energy_consumed_kwh": ms[2] / 1000.0 / _MWS_PER_KWH,
         "eclipse_satellite_s": ms[3] / 1000.0,
@@ -355,7 +355,7 @@ class FleetCore:
             self._order_error(event, f"sim_time goes backwards (previous event at {self.sim_time})")
         self._next_epoch_dt = epoch_dt  # adopted by _advance once the event is accepted
         delta = dt - _UNIX
-        self._next_ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+        self._next_ms = delta // _ONE_MS
         return t_s
 
     def _advance(self, t_s: float, sim_time: str) -> None:
@@ -583,12 +583,12 @@ class FleetCore:
 
     @property
     def compute_accelerator_hours(self) -> float:
-        return self.accelerator_s / _SECONDS_PER_HOUR
+        return self.accelerator_s / SECONDS_PER_HOUR
 
     @property
     def compute_pflop_days(self) -> float:
         """Compute delivered, PFLOP-days (TFLOPS × days / 1000)."""
-        return self.accelerator_s * self.tflops_per_accelerator / _SECONDS_PER_DAY / 1000.0
+        return self.accelerator_s * self.tflops_per_accelerator / SECONDS_PER_DAY / 1000.0
 
     @property
     def energy_generated_kwh(self) -> float:
