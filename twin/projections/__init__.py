@@ -19,7 +19,7 @@ merge, ``twin state --json`` and the projectors' ``/metrics`` pick it up.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from twin.events import EventBase
@@ -83,9 +83,11 @@ class FleetState:
                 dispatch.setdefault(etype, []).append(proj.apply)
         self._dispatch = {k: tuple(v) for k, v in dispatch.items()}
         self._retirers = tuple(p.retire for p in self.projections)
+        self._apply = self._make_apply()
+        self.apply = self._apply  # type: ignore[method-assign,assignment]
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("core", "projections"):
+        if name.startswith("_") or name in ("core", "projections"):
             raise AttributeError(name)
         for part in (self.core, *self.projections):
             try:
@@ -102,16 +104,28 @@ class FleetState:
 
     def apply(self, event: EventBase) -> None:
         """Apply one event in place; on error nothing is changed (the core checks first)."""
+        self._apply(event)
+
+    def _make_apply(self) -> Callable[[EventBase], None]:
+        """The per-event path as one closure over the core and the dispatch table (the fold
+        runs it a million times: attribute lookups on ``self`` cost ~5 %)."""
         core = self.core
-        retired = core.apply(event)
-        handlers = self._dispatch.get(event.type)
-        if handlers is not None:
-            for handler in handlers:
-                handler(event, core)
-        if retired:
-            sat_id = event.satellite or ""
-            for retire in self._retirers:
-                retire(sat_id)
+        core_apply = core.apply
+        handlers_for = self._dispatch.get
+        retirers = self._retirers
+
+        def apply(event: EventBase) -> None:
+            retired = core_apply(event)
+            handlers = handlers_for(event.type)
+            if handlers is not None:
+                for handler in handlers:
+                    handler(event, core)
+            if retired:
+                sat_id = event.satellite or ""
+                for retire in retirers:
+                    retire(sat_id)
+
+        return apply
 
     # ------------------------------------------------------------------ views
 
