@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.eclipse_bench [n_sats] [hours] [repeats]`` prints a JSON dict with
 ``raw_propagation_s`` (``SatrecArray.sgp4`` on a 60 s grid, all satellites × all times),
-``eclipse_s`` (:func:`twin.eclipses.eclipse_table` over the same span) and their ratio
+``eclipse_s`` (:func:`twin.physics.eclipses.eclipse_table` over the same span) and their ratio
 ``eclipse_cost_ratio`` (target ≤ 0.5). The fleet is a Walker-like shell at 550 km / 53°
 plus a dawn–dusk sun-synchronous shell at 650 km, built with ``sgp4init`` directly.
 """
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import numpy as np
 from sgp4.api import WGS72, Satrec, SatrecArray
 
-from twin.eclipses import eclipse_table
-from twin.orbits import Fleet
+from twin.physics.eclipses import eclipse_table
+from twin.physics.orbits import Fleet
 from twin.timeutil import julian_dates
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)

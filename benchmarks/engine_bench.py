@@ -20,11 +20,11 @@ from typing import Any
 
 import simpy
 
-from services.cmd_run import make_sink, simulate
+from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
-from twin.engine import Engine, config_from_scenario
 from twin.projections import FleetState
-from twin.scenario import resolve_scenario
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
 
 BATCH = 5000

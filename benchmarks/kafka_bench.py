@@ -40,10 +40,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from services.kafka_log import CONSUMER_OPTIONS, KafkaEventLog
 from services.kafka_settings import KafkaSettings, load_settings
 from services.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
-from twin.engine import Engine, config_from_scenario
 from twin.events import SCHEMA_VERSION, EventBase, decode, encode
 from twin.projections import FleetState
-from twin.scenario import resolve_scenario
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import resolve_scenario
 
 PUBLISH_BATCH = 5000
 DAY_S = 86_400.0

@@ -7,10 +7,10 @@ prints a JSON dict. Without a bootstrap it starts its own broker
 What runs
 ---------
 The ``demo`` scenario in live mode, in this process, through the code path of
-``twin run demo --live --speed S --kafka B``: :class:`twin.engine.Engine` paced by
+``twin run demo --live --speed S --kafka B``: :class:`twin.sim.engine.Engine` paced by
 :class:`services.live.LiveEnvironment`, the sink and flush of
-:func:`services.cmd_run.make_sink` (fold, embedded log, :class:`services.publisher.Publisher`)
-and :func:`services.cmd_run.simulate`. ``S`` is chosen so that the run emits about
+:func:`services.cli.run.make_sink` (fold, embedded log, :class:`services.publisher.Publisher`)
+and :func:`services.cli.run.simulate`. ``S`` is chosen so that the run emits about
 ``target_rate`` events per wall-clock second: a batch run first finds the simulated time ``t``
 by which the scenario has emitted ``target_rate × duration_s`` events, and ``S = t /
 duration_s``. A projector (``python -m services.projector``, default options) runs as a
@@ -59,14 +59,14 @@ from typing import Any
 import numpy as np
 from kafka.partitioner.default import murmur2
 
-from services.cmd_run import make_sink, simulate
+from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
 from services.live import LiveEnvironment
 from services.publisher import Publisher, record_key
-from twin.engine import Engine, config_from_scenario
 from twin.events import EventBase
 from twin.projections import FleetState
-from twin.scenario import resolve_scenario
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import resolve_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = "demo"

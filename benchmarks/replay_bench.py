@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _code_version() -> str:
     h = hashlib.sha256()
-    for path in sorted((REPO / "twin").glob("*.py")) + sorted((REPO / "scenarios").glob("*.toml")):
+    for path in sorted((REPO / "twin").rglob("*.py")) + sorted((REPO / "scenarios").glob("*.toml")):
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 

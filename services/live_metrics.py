@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from services.metric_names import BY_NAME
 
 if TYPE_CHECKING:
-    from twin.engine import Engine
+    from twin.sim.engine import Engine
 
 
 class LiveCollector:

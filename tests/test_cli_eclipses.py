@@ -22,7 +22,7 @@ ARGS = ["eclipses", FLEET, "--start", "2026-11-23T00:00:00Z", "--duration", "3h"
 @pytest.fixture(autouse=True)
 def only_this_command(monkeypatch: pytest.MonkeyPatch) -> None:
     # in-process runs load only this sub-command, so other commands' imports don't matter
-    monkeypatch.setattr(services.cli, "COMMAND_MODULES", ("services.cmd_eclipses",))
+    monkeypatch.setattr(services.cli, "COMMAND_MODULES", ("services.cli.eclipses",))
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

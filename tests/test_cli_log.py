@@ -179,7 +179,7 @@ def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_scenarios_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
-    from twin.scenario import list_presets
+    from twin.sim.scenario import list_presets
 
     assert main(["scenarios"]) == 0
     out = capsys.readouterr().out.splitlines()

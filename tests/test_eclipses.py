@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from sgp4.api import WGS72, Satrec
 
-from twin.eclipses import eclipse_table, find_eclipses
-from twin.orbits import Fleet, sso_inclination_deg, sun_synchronous
-from twin.shadow import (
+from twin.physics.eclipses import eclipse_table, find_eclipses
+from twin.physics.orbits import Fleet, sso_inclination_deg, sun_synchronous
+from twin.physics.shadow import (
     EARTH_RADIUS_KM,
     illumination_fraction,
     penumbra_distance,
     shadow_distances,
     umbra_distance,
 )
-from twin.sun import AU_KM, sun_position_teme_km
+from twin.physics.sun import AU_KM, sun_position_teme_km
 from twin.timeutil import julian_dates
 
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
@@ -263,7 +263,7 @@ def test_beta_zero_eclipse_at_550_km() -> None:
     ra = math.degrees(math.atan2(sun[1], sun[0]))
     # a polar orbit whose node points at the Sun contains the Sun direction: β = 0
     fleet = Fleet(["B0"], [satellite(1, 90.0, 550, ra, 0)])
-    from twin.geometry import fleet_beta_angles_rad
+    from twin.physics.geometry import fleet_beta_angles_rad
 
     assert abs(math.degrees(fleet_beta_angles_rad(fleet, EPOCH, [0.0])[0, 0])) < 0.5
     passes = [

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twin import events as ev
-from twin.eclipses import eclipse_table
-from twin.engine import Engine, config_from_scenario, simulate
 from twin.errors import IllegalTransition
 from twin.lifecycle import State, check
+from twin.physics.eclipses import eclipse_table
 from twin.projections import FleetState, fold
-from twin.scenario import parse_scenario, resolve_scenario
+from twin.sim.engine import Engine, config_from_scenario, simulate
+from twin.sim.scenario import parse_scenario, resolve_scenario
 from twin.timeutil import parse_time, seconds_since
 
 EPOCH = parse_time("2026-11-23T00:00:00Z")

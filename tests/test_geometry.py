@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from test_eclipses import EPOCH, satellite
 
-from twin.eclipses import eclipse_table
-from twin.geometry import (
+from twin.physics.eclipses import eclipse_table
+from twin.physics.geometry import (
     Station,
     critical_beta_rad,
     eclipse_fraction_cylindrical,
@@ -22,8 +22,8 @@ from twin.geometry import (
     station_passes,
     teme_to_ecef,
 )
-from twin.orbits import Fleet
-from twin.sun import sun_position_teme_km
+from twin.physics.orbits import Fleet
+from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sgp4.api import Satrec, SatrecArray
 
 from twin.errors import InputError
-from twin.orbits import (
+from twin.physics.orbits import (
     EARTH_RADIUS_KM,
     TLE_LINE1_TEMPLATE,
     TLE_LINE2_TEMPLATE,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-import services.cmd_run
+import services.cli.run
 from services.cli import main
 from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_YEAR
 from twin.errors import InputError
-from twin.scenario import parse_scenario, preset_path
+from twin.sim.scenario import parse_scenario, preset_path
 from twin.timeutil import MAX_DURATION_S, parse_duration, parse_time
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def test_cli_run_accepts_years(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         seen["until_s"] = until_s
         raise _Stop
 
-    monkeypatch.setattr(services.cmd_run, "config_from_scenario", config)
+    monkeypatch.setattr(services.cli.run, "config_from_scenario", config)
     with pytest.raises(_Stop):
         main(["run", "demo", "--until", "5y", "--log", str(tmp_path / "x.twinlog"), "--quiet"])
     assert seen["until_s"] == 5 * SECONDS_PER_YEAR

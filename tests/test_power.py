@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twin.errors import InputError
-from twin.power import (
+from twin.physics.power import (
     STEFAN_BOLTZMANN_W_M2_K4,
     Battery,
     Bus,

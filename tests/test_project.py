@@ -23,10 +23,10 @@ FORBIDDEN_CALLS = {"now", "utcnow", "today"}  # datetime.now() & co.: the wall c
 
 
 def _twin_modules() -> list[Path]:
-    return sorted(TWIN.glob("*.py"))
+    return sorted(TWIN.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", _twin_modules(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _twin_modules(), ids=lambda p: str(p.relative_to(TWIN)))
 def test_twin_is_pure(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):

@@ -28,10 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.kafka_broker import free_port
 from services.kafka_settings import load_settings
 from services.publisher import Publisher, record_key
-from twin.engine import config_from_scenario, simulate
 from twin.events import EventBase, encode
 from twin.projections import fold
-from twin.scenario import resolve_scenario
+from twin.sim.engine import config_from_scenario, simulate
+from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
 
 pytestmark = pytest.mark.kafka

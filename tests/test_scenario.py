@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from twin.errors import InputError
-from twin.scenario import (
+from twin.sim.scenario import (
     SECONDS_PER_YEAR,
     Scenario,
     build_fleet,

@@ -255,8 +255,8 @@ def test_events_without_scenario_started_use_first_time_as_origin() -> None:
 def test_partitions_folded_apart_add_up_exactly_to_the_whole_log() -> None:
     """What a Kafka projector relies on: fold each partition (events keyed by satellite) on
     its own; the integrals added at a common time equal the fold of the whole log, exactly."""
-    from twin.engine import config_from_scenario, simulate
-    from twin.scenario import resolve_scenario
+    from twin.sim.engine import config_from_scenario, simulate
+    from twin.sim.scenario import resolve_scenario
 
     events = simulate(config_from_scenario(resolve_scenario("demo"), until_s=86400.0), 3)
     whole = fold(events)

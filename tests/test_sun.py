@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from twin.sun import AU_KM, TT_MINUS_UTC_S, sun_apparent, sun_distance_km, sun_ra_dec
+from twin.physics.sun import AU_KM, TT_MINUS_UTC_S, sun_apparent, sun_distance_km, sun_ra_dec
 from twin.timeutil import julian_date
 
 

@@ -23,16 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from twin.events import EventBase
-from twin.projections.base import (
-    HistogramSample,
-    MetricSpec,
-    Projection,
-    Sample,
-    SnapshotError,
-)
+from twin.projections.base import Projection
 from twin.projections.counters import LifecycleCounters
 from twin.projections.fleet import SOC_BINS, EventOrderError, FleetCore, integrals_report
 from twin.projections.repairs import Repairs
+from twin.projections.specs import HistogramSample, MetricSpec, Sample, SnapshotError
 
 __all__ = [
     "REGISTRY",

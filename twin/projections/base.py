@@ -17,46 +17,11 @@ checked against them, so ``twin/`` stays free of Prometheus.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
-from twin.errors import TwinError
-
-if TYPE_CHECKING:
-    from twin.events import EventBase
-    from twin.projections.fleet import FleetCore
-
-
-class SnapshotError(TwinError):
-    """Bytes that are not a FleetState snapshot this version can read."""
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric family a projection exports (Prometheus conventions: counters end in
-    ``_total``; ``unit`` is the base unit in words, empty for counts)."""
-
-    name: str
-    kind: str  # "gauge" | "counter" | "gaugehistogram"
-    help: str
-    labels: tuple[str, ...] = ()
-    unit: str = ""
-
-
-class Sample(NamedTuple):
-    """One value of a declared family: ``labels`` in the order of :attr:`MetricSpec.labels`."""
-
-    name: str
-    labels: tuple[str, ...]
-    value: float
-
-
-class HistogramSample(NamedTuple):
-    """A gauge histogram's cumulative buckets (``le`` text, count) and the sum of values."""
-
-    name: str
-    buckets: list[tuple[str, float]]
-    gsum: float
+from twin.events import EventBase
+from twin.projections.fleet import FleetCore
+from twin.projections.specs import HistogramSample, MetricSpec, Sample
 
 
 class Projection:
@@ -104,7 +69,3 @@ class Projection:
     def collect(self, core: FleetCore) -> Iterator[Sample | HistogramSample]:
         """The values of :attr:`metrics` now (sums over projectors are the fleet's)."""
         return iter(())
-
-
-def restore_error(name: str, exc: Exception) -> SnapshotError:
-    return SnapshotError(f"corrupt FleetState snapshot ({name}): {exc!r}")

@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from twin.events import EventBase
-from twin.projections.base import MetricSpec, Projection, Sample, restore_error
+from twin.projections.base import Projection
 from twin.projections.fleet import FleetCore
+from twin.projections.specs import MetricSpec, Sample, restore_error
 
 #: event type -> (summary key under "counters", metric, help)
 COUNTERS: dict[str, tuple[str, str, str]] = {

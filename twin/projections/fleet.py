@@ -34,7 +34,7 @@ from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import TwinError
 from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
-from twin.projections.base import HistogramSample, MetricSpec, Sample, restore_error
+from twin.projections.specs import HistogramSample, MetricSpec, Sample, restore_error
 
 SOC_BINS = 10
 """The SoC histogram has this many equal bins over [0, 1] (1.0 falls in the last)."""

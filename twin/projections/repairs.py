@@ -20,8 +20,9 @@ from twin.events import (
     RepairRobotDispatched,
     ScenarioStarted,
 )
-from twin.projections.base import MetricSpec, Projection, Sample, restore_error
+from twin.projections.base import Projection
 from twin.projections.fleet import FleetCore
+from twin.projections.specs import MetricSpec, Sample, restore_error
 
 
 class Repairs(Projection):

@@ -19,11 +19,11 @@ Conventions
 
 Errors name the file, the line, the key path (``constellation.shells[1].altitude_km``) and
 what is allowed (``160 <= altitude_km <= 40000``); all problems of a file are reported
-together in one :class:`~twin.errors.InputError` (formatted by :mod:`twin.toml_errors`).
+together in one :class:`~twin.errors.InputError` (formatted by :mod:`twin.sim.toml_errors`).
 
 File reading happens only in :func:`load_scenario`, :func:`list_presets` and
 :func:`resolve_scenario`; :func:`build_fleet` reads a constellation file through
-:func:`twin.orbits.load_file`.
+:func:`twin.physics.orbits.load_file`.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 import scenarios
-from twin import orbits
 from twin.constants import EARTH_RADIUS_KM, MU_KM3_S2, SECONDS_PER_DAY, SECONDS_PER_YEAR
 from twin.errors import InputError
+from twin.physics import orbits
+from twin.sim.toml_errors import Allowed, TomlIndex, source_line, syntax_error, validation_error
 from twin.timeutil import DURATION_ALLOWED, TIME_ALLOWED, parse_duration, parse_time
-from twin.toml_errors import Allowed, TomlIndex, source_line, syntax_error, validation_error
 
 __all__ = [
     "SECONDS_PER_YEAR",
@@ -337,7 +337,7 @@ class Repair(_Model):
     along-track at :func:`phasing_drift_deg_per_day` (≈1.1°/day per km at 650 km), so reaching
     a satellite ``Δu`` degrees ahead or behind takes ``Δu / drift`` days, and, to another
     plane of the shell, by differential J2 nodal precession
-    (:func:`twin.engine.nodal_drift_deg_per_day`, a few tenths of a degree per day).
+    (:func:`twin.sim.engine.nodal_drift_deg_per_day`, a few tenths of a degree per day).
 
     ``robots_per = "plane"`` gives every plane ``robots`` robots, serving that plane.
     ``robots_per = "shell"`` gives the shell ``robots`` robots, spread evenly over its
@@ -555,7 +555,7 @@ def build_fleet(scenario: Scenario) -> orbits.Fleet:
     """Generate (or load) every satellite of ``scenario``; shell indices follow the file.
 
     Generated satellites are named ``S<shell>-P<plane>-<index>`` (see
-    :func:`twin.orbits.walker_delta`), so names stay unique across shells.
+    :func:`twin.physics.orbits.walker_delta`), so names stay unique across shells.
     """
     con = scenario.constellation
     epoch = scenario.scenario.epoch

@@ -4,7 +4,7 @@ Method (vectorized over satellites × times, no per-satellite Python loop on the
 
 1. **Coarse grid.** Propagate the fleet with SGP4 on a grid of ``step_s`` (default 300 s,
    about 1/19 of a LEO orbit) and evaluate the signed shadow functions
-   (:func:`twin.shadow.shadow_rates`, negative inside) and their time derivatives, computed
+   (:func:`twin.physics.shadow.shadow_rates`, negative inside) and their time derivatives, computed
    analytically from SGP4's velocity.
 2. **Hermite bracketing.** Between two nodes each function is modelled by the cubic Hermite
    polynomial through the node values and slopes (its error at 300 s in LEO is ~3e-5 rad,
@@ -14,11 +14,11 @@ Method (vectorized over satellites × times, no per-satellite Python loop on the
    satellite dips into the penumbra and out again between two nodes.
 3. **Newton refinement with real SGP4.** Each root is refined by Newton steps on the real
    model (SGP4 position/velocity at that satellite's own time,
-   :func:`twin.propagate.propagate_points`) until a step is below ``tol_s`` (usually
+   :func:`twin.physics.propagate.propagate_points`) until a step is below ``tol_s`` (usually
    after the first step: the Hermite root is already within ~0.1 s). A graze that the real model does not confirm is dropped.
 
 The generic part, :func:`find_crossings`, takes any event function ``g(r, v, t)`` and is
-also used for ground-station passes (:mod:`twin.geometry`).
+also used for ground-station passes (:mod:`twin.physics.geometry`).
 
 Guarantee (tested against a 1 s brute-force search with bisection): crossing times within
 1 s of the model's crossings (typically within 1 ms); shadow passes longer than ~20 s are
@@ -36,10 +36,10 @@ import numpy.typing as npt
 from sgp4.api import Satrec
 
 from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
-from twin.orbits import Fleet
-from twin.propagate import propagate, propagate_points
-from twin.shadow import shadow_rates
-from twin.sun import sun_position_teme_km
+from twin.physics.orbits import Fleet
+from twin.physics.propagate import propagate, propagate_points
+from twin.physics.shadow import shadow_rates
+from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
 FloatArray = npt.NDArray[np.float64]
@@ -326,7 +326,7 @@ def sun_table_function(
 ) -> Callable[[FloatArray], FloatArray]:
     """Sun position (TEME, km) as a function of seconds, interpolated from a table.
 
-    The series of :mod:`twin.sun` is evaluated every ``step_s`` over the span (with a margin)
+    The series of :mod:`twin.physics.sun` is evaluated every ``step_s`` over the span (with a margin)
     and interpolated linearly: over 600 s the Sun moves 0.007°, so the chord departs from the
     arc by ~2e-9 rad, negligible, while the refinement saves a series evaluation per point.
     """

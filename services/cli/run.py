@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from twin.engine import Engine, config_from_scenario
 from twin.errors import InputError
 from twin.events import EventBase
 from twin.projections import FleetState
-from twin.scenario import resolve_scenario
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _run_in_steps(
 
 def print_summary(summary: dict[str, Any], out: TextIO) -> None:
     """A human summary of a finished run (the same figures as `twin state`)."""
-    from services.cmd_log import format_state
+    from services.cli.state import format_state
 
     out.write(format_state(summary))
     run = summary.get("wall", {})

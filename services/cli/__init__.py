@@ -1,4 +1,6 @@
-"""The `twin` command line. Each sub-command lives in its own `services.cmd_*` module.
+"""The `twin` command line. Each sub-command lives in a module of this package (``run``,
+``state``, ``log``, ``eclipses``, ``season``, ``plot``, ``misc``); ``sources`` opens the logs
+they read and write.
 
 Errors: a :class:`twin.errors.TwinError` becomes a one-paragraph message on stderr and
 its exit code (2 for bad input); nothing else is printed and no partial output is left.
@@ -16,13 +18,13 @@ from twin.errors import TwinError
 # Sub-command modules; each exposes ``register(subparsers)`` which adds its parser(s)
 # and sets ``func`` (args -> exit code) as the parser default.
 COMMAND_MODULES = (
-    "services.cmd_eclipses",
-    "services.cmd_run",
-    "services.cmd_log",
-    "services.cmd_kafka",
-    "services.cmd_misc",
-    "services.cmd_plot",
-    "services.cmd_season",
+    "services.cli.eclipses",
+    "services.cli.run",
+    "services.cli.log",
+    "services.cli.state",
+    "services.cli.misc",
+    "services.cli.plot",
+    "services.cli.season",
 )
 
 
@@ -64,6 +66,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     return int(code or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@
   circular orbit is shadowed each revolution only while ``|β| < β* = asin(R/(R+h))``.
 * **Eclipse fraction** of a circular orbit in a cylindrical shadow
   ``f = acos(√(h² + 2Rh) / ((R+h) cos β)) / π`` (REFERENCE.md), and the fraction actually
-  measured from the conical-shadow passes of :mod:`twin.eclipses`.
+  measured from the conical-shadow passes of :mod:`twin.physics.eclipses`.
 * **Ground-station passes**: acquisition (AOS) and loss (LOS) of signal above a minimum
   elevation. TEME is rotated to Earth-fixed (pseudo-Earth-fixed, no polar motion) by the
   Greenwich mean sidereal time of IAU 1982 (UT1 ≈ UTC, < 0.9 s); stations are WGS84 geodetic.
@@ -24,10 +24,15 @@ import numpy.typing as npt
 from sgp4.api import Satrec
 
 from twin.constants import EARTH_RADIUS_KM, SECONDS_PER_DAY, WGS84_FLATTENING
-from twin.eclipses import EclipseTable, EventFunction, find_crossings, intervals_from_crossings
-from twin.orbits import Fleet
-from twin.propagate import propagate
-from twin.sun import sun_position_teme_km
+from twin.physics.eclipses import (
+    EclipseTable,
+    EventFunction,
+    find_crossings,
+    intervals_from_crossings,
+)
+from twin.physics.orbits import Fleet
+from twin.physics.propagate import propagate
+from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
 FloatArray = npt.NDArray[np.float64]

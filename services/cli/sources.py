@@ -1,4 +1,4 @@
-"""Kafka as a place for event logs: ``twin replay`` and the ``--kafka`` side of ``twin log``.
+"""Where the commands read and write event logs: a path, a JSON-lines file or a Kafka topic.
 
 A run moves between the embedded log and a topic unchanged, because both hold exactly the
 codec's bytes and both sit behind the same :class:`services.eventlog.EventLog` port:
@@ -18,48 +18,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from services.eventlog import EventLog, SqliteEventLog, atomic_log
 from services.kafka_settings import DEFAULT_TOPIC
-from twin.errors import InputError
-from twin.events import EventBase
+from twin.errors import DecodeError, InputError
+from twin.events import EventBase, decode
 
 if TYPE_CHECKING:
     from services.kafka_log import KafkaEventLog
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def register(subparsers: Any) -> None:
-    """Add ``replay``."""
-    p = subparsers.add_parser(
-        "replay",
-        help="fleet state rebuilt by replaying a Kafka topic",
-        description="Consume the topic from the beginning of every partition, merge it back "
-        "into log order and fold it into the fleet state (as `twin state` does for an "
-        "embedded log).",
-    )
-    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="Kafka bootstrap host:port")
-    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"topic (default: {DEFAULT_TOPIC})")
-    p.add_argument(
-        "--until",
-        default=None,
-        metavar="TIME",
-        help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
-    )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run_replay)
-
-
-def run_replay(args: argparse.Namespace) -> int:
-    from services.cmd_log import run_state
-
-    return run_state(
-        argparse.Namespace(
-            path=None, kafka=args.kafka, topic=args.topic, at=args.until, json=args.json
-        )
-    )
 
 
 # ---------------------------------------------------------------------- sources and targets
@@ -97,8 +66,6 @@ def open_source(args: argparse.Namespace) -> EventLog:
 def import_source(args: argparse.Namespace) -> tuple[str, Iterator[tuple[int, EventBase]]]:
     """``(name, (record number, event) ...)`` for ``twin log import``: a JSON-lines file, an
     embedded log (recognised by its SQLite header) or, with ``--from-kafka``, a topic."""
-    from services.cmd_log import read_jsonl
-
     if (args.jsonl is None) == (args.from_kafka is None):
         raise InputError(
             "give either a JSONL file / embedded log to import, or --from-kafka BOOTSTRAP",
@@ -154,3 +121,24 @@ def import_target(args: argparse.Namespace) -> Iterator[EventLog]:
         if log.created:
             log.delete_topic()
         raise
+
+
+def read_jsonl(path: str) -> Iterator[tuple[int, EventBase]]:
+    """``(line number, event)`` for each non-blank line; InputError at the first bad line."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, errors mapped first
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=path) from None
+    with fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, decode(line)
+            except DecodeError as exc:
+                raise InputError(
+                    f"not a valid event ({exc.reason}: {exc.detail})",
+                    file=path,
+                    line=number,
+                    allowed="one JSON event per line, as written by `twin log export`",
+                ) from None

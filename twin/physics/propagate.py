@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec, SatrecArray
 
-from twin.orbits import Fleet
+from twin.physics.orbits import Fleet
 from twin.timeutil import julian_dates
 
 FloatArray = npt.NDArray[np.float64]

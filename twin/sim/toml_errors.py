@@ -3,7 +3,7 @@
 :func:`syntax_error` turns a :class:`tomllib.TOMLDecodeError` into an
 :class:`~twin.errors.InputError` with the offending line and a caret;
 :func:`validation_error` turns a pydantic :class:`~pydantic.ValidationError` of a model
-tree (``root``, e.g. :class:`twin.scenario.Scenario`) into one ``InputError`` listing every
+tree (``root``, e.g. :class:`twin.sim.scenario.Scenario`) into one ``InputError`` listing every
 problem with its line (:class:`TomlIndex`, since :mod:`tomllib` gives no positions), its key
 path (``constellation.shells[1].altitude_km``) and what the key accepts, read from the field's
 type and ``Field`` constraints (``160 <= altitude_km <= 40000``). A value type that is parsed

@@ -179,7 +179,7 @@ class Battery:
     round trip is ~0.9–0.95; both default to 1.0 (ideal) so the closed forms read plainly.
 
     SOC is physical: methods return the exact linear value clamped to [0, 1] and never
-    stop at the floor. Stopping there is the engine's decision (:mod:`twin.engine`): in
+    stop at the floor. Stopping there is the engine's decision (:mod:`twin.sim.engine`): in
     shadow it sheds the compute load when :meth:`time_to_floor_s` elapses, keeps the bus's
     idle draw on, and restores the load at shadow exit.
     """

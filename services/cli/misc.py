@@ -23,7 +23,7 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
-    from twin.scenario import list_presets  # the scenario module is heavy; load on demand
+    from twin.sim.scenario import list_presets  # the scenario module is heavy; load on demand
 
     presets = list_presets()
     width = max((len(name) for name, _ in presets), default=0)

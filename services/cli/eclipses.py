@@ -15,9 +15,9 @@ import sys
 from typing import Any, TextIO
 
 from twin.constants import SECONDS_PER_DAY
-from twin.eclipses import eclipse_table
 from twin.errors import InputError
-from twin.orbits import load_file
+from twin.physics.eclipses import eclipse_table
+from twin.physics.orbits import load_file
 from twin.timeutil import format_sim, parse_duration, parse_time
 
 FIELDS = ("satellite", "shadow_start", "umbra_start", "umbra_end", "shadow_end")

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from twin.constants import SECONDS_PER_DAY
-from twin.eclipses import eclipse_table
 from twin.errors import InputError
-from twin.geometry import fleet_beta_angles_rad
-from twin.orbits import Fleet, load_file
+from twin.physics.eclipses import eclipse_table
+from twin.physics.geometry import fleet_beta_angles_rad
+from twin.physics.orbits import Fleet, load_file
 from twin.timeutil import format_time, parse_time
 
 DAY_S = SECONDS_PER_DAY
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _fleet_and_start(source: str, start: str | None) -> tuple[Fleet, Any]:
     path = Path(source)
     if path.suffix.lower() == ".toml" or (not path.exists() and "/" not in source):
-        from twin.scenario import build_fleet, resolve_scenario
+        from twin.sim.scenario import build_fleet, resolve_scenario
 
         scenario = resolve_scenario(source)
         epoch = scenario.scenario.epoch

@@ -14,9 +14,9 @@ Per satellite, two processes:
   (Poisson, thinned by the South Atlantic Anomaly) or end of life, with reboots, repair-robot
   visits and deorbit;
 * the **shadow** process: walks the satellite's eclipse passes (computed for the whole fleet
-  per window by :func:`twin.eclipses.eclipse_table`), integrates the battery exactly between
+  per window by :func:`twin.physics.eclipses.eclipse_table`), integrates the battery exactly between
   events (piecewise-constant power) and sheds compute at the instant the depth-of-discharge
-  floor is reached (closed form, :meth:`twin.power.Battery.time_to_floor_s`); compute comes
+  floor is reached (closed form, :meth:`twin.physics.power.Battery.time_to_floor_s`); compute comes
   back at shadow exit. A change of load (fault, reboot, repair) in shadow interrupts it so the
   floor time is recomputed.
 
@@ -47,13 +47,14 @@ from twin.constants import (
     SECONDS_PER_HOUR,
     SECONDS_PER_YEAR,
 )
-from twin.eclipses import eclipse_table
 from twin.errors import IllegalTransition
-from twin.geometry import gmst_rad, teme_to_ecef
 from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
-from twin.orbits import Fleet, sso_inclination_deg
-from twin.power import Battery, Bus, power_budget
-from twin.scenario import (
+from twin.physics.eclipses import eclipse_table
+from twin.physics.geometry import gmst_rad, teme_to_ecef
+from twin.physics.orbits import Fleet, sso_inclination_deg
+from twin.physics.power import Battery, Bus, power_budget
+from twin.physics.sun import sun_distance_km
+from twin.sim.scenario import (
     ComponentReliability,
     Repair,
     Scenario,
@@ -62,7 +63,6 @@ from twin.scenario import (
     phasing_drift_deg_per_day,
     split_upset_rate,
 )
-from twin.sun import sun_distance_km
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
 #: Rough South Atlantic Anomaly box at LEO altitudes (geodetic), used to thin upsets.
@@ -83,7 +83,7 @@ ProcessGen = Generator[simpy.Event, Any, None]
 class RobotTravel:
     """How fast a repair robot drifts to a satellite (derived once from ``[repair]``).
 
-    In-plane phasing from its altitude offset (:func:`twin.scenario.phasing_drift_deg_per_day`)
+    In-plane phasing from its altitude offset (:func:`twin.sim.scenario.phasing_drift_deg_per_day`)
     and, between planes, differential J2 nodal precession (:func:`nodal_drift_deg_per_day`),
     both at the first shell's altitude and inclination.
     """
@@ -105,7 +105,7 @@ class EngineConfig:
     fleet: Fleet
     shells: tuple[ev.ShellInfo, ...]
     bus: Bus
-    """:attr:`Scenario.bus` as the power model (:class:`twin.power.Bus`)."""
+    """:attr:`Scenario.bus` as the power model (:class:`twin.physics.power.Bus`)."""
     travel: RobotTravel | None
     """``None`` when the scenario has no ``[repair]`` section."""
     eclipse_window_s: float = SECONDS_PER_DAY
@@ -252,7 +252,7 @@ def config_from_scenario(
     """Map a validated scenario to the engine's configuration (the one place this happens).
 
     ``until_s`` defaults to the scenario's ``duration``; ``fleet`` to
-    :func:`twin.scenario.build_fleet` (pass it when already built).
+    :func:`twin.sim.scenario.build_fleet` (pass it when already built).
     """
     fleet = fleet if fleet is not None else build_fleet(scenario)
     shells = _shell_infos(scenario, fleet)
@@ -686,7 +686,7 @@ class Engine:
 
     def _saa_fraction(self, samples: int = 64) -> float:
         """Share of time the fleet spends over the SAA box (sampled satellites, one day)."""
-        from twin.propagate import propagate
+        from twin.physics.propagate import propagate
 
         n = len(self.sats)
         if n == 0:

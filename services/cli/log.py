@@ -1,0 +1,140 @@
+"""``twin log export|info|import`` and ``twin state``: look into and move event logs.
+
+``twin log export PATH [--out FILE]`` writes one event per line, exactly the codec's bytes (the
+same JSON that is the Kafka message value). ``twin log import JSONL --log PATH`` is the reverse:
+every line is validated with the codec and the log's rules (offsets from 0 without gaps, one
+run, non-decreasing sim_time); the first bad line stops the import with its file:line and
+nothing is written. ``twin state PATH [--at TIME]`` replays the log into the fleet state
+(the same fold the projector uses), up to a sim time if given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from services.cli.sources import add_kafka_source, import_source, import_target, open_source
+from services.eventlog import LogAppendError, check_batch
+from services.kafka_settings import DEFAULT_TOPIC
+from twin.errors import InputError
+from twin.events import EventBase
+
+IMPORT_BATCH = 10_000
+
+
+def register(subparsers: Any) -> None:
+    """Add ``log`` (with ``export``, ``info``, ``import``) and ``state``."""
+    log = subparsers.add_parser("log", help="export, import or describe an event log")
+    log_sub = log.add_subparsers(dest="log_command", metavar="ACTION")
+    log.set_defaults(func=lambda args: _usage(log))
+
+    p = log_sub.add_parser("export", help="write the log as JSON lines (the codec's bytes)")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
+    p.add_argument("--jsonl", action="store_true", help="JSON lines (the default and only format)")
+    p.add_argument("--out", default=None, metavar="FILE", help="output file (default: stdout)")
+    p.set_defaults(func=run_export)
+
+    p = log_sub.add_parser("info", help="summarise an event log")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_info)
+
+    p = log_sub.add_parser("import", help="build an embedded log (or a topic) from JSON lines")
+    p.add_argument("jsonl", metavar="JSONL", nargs="?", help="JSON-lines file (or an embedded log)")
+    p.add_argument("--log", default=None, metavar="PATH", help="embedded event log to write")
+    p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="write to a Kafka topic")
+    p.add_argument(
+        "--from-kafka", default=None, metavar="BOOTSTRAP", help="read from a Kafka topic"
+    )
+    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"Kafka topic (default: {DEFAULT_TOPIC})")
+    p.set_defaults(func=run_import)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------------- export / import
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[IO[bytes]]:
+    """stdout, or a file that appears at ``path`` only when writing succeeded."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", file=path, field="--out") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with open_source(args) as log, _output(args.out) as out:
+        for raw in log.read_raw():
+            out.write(raw)
+            out.write(b"\n")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    batch: list[EventBase] = []
+    next_offset, run_id, last_time = 0, None, None
+    source, events = import_source(args)
+    with import_target(args) as log:
+        for number, event in events:
+            try:  # the log's own rules, checked per line to name the line
+                check_batch([event], next_offset, run_id, last_time)
+            except LogAppendError as exc:
+                raise InputError(str(exc), file=source, line=number) from None
+            next_offset, run_id, last_time = event.offset + 1, event.run_id, event.sim_time
+            batch.append(event)
+            if len(batch) >= IMPORT_BATCH:
+                log.append(batch)
+                batch.clear()
+        log.append(batch)
+        count = len(log)
+    target = args.log or f"kafka://{args.kafka}/{args.topic}"
+    print(f"imported {count:,} events into {target}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------- info
+
+
+def run_info(args: argparse.Namespace) -> int:
+    with open_source(args) as log:
+        info = log.info()
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    lines = [
+        f"log        {info['path']}",
+        f"run        {info['run_id']}  scenario {info['scenario']}  seed {info['seed']}",
+        f"events     {info['count']:,}  satellites {info['satellites']:,}",
+        f"sim time   {info['first_sim_time']} .. {info['last_sim_time']}",
+        "by type:",
+    ]
+    lines += [f"  {etype:<26}{n:>12,}" for etype, n in info["counts_by_type"].items()]
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,144 @@
+"""``twin state`` and ``twin replay``: the fleet rebuilt by folding an event log (embedded or
+a Kafka topic) up to a sim time, as a table or JSON, and the table ``twin run`` prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from services.cli.sources import add_kafka_source, open_source
+from services.eventlog import EventLog
+from services.kafka_settings import DEFAULT_TOPIC
+from twin.constants import SECONDS_PER_HOUR
+from twin.errors import InputError
+from twin.projections import fold
+from twin.timeutil import format_sim, format_time, parse_duration, parse_time
+
+
+def register(subparsers: Any) -> None:
+    """Add ``state`` and ``replay``."""
+    p = subparsers.add_parser("state", help="fleet state rebuilt by replaying an event log")
+    p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
+    add_kafka_source(p)
+    p.add_argument(
+        "--at",
+        default=None,
+        metavar="TIME",
+        help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_state)
+
+    p = subparsers.add_parser(
+        "replay",
+        help="fleet state rebuilt by replaying a Kafka topic",
+        description="Consume the topic from the beginning of every partition, merge it back "
+        "into log order and fold it into the fleet state (as `twin state` does for an "
+        "embedded log).",
+    )
+    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="Kafka bootstrap host:port")
+    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"topic (default: {DEFAULT_TOPIC})")
+    p.add_argument(
+        "--until",
+        default=None,
+        metavar="TIME",
+        help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    return run_state(
+        argparse.Namespace(
+            path=None, kafka=args.kafka, topic=args.topic, at=args.until, json=args.json
+        )
+    )
+
+
+# ---------------------------------------------------------------------- state
+
+
+def resolve_at(text: str, log: EventLog) -> str:
+    """``--at``: an ISO-8601 time, or a duration (``36h``) after the run's epoch."""
+    try:
+        return format_time(parse_time(text, field="--at"))
+    except InputError:
+        pass
+    try:
+        offset_s = parse_duration(text, field="--at")
+    except InputError:
+        raise InputError(
+            f"cannot read time {text!r}",
+            field="--at",
+            allowed="an ISO-8601 time (2026-11-23T06:00:00Z) or a duration after the epoch (36h)",
+        ) from None
+    epoch = log.info().get("epoch")
+    if epoch is None:
+        raise InputError(
+            "a duration needs the run's epoch, but the log has no scenario_started event",
+            field="--at",
+            allowed="an ISO-8601 time",
+        )
+    return format_sim(parse_time(epoch), offset_s)
+
+
+def run_state(args: argparse.Namespace) -> int:
+    with open_source(args) as log:
+        events = log.read() if args.at is None else log.read_until(resolve_at(args.at, log))
+        summary = fold(events).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(format_state(summary))
+    return 0
+
+
+def _num(x: float | None, fmt: str = ",.1f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def format_state(summary: dict[str, Any]) -> str:
+    """A human table of a :meth:`twin.projections.FleetState.summary` (also used by ``twin run``)."""
+    run = summary.get("run", {})
+    pos = summary["position"]
+    fleet = summary["fleet"]
+    counters = summary["counters"]
+    repair = summary["repair"]
+    integrals = summary["integrals"]
+    lines = []
+    if run.get("run_id"):
+        lines.append(
+            f"run        {run['run_id']}  scenario {run.get('scenario')}  seed {run.get('seed')}"
+        )
+    lines.append(
+        f"sim time   {pos['sim_time']}  ({pos['events_applied']:,} events, "
+        f"last offset {pos['last_offset']})"
+    )
+    lines.append("satellites by state:")
+    lines += [
+        f"  {state:<18}{n:>10,}" for state, n in summary["satellites"]["by_state"].items() if n
+    ]
+    lines += [
+        f"compute online     {fleet['compute_online_accelerators']:,} accelerators"
+        f"  ({fleet['compute_online_tflops'] / 1000:,.1f} PFLOPS)",
+        f"power              {fleet['power_generated_w'] / 1000:,.1f} kW generated,"
+        f" {fleet['power_consumed_w'] / 1000:,.1f} kW consumed",
+        f"in eclipse         {fleet['in_shadow']:,} satellites  (load shed {fleet['load_shed']:,})",
+        f"compute delivered  {integrals['compute_accelerator_hours']:,.1f} accelerator-hours"
+        f"  ({integrals['compute_pflop_days']:,.3f} PFLOP-days)",
+        f"energy             {integrals['energy_generated_kwh']:,.1f} kWh generated,"
+        f" {integrals['energy_consumed_kwh']:,.1f} kWh consumed",
+        f"eclipse time       {integrals['eclipse_satellite_s'] / SECONDS_PER_HOUR:,.1f} satellite-hours"
+        f"  (load shed {integrals['load_shed_satellite_s'] / SECONDS_PER_HOUR:,.1f})",
+        f"launches           {counters['launches']:,}  (failed {counters['launch_failures']:,})"
+        f"  deorbits {counters['deorbits']:,}",
+        f"faults             {counters['faults_total']:,}  reboots {counters['reboots']:,}"
+        f"  repairs {counters['repairs_completed']:,}",
+        f"repair queue       {repair['queue_length']:,} waiting, "
+        f"{len(repair['robots_busy']):,} robots busy, spares left {repair['spares_left']:,}",
+        f"MTTR               {_num(None if repair['mttr_s'] is None else repair['mttr_s'] / SECONDS_PER_HOUR)} h",
+    ]
+    return "\n".join(lines) + "\n"
