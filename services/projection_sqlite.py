@@ -24,12 +24,21 @@ from pathlib import Path
 from kafka.partitioner.default import murmur2
 
 from services.projection_runner import DeadLetter, RawRecord
+from twin.errors import DecodeError
 from twin.events import decode
 
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives ``key`` among ``partitions``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _run_key(payload: bytes) -> bytes | None:
+    """The key of run-level events: the run id (None if these bytes do not decode)."""
+    try:
+        return decode(payload).run_id.encode()
+    except DecodeError:
+        return None
 
 
 class SqlitePartitionedLog:
@@ -58,8 +67,7 @@ class SqlitePartitionedLog:
 
     def _refresh(self) -> None:
         rows = self._conn.execute(
-            'SELECT "offset", satellite, payload FROM events WHERE "offset" >= ?'
-            ' ORDER BY "offset"',
+            'SELECT "offset", satellite, payload FROM events WHERE "offset" >= ? ORDER BY "offset"',
             (self._scanned,),
         )
         cache: dict[str | None, int] = {}
@@ -70,8 +78,8 @@ class SqlitePartitionedLog:
                     key = satellite.encode()
                 else:  # a run-level event: keyed by the run id
                     if self._run_key is None:
-                        self._run_key = decode(payload).run_id.encode()
-                    key = self._run_key
+                        self._run_key = _run_key(payload)
+                    key = self._run_key or b""
                 partition = cache[satellite] = partition_for(key, self.n)
             self._index[partition].append(offset)
             self._scanned = offset + 1
