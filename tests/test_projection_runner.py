@@ -290,3 +290,37 @@ def test_not_ready_until_the_end_offsets_are_folded(log_path: Path, tmp_path: Pa
     assert catch_up(runner, run.source)
     assert runner.is_ready()
     assert runner.lag_sim_seconds() == 0.0
+
+
+def test_a_row_written_by_the_old_projector_loads(events: list[EventBase], tmp_path: Path) -> None:
+    """The tracking table is the projector's ``partition_snapshots``: rows it wrote resume."""
+    db = tmp_path / "old.db"
+    state = fold(events[:100])
+    TrackingStore(db, "g", "topic").close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO partition_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                "g",
+                "topic",
+                4,
+                100,
+                state.to_snapshot(),
+                json.dumps(
+                    {
+                        "decode_errors": {"invalid_json": 2},
+                        "dead_letters": {"invalid_json": 2},
+                        "spares_seen": [90, 3],
+                    }
+                ),
+                0.0,
+            ),
+        )
+    runner: ProjectionRunner[FleetState] = ProjectionRunner(
+        FleetState, TrackingStore(db, "g", "topic"), SqliteDeadLetters(db, "topic")
+    )
+    assert runner.assign([4, 5]) == {4: 100, 5: 0}
+    view = runner.parts[4]
+    assert view.state.summary() == state.summary()
+    assert view.dead_letters == view.decode_errors == {"invalid_json": 2}
+    assert view.spares_seen == (90, 3)
