@@ -40,14 +40,22 @@ fetching. Members of one group should share one ``--state-db`` file (SQLite in W
 for several processes on one host); a member that cannot see another's rows is still correct,
 only slower, because it replays the partition from its last row it can see, or from 0.
 
+**A Kafka adapter over the projection runner.** Folding, tracking rows, dead-letter
+accounting and readiness are :class:`services.projection_runner.ProjectionRunner`'s, the same
+runner the SQLite adapter (:mod:`services.projection_sqlite`) drives in-process; this module
+feeds it from the fetch process (records, rebalances, end offsets), turns its rewinds into
+seeks, gives it the ``<topic>.dlq`` producer as its dead-letter sink, and probes the run info.
+
 **Poison messages.** Undecodable bytes (:class:`twin.errors.DecodeError`: invalid JSON, unknown
 type, newer schema...) and events the fold rejects (:class:`twin.errors.TwinError`: illegal
 transition, seq gap...) are produced to ``<topic>.dlq`` with the original key and value and the
 headers ``reason``, ``detail``, ``source_topic``, ``source_partition``, ``source_offset``, then
 counted (``twin_decode_errors_total``, ``twin_dead_letters_total``, kept in the snapshot row so
-restarts neither lose nor repeat them) and skipped. If the dead-letter produce fails, the
-partition is rewound to the poison record and retried after a pause: the offset never moves
-past a message that is neither folded nor dead-lettered.
+restarts neither lose nor repeat them) and skipped. A batch's poison records are all produced
+first and their acks awaited once. If a dead-letter produce fails, the partition is rewound
+(to the poison record, or to its snapshot row if later records were already folded) and
+retried after a pause: the offset never moves past a message that is neither folded nor
+dead-lettered.
 
 **Who reports what** (so that ``sum`` over projectors is right, see
 :mod:`services.projector_http`): every per-satellite count, total, counter and integral is a
@@ -61,34 +69,31 @@ are documented per metric.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
-import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
+from services import projection_runner
 from services.fetcher import (
     Assigned,
     EndOffsets,
-    FetchedRecord,
     FetchWorker,
     Records,
     Revoked,
 )
 from services.kafka_settings import KafkaSettings, load_settings
-from twin.errors import DecodeError, IllegalTransition, InfraError, TwinError
+from services.projection_runner import DeadLetter, ProjectionRunner, TrackingStore
+from twin.errors import DecodeError, InfraError, TwinError
 from twin.events import ScenarioStarted, decode
-from twin.projections import EventOrderError, FleetState, SnapshotError
+from twin.projections import FleetState
 
 log = logging.getLogger("twin.projector")
 
@@ -115,153 +120,71 @@ CONSUMER_OPTIONS: dict[str, Any] = {
     "metadata_max_age_ms": 5_000,
 }
 
-
-def _unix_s(sim_time: str) -> float:
-    """Unix seconds of a wire timestamp (``2026-11-23T00:21:46.244Z``)."""
-    return datetime.fromisoformat(sim_time).timestamp()
-
-
-# ---------------------------------------------------------------------- per-partition state
+PartitionView: TypeAlias = projection_runner.PartitionView[FleetState]
+"""One assigned partition's fold and counters (:class:`services.projection_runner.PartitionView`)."""
+SnapshotStore = TrackingStore
+"""The snapshot database (rows keyed by consumer group, topic, partition)."""
 
 
-@dataclass
-class PartitionView:
-    """One assigned partition: its fold, where to read next, and its pipeline counters."""
-
-    partition: int
-    state: FleetState = field(default_factory=FleetState)
-    next_offset: int = 0
-    """Kafka offset of the next record to fold (= records folded or dead-lettered so far)."""
-    decode_errors: dict[str, int] = field(default_factory=dict)
-    dead_letters: dict[str, int] = field(default_factory=dict)
-    dirty: int = 0
-    """Records handled since the last snapshot of this partition."""
-    end_at_assign: int = 0
-    """End offset when the partition was assigned: ready once ``next_offset`` reaches it."""
-    highwater: int | None = None
-    folded_unix_s: float | None = None
-    """Sim time (Unix s) of the last event folded from this partition."""
-
-    def pipeline_json(self) -> str:
-        return json.dumps(
-            {
-                "decode_errors": self.decode_errors,
-                "dead_letters": self.dead_letters,
-            },
-            sort_keys=True,
-        )
-
-    @property
-    def lag_events(self) -> int:
-        end = self.highwater if self.highwater is not None else self.end_at_assign
-        return max(0, end - self.next_offset)
+# ---------------------------------------------------------------------- the dead-letter topic
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS partition_snapshots (
-    consumer_group TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    state BLOB NOT NULL,
-    pipeline TEXT NOT NULL,
-    saved_at_unix REAL NOT NULL,
-    PRIMARY KEY (consumer_group, topic, partition)
-)
-"""
+class KafkaDeadLetters:
+    """The runner's dead-letter sink: ``<topic>.dlq``, the original key and value, headers
+    ``reason``, ``detail``, ``source_topic``, ``source_partition``, ``source_offset``."""
 
+    def __init__(
+        self, producer: KafkaProducer, dlq_topic: str, source_topic: str, timeout_s: float
+    ) -> None:
+        self.producer = producer
+        self.dlq_topic = dlq_topic
+        self.source_topic = source_topic
+        self.timeout_s = timeout_s
+        self._pending: list[tuple[DeadLetter, Any]] = []
 
-class SnapshotStore:
-    """Partition snapshots in SQLite, one row per (consumer group, topic, partition)."""
-
-    def __init__(self, path: str | Path, group: str, topic: str) -> None:
-        self.path = str(path)
-        self.group = group
-        self.topic = topic
-        # check_same_thread=False: the consumer thread writes, nothing else touches it, but a
-        # rebalance callback may run on the thread that created the store.
-        self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._conn:
-            self._conn.execute(_SCHEMA)
-
-    def load(self, partition: int) -> PartitionView | None:
-        """The partition's last snapshot, or None (none yet, or unreadable: then replay)."""
-        row = self._conn.execute(
-            "SELECT next_offset, state, pipeline FROM partition_snapshots"
-            " WHERE consumer_group = ? AND topic = ? AND partition = ?",
-            (self.group, self.topic, partition),
-        ).fetchone()
-        if row is None:
-            return None
-        next_offset, blob, pipeline = row
-        try:
-            state = FleetState.from_snapshot(blob)
-            extra = json.loads(pipeline)
-        except (SnapshotError, ValueError) as exc:
-            log.warning("partition %d: snapshot unreadable (%s); replaying from 0", partition, exc)
-            return None
-        return PartitionView(
-            partition=partition,
-            state=state,
-            next_offset=int(next_offset),
-            decode_errors=dict(extra.get("decode_errors", {})),
-            dead_letters=dict(extra.get("dead_letters", {})),
-        )
-
-    def save(self, views: Iterable[PartitionView]) -> None:
-        """Write the views' snapshots in one transaction (all or nothing)."""
-        now = time.time()
-        rows = [
-            (
-                self.group,
-                self.topic,
-                v.partition,
-                v.next_offset,
-                v.state.to_snapshot(),
-                v.pipeline_json(),
-                now,
-            )
-            for v in views
+    def send(self, letter: DeadLetter) -> None:
+        headers = [
+            ("reason", letter.reason.encode()),
+            ("detail", letter.detail[:1000].encode()),
+            ("source_topic", self.source_topic.encode()),
+            ("source_partition", str(letter.partition).encode()),
+            ("source_offset", str(letter.offset).encode()),
         ]
-        with self._conn:
-            self._conn.executemany(
-                "INSERT INTO partition_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET"
-                " next_offset = excluded.next_offset, state = excluded.state,"
-                " pipeline = excluded.pipeline, saved_at_unix = excluded.saved_at_unix",
-                rows,
-            )
+        future = self.producer.send(
+            self.dlq_topic, key=letter.key, value=letter.value, headers=headers
+        )
+        self._pending.append((letter, future))
 
-    def close(self) -> None:
-        self._conn.close()
+    def wait(self) -> list[DeadLetter]:
+        """Wait for every ack at once (one deadline for all); return the failed letters."""
+        pending, self._pending = self._pending, []
+        deadline = time.monotonic() + self.timeout_s
+        failed = []
+        for letter, future in pending:
+            try:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # any producer failure: keep the record, retry later
+                log.error(
+                    "dead-letter of %s-%d offset %d failed (%s); will retry",
+                    self.source_topic,
+                    letter.partition,
+                    letter.offset,
+                    exc,
+                )
+                failed.append(letter)
+        return failed
 
 
 # ---------------------------------------------------------------------- the projector
 
 
-class DeadLetterFailed(Exception):
-    """The dead-letter produce failed; the record must be retried, not skipped."""
-
-
-def _rejection_reason(exc: Exception) -> str:
-    if isinstance(exc, IllegalTransition):
-        return "illegal_transition"
-    if isinstance(exc, EventOrderError):
-        return "event_order"
-    if isinstance(exc, TwinError):
-        return "rejected"
-    return "fold_error"
-
-
 class Projector:
-    """Consumes ``topic`` in ``group``, folds each partition, snapshots, dead-letters poison.
+    """Consumes ``topic`` in ``group`` and runs a :class:`ProjectionRunner` over it.
 
     The group consumer runs in a fetch process of its own (:mod:`services.fetcher`), which
     hands records and rebalances, in order, to the thread that calls :meth:`run`; that thread
-    decodes and folds. HTTP threads read through :meth:`views` (holding :attr:`lock`, the lock
-    the fold takes per batch).
+    folds them through the runner. HTTP threads read through :meth:`views` (holding
+    :attr:`lock`, the lock the fold takes per batch).
     """
 
     def __init__(
@@ -280,29 +203,43 @@ class Projector:
         self.snapshot_every_s = snapshot_every_s
         self.snapshot_every_events = snapshot_every_events
         self.per_satellite_metrics = per_satellite_metrics
-        self.store = SnapshotStore(state_db or f"projector-{group}.db", group, self.topic)
-        self.lock = threading.RLock()
-        self.parts: dict[int, PartitionView] = {}
-        self.awaiting_assignment = True
-        """True until the first assignment's end offsets are known, and again from each
-        revocation or assignment until the next end offsets: not ready meanwhile (which
-        partitions this member holds, and up to where, is not known yet)."""
-        self.newest_seen_unix_s: float | None = None
-        self.run_info: FleetState | None = None
-        """A state holding only the run's ``scenario_started`` when no assigned partition has it
-        (found by :meth:`_probe_run_info`): gives TFLOPS per accelerator and the epoch."""
-        self.stop_event = threading.Event()
-        self._last_snapshot = time.monotonic()
-        self._last_probe = 0.0
-        self.fetch: FetchWorker | None = None
-        common = settings.common()
+        self.store = TrackingStore(state_db or f"projector-{group}.db", group, self.topic)
         self.producer = KafkaProducer(
             acks="all",
             retries=3,
             max_block_ms=settings.max_block_ms,
-            **common,
+            **settings.common(),
         )
+        self.dead_letters = KafkaDeadLetters(
+            self.producer, settings.dlq_topic, self.topic, DLQ_TIMEOUT_S
+        )
+        self.runner: ProjectionRunner[FleetState] = ProjectionRunner(
+            FleetState,
+            self.store,
+            self.dead_letters,
+            snapshot_every_s=snapshot_every_s,
+            snapshot_every_events=snapshot_every_events,
+        )
+        self.lock = self.runner.lock
+        self.run_info: FleetState | None = None
+        """A state holding only the run's ``scenario_started`` when no assigned partition has it
+        (found by :meth:`_probe_run_info`): gives TFLOPS per accelerator and the epoch."""
+        self.stop_event = threading.Event()
+        self._last_probe = 0.0
+        self.fetch: FetchWorker | None = None
         self._ensure_dlq_topic()
+
+    @property
+    def parts(self) -> dict[int, PartitionView]:
+        return self.runner.parts
+
+    @property
+    def awaiting_assignment(self) -> bool:
+        return self.runner.awaiting_assignment
+
+    @property
+    def newest_seen_unix_s(self) -> float | None:
+        return self.runner.newest_seen_unix_s
 
     # -- lifecycle
 
@@ -311,13 +248,20 @@ class Projector:
         self.fetch = fetch = FetchWorker(
             self.settings, self.group, CONSUMER_OPTIONS, poll_timeout_ms=POLL_TIMEOUT_MS
         )
+        runner = self.runner
         try:
             while not self.stop_event.is_set():
                 retry = False
                 for message in fetch.poll(POLL_TIMEOUT_MS / 1000):
                     if isinstance(message, Records):
-                        with self.lock:
-                            retry |= self._fold_records(message)
+                        partition = message.partition
+                        rewind = runner.fold(
+                            partition,
+                            zip(message.offsets, message.keys, message.values, strict=True),
+                        )
+                        if rewind is not None:  # a dead letter failed: read it again later
+                            fetch.seek(partition, rewind)
+                            retry = True
                     elif isinstance(message, Revoked):
                         self.on_revoked(message.partitions)
                         fetch.revoked_done()
@@ -327,7 +271,7 @@ class Projector:
                         self._capture_end_offsets(message.ends)
                 with self.lock:
                     self._refresh_highwater()
-                if self._snapshot_due():
+                if runner.snapshot_due():
                     self.snapshot(list(self.parts.values()))
                 if self.run_info is None and self._needs_run_info():
                     self._probe_run_info()
@@ -344,105 +288,13 @@ class Projector:
     def stop(self) -> None:
         self.stop_event.set()
 
-    # -- folding
-
-    def _fold_records(self, batch: Records) -> bool:
-        """Fold one partition's batch; True if a dead-letter failed (retry later: the
-        partition is rewound to that record)."""
-        partition = batch.partition
-        view = self.parts.get(partition)
-        if view is None:  # revoked while fetched; its new owner reads it
-            return False
-        apply = view.state.apply
-        last_time: str | None = None
-        try:
-            for offset, key, value in zip(batch.offsets, batch.keys, batch.values, strict=True):
-                if offset < view.next_offset:
-                    continue  # already folded (a re-fetch after a seek)
-                try:
-                    event = decode(value if value is not None else b"")
-                except DecodeError as exc:
-                    rec = FetchedRecord(offset, key, value)
-                    if not self._reject(view, rec, exc.reason, exc.detail, decode_error=True):
-                        return True
-                else:
-                    try:
-                        apply(event)
-                    except Exception as exc:  # a poison event must never become a crash loop
-                        reason = _rejection_reason(exc)
-                        if reason == "fold_error":
-                            log.exception(
-                                "fold failed at partition %d offset %d", partition, offset
-                            )
-                        rec = FetchedRecord(offset, key, value)
-                        if not self._reject(view, rec, reason, str(exc)):
-                            return True
-                    else:
-                        last_time = event.sim_time
-                view.next_offset = offset + 1
-                view.dirty += 1
-        finally:
-            if last_time is not None:
-                view.folded_unix_s = _unix_s(last_time)
-                if self.newest_seen_unix_s is None or view.folded_unix_s > self.newest_seen_unix_s:
-                    self.newest_seen_unix_s = view.folded_unix_s
-        return False
-
-    def _reject(
-        self,
-        view: PartitionView,
-        rec: FetchedRecord,
-        reason: str,
-        detail: str,
-        *,
-        decode_error: bool = False,
-    ) -> bool:
-        """Dead-letter a record and count it; if that fails, rewind to it and return False."""
-        tp = TopicPartition(self.topic, view.partition)
-        if not self._dead_letter(tp, rec, reason, detail):
-            self._rewind(view.partition, rec.offset)
-            return False
-        if decode_error:
-            view.decode_errors[reason] = view.decode_errors.get(reason, 0) + 1
-        view.dead_letters[reason] = view.dead_letters.get(reason, 0) + 1
-        return True
-
-    def _rewind(self, partition: int, offset: int) -> None:
-        """Fetch the partition again from ``offset`` (a record that could not be dead-lettered)."""
-        if self.fetch is not None:
-            self.fetch.seek(partition, offset)
-
-    def _dead_letter(self, tp: TopicPartition, rec: Any, reason: str, detail: str) -> bool:
-        headers = [
-            ("reason", reason.encode()),
-            ("detail", detail[:1000].encode()),
-            ("source_topic", tp.topic.encode()),
-            ("source_partition", str(tp.partition).encode()),
-            ("source_offset", str(rec.offset).encode()),
-        ]
-        try:
-            future = self.producer.send(
-                self.settings.dlq_topic, key=rec.key, value=rec.value, headers=headers
-            )
-            future.get(timeout=DLQ_TIMEOUT_S)
-        except Exception as exc:  # any producer failure: keep the record, retry later
-            log.error("dead-letter of %s offset %d failed (%s); will retry", tp, rec.offset, exc)
-            return False
-        log.warning("dead-lettered %s offset %d: %s: %s", tp, rec.offset, reason, detail[:200])
-        return True
-
     def _capture_end_offsets(self, ends: dict[int, int]) -> None:
         """End offsets of newly assigned partitions: the mark /readyz waits for."""
-        with self.lock:
-            for partition, end_offset in ends.items():
-                view = self.parts.get(partition)
-                if view is not None:
-                    view.end_at_assign = end_offset
+        self.runner.set_end_offsets(ends)
         # before reporting ready: without the run's TFLOPS per accelerator, compute would read 0
         if self.run_info is None and self._needs_run_info():
             self._probe_run_info(force=True)
-        with self.lock:
-            self.awaiting_assignment = False
+        self.runner.assignment_complete()
 
     def _refresh_highwater(self) -> None:
         if self.fetch is None:
@@ -454,50 +306,23 @@ class Projector:
 
     # -- snapshots and rebalances
 
-    def _snapshot_due(self) -> bool:
-        if any(v.dirty >= self.snapshot_every_events for v in self.parts.values()):
-            return True
-        return time.monotonic() - self._last_snapshot >= self.snapshot_every_s
-
     def snapshot(self, views: Sequence[PartitionView], *, commit: bool = True) -> None:
         """Store the changed views in one transaction, then commit their offsets to Kafka."""
-        self._last_snapshot = time.monotonic()
-        changed = [v for v in views if v.dirty]
-        if not changed:
-            return
-        with self.lock:
-            self.store.save(changed)
-            for v in changed:
-                v.dirty = 0
-        if not commit:
-            return
-        if self.fetch is not None:  # informational: the snapshot already holds the offset
+        changed = self.runner.snapshot(views)
+        if changed and commit and self.fetch is not None:
+            # informational: the snapshot already holds the offset
             self.fetch.commit({v.partition: v.next_offset for v in changed})
 
     def on_revoked(self, revoked: Sequence[int]) -> None:
         """Snapshot the revoked partitions (after folding everything fetched before the
         revocation) and drop them; the informational offset commit is left to the next
         owner's first snapshot."""
-        mine = [self.parts[p] for p in revoked if p in self.parts]
-        with self.lock:
-            self.awaiting_assignment = True
-        self.snapshot(mine, commit=False)
-        with self.lock:
-            for v in mine:
-                del self.parts[v.partition]
+        mine = self.runner.revoke(revoked)
         log.info("revoked partitions %s", sorted(v.partition for v in mine))
 
     def on_assigned(self, assigned: Sequence[int]) -> dict[int, int]:
         """Load each new partition's snapshot row; return the offset to resume each from."""
-        with self.lock:
-            self.awaiting_assignment = True
-            for p in assigned:
-                view = self.parts.get(p)
-                if view is None:
-                    view = self.store.load(p) or PartitionView(p)
-                    self.parts[p] = view
-                view.highwater = None
-            positions = {p: self.parts[p].next_offset for p in assigned}
+        positions = self.runner.assign(assigned)
         log.info(
             "assigned partitions %s (resume at %s)",
             sorted(assigned),
@@ -558,25 +383,15 @@ class Projector:
 
     def views(self) -> list[PartitionView]:
         """The assigned partitions' views, by partition (hold :attr:`lock` while using them)."""
-        return [self.parts[p] for p in sorted(self.parts)]
+        return self.runner.views()
 
     def is_ready(self) -> bool:
         """True once every assigned partition has reached its end offset at assignment."""
-        with self.lock:
-            return not self.awaiting_assignment and all(
-                v.next_offset >= v.end_at_assign for v in self.parts.values()
-            )
+        return self.runner.is_ready()
 
     def lag_sim_seconds(self) -> float:
         """Newest sim time folded anywhere here minus the oldest of the partitions still behind."""
-        behind = [
-            v.folded_unix_s
-            for v in self.parts.values()
-            if v.lag_events > 0 and v.folded_unix_s is not None
-        ]
-        if not behind or self.newest_seen_unix_s is None:
-            return 0.0
-        return max(0.0, self.newest_seen_unix_s - min(behind))
+        return self.runner.lag_sim_seconds()
 
     # -- setup
 

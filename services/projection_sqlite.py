@@ -1,0 +1,184 @@
+"""The projection runner's SQLite adapter: an embedded event log seen as N partitions.
+
+:class:`SqlitePartitionedLog` presents a :class:`services.eventlog.SqliteEventLog` file the
+way the Kafka publisher lays a run out on a topic: every event keyed by its satellite id (the
+run id for run-level events, :func:`services.publisher.record_key`), the key hashed to a
+partition by Kafka's default partitioner (:func:`partition_for`: murmur2 of the key, as
+kafka-python's and the Java client's), each partition numbered from offset 0 in log order. So
+a :class:`~services.projection_runner.ProjectionRunner` folds the embedded log exactly as the
+projectors fold the topic, in-process and without a broker. The records are the stored bytes
+as they are (not re-validated), so poison rows reach the runner's dead-letter path.
+
+:class:`SqliteDeadLetters` is the dead-letter sink: a table keyed by (source, partition,
+offset), so a record dead-lettered again after a crash is stored once.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from bisect import bisect_left
+from collections.abc import Sequence
+from pathlib import Path
+
+from kafka.partitioner.default import murmur2
+
+from services.projection_runner import DeadLetter, RawRecord
+from twin.errors import DecodeError
+from twin.events import decode
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` among ``partitions``."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _run_key(payload: bytes) -> bytes | None:
+    """The key of run-level events: the run id (None if these bytes do not decode)."""
+    try:
+        return decode(payload).run_id.encode()
+    except DecodeError:
+        return None
+
+
+class SqlitePartitionedLog:
+    """A SQLite event log read as ``partitions`` partitions of raw records (see the module doc).
+
+    Partition offsets are positions within a partition; the log offset of partition ``p``'s
+    record ``i`` is ``log_offsets(p)[i]``. :meth:`end_offsets` re-reads the log's new rows, so
+    a log that grows is followed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], partitions: int = 6) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        self.path = Path(path)
+        self.n = partitions
+        self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        self._index: list[list[int]] = [[] for _ in range(partitions)]
+        self._scanned = 0
+        self._run_key: bytes | None = None
+        self._refresh()
+
+    @property
+    def name(self) -> str:
+        """The source's name in the tracking store (the log file and the partition count)."""
+        return f"{self.path.resolve()}#{self.n}"
+
+    def _refresh(self) -> None:
+        rows = self._conn.execute(
+            'SELECT "offset", satellite, payload FROM events WHERE "offset" >= ? ORDER BY "offset"',
+            (self._scanned,),
+        )
+        cache: dict[str | None, int] = {}
+        for offset, satellite, payload in rows:
+            partition = cache.get(satellite)
+            if partition is None:
+                if satellite is not None:
+                    key = satellite.encode()
+                else:  # a run-level event: keyed by the run id
+                    if self._run_key is None:
+                        self._run_key = _run_key(payload)
+                    key = self._run_key or b""
+                partition = cache[satellite] = partition_for(key, self.n)
+            self._index[partition].append(offset)
+            self._scanned = offset + 1
+
+    def _key(self, satellite: str | None) -> bytes:
+        if satellite is not None:
+            return satellite.encode()
+        return self._run_key or b""
+
+    # -- the PartitionedSource port
+
+    def partitions(self) -> list[int]:
+        return list(range(self.n))
+
+    def end_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        self._refresh()
+        return {p: len(self._index[p]) for p in partitions}
+
+    def read(self, partition: int, from_offset: int, max_records: int) -> list[RawRecord]:
+        wanted = self._index[partition][from_offset : from_offset + max_records]
+        if not wanted:
+            return []
+        rows = self._conn.execute(
+            'SELECT "offset", satellite, payload FROM events'
+            ' WHERE "offset" >= ? AND "offset" <= ? ORDER BY "offset"',
+            (wanted[0], wanted[-1]),
+        )
+        out = []
+        position = from_offset
+        for offset, satellite, payload in rows:
+            i = bisect_left(wanted, offset)
+            if i < len(wanted) and wanted[i] == offset:
+                out.append(RawRecord(position, self._key(satellite), bytes(payload)))
+                position += 1
+        return out
+
+    def log_offsets(self, partition: int) -> list[int]:
+        """Log offsets of the partition's records, in partition order."""
+        return list(self._index[partition])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_DLQ_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    source TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    "offset" INTEGER NOT NULL,
+    key BLOB,
+    value BLOB,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (source, partition, "offset")
+)
+"""
+
+
+class SqliteDeadLetters:
+    """The dead-letter sink: table ``dead_letters`` in a SQLite file (may be the tracking
+    store's file; its own connection, so never in a snapshot's transaction)."""
+
+    def __init__(self, path: str | os.PathLike[str], source: str) -> None:
+        self.source = source
+        self._conn = sqlite3.connect(str(path), timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        with self._conn:
+            self._conn.execute(_DLQ_SCHEMA)
+        self._pending: list[DeadLetter] = []
+
+    def send(self, letter: DeadLetter) -> None:
+        self._pending.append(letter)
+
+    def wait(self) -> list[DeadLetter]:
+        """Store the letters sent since the last wait in one transaction."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        try:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (self.source, x.partition, x.offset, x.key, x.value, x.reason, x.detail)
+                        for x in pending
+                    ],
+                )
+        except sqlite3.Error:
+            return pending
+        return []
+
+    def letters(self) -> list[DeadLetter]:
+        """Every stored letter of this source, by (partition, offset)."""
+        rows = self._conn.execute(
+            'SELECT partition, "offset", key, value, reason, detail FROM dead_letters'
+            ' WHERE source = ? ORDER BY partition, "offset"',
+            (self.source,),
+        )
+        return [DeadLetter(p, o, k, v, r, d) for p, o, k, v, r, d in rows]
+
+    def close(self) -> None:
+        self._conn.close()
