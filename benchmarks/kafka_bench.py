@@ -1,7 +1,7 @@
 """Our Kafka paths against plain kafka-python, same broker, same messages, same config.
 
 ``python -m benchmarks.kafka_bench [n_events] [bootstrap]`` prints a JSON dict. Without a
-bootstrap it starts its own broker (:mod:`services.kafka_broker`) in a temporary directory.
+bootstrap it starts its own broker (:mod:`services.kafka.broker`) in a temporary directory.
 
 The messages are a real demo run's events (the engine run until ``n_events`` are emitted).
 Four rates, in events per second:
@@ -9,12 +9,12 @@ Four rates, in events per second:
 ``raw_produce``        ``KafkaProducer.send`` of the pre-encoded values, keys and headers,
                        then ``flush`` (same producer options as the publisher: acks=all,
                        idempotent, same linger and batch size);
-``publish``            :meth:`services.publisher.Publisher.publish` of the events in batches of
+``publish``            :meth:`services.kafka.publisher.Publisher.publish` of the events in batches of
                        5,000 (as ``twin run --kafka``) then ``flush``: encode + send + checking
                        every record's delivery;
 ``raw_consume``        a group-less ``KafkaConsumer`` (same consumer options as the Kafka log)
                        reading the topic from the beginning, touching every value;
-``consume_fold``       :meth:`services.kafka_log.KafkaEventLog.read` (merge the partitions by
+``consume_fold``       :meth:`services.kafka.log.KafkaEventLog.read` (merge the partitions by
                        offset, decode) folded into :class:`twin.projections.FleetState`;
 ``decode_fold_in_memory``  the same decode + fold over the values in memory, no Kafka: the
                        work the raw consumer does not do. On one core the best
@@ -37,9 +37,9 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.kafka_log import CONSUMER_OPTIONS, KafkaEventLog
-from services.kafka_settings import KafkaSettings, load_settings
-from services.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
+from services.kafka.log import CONSUMER_OPTIONS, KafkaEventLog
+from services.kafka.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
+from services.kafka.settings import KafkaSettings, load_settings
 from twin.events import SCHEMA_VERSION, EventBase, decode, encode
 from twin.projections import FleetState
 from twin.sim.engine import Engine, config_from_scenario
@@ -154,7 +154,7 @@ def run(
     """Measure the four rates on ``bootstrap`` (a temporary local broker if ``None``),
     best of ``rounds`` alternating rounds."""
     if bootstrap is None:
-        from services.kafka_broker import KafkaBroker
+        from services.kafka.broker import KafkaBroker
 
         with tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp, KafkaBroker(tmp) as broker:
             return run(n_events, broker.bootstrap, rounds)

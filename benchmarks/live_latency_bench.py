@@ -2,14 +2,14 @@
 
 ``python -m benchmarks.live_latency_bench [--duration 60] [--bootstrap B] [--rate 1000]``
 prints a JSON dict. Without a bootstrap it starts its own broker
-(:class:`services.kafka_broker.KafkaBroker`) in a temporary directory.
+(:class:`services.kafka.broker.KafkaBroker`) in a temporary directory.
 
 What runs
 ---------
 The ``demo`` scenario in live mode, in this process, through the code path of
 ``twin run demo --live --speed S --kafka B``: :class:`twin.sim.engine.Engine` paced by
 :class:`services.live.LiveEnvironment`, the sink and flush of
-:func:`services.cli.run.make_sink` (fold, embedded log, :class:`services.publisher.Publisher`)
+:func:`services.cli.run.make_sink` (fold, embedded log, :class:`services.kafka.publisher.Publisher`)
 and :func:`services.cli.run.simulate`. ``S`` is chosen so that the run emits about
 ``target_rate`` events per wall-clock second: a batch run first finds the simulated time ``t``
 by which the scenario has emitted ``target_rate × duration_s`` events, and ``S = t /
@@ -61,8 +61,8 @@ from kafka.partitioner.default import murmur2
 
 from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
+from services.kafka.publisher import Publisher, record_key
 from services.live import LiveEnvironment
-from services.publisher import Publisher, record_key
 from twin.events import EventBase
 from twin.projections import FleetState
 from twin.sim.engine import Engine, config_from_scenario
@@ -274,7 +274,7 @@ def run(
     events/s against ``bootstrap`` (a temporary local broker if ``None``); see the module
     docstring for what the latencies include."""
     if bootstrap is None:
-        from services.kafka_broker import KafkaBroker
+        from services.kafka.broker import KafkaBroker
 
         with tempfile.TemporaryDirectory(prefix="kafka-live-") as tmp, KafkaBroker(tmp) as broker:
             return run(broker.bootstrap, duration_s, target_rate, scrape_every_s=scrape_every_s)

@@ -1,12 +1,12 @@
 """The projector's consume path against plain kafka-python, same broker, same messages.
 
 ``python -m benchmarks.projector_bench [n_events] [bootstrap]`` prints a JSON dict. Without a
-bootstrap it starts its own broker (:mod:`services.kafka_broker`) in a temporary directory.
+bootstrap it starts its own broker (:mod:`services.kafka.broker`) in a temporary directory.
 
-:func:`consume_and_fold` times a real :class:`services.projector.Projector` (its fetch process,
+:func:`consume_and_fold` times a real :class:`services.projector.kafka.Projector` (its fetch process,
 group consumer, decode, one fold per partition, snapshots on their default schedule, no HTTP)
 until every event of the topic is folded; ``raw_group_consume`` times a bare ``KafkaConsumer``
-with the same group options (:data:`services.projector.CONSUMER_OPTIONS`) reading the same
+with the same group options (:data:`services.projector.kafka.CONSUMER_OPTIONS`) reading the same
 topic, touching every value. Rates are throughput, from the first record to the last; the
 start-up before it (joining a fresh group; for the projector also starting its fetch process,
 ~0.4 s more) is reported apart. The two paths alternate for :data:`ROUNDS` rounds and each
@@ -31,8 +31,8 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from benchmarks.kafka_bench import _settings, demo_events, our_publish
-from services.kafka_settings import KafkaSettings
-from services.projector import CONSUMER_OPTIONS, Projector
+from services.kafka.settings import KafkaSettings
+from services.projector.kafka import CONSUMER_OPTIONS, Projector
 
 ROUNDS = 5
 DEADLINE_S = 600.0
@@ -153,7 +153,7 @@ def consume_and_fold(
 def run(n_events: int = 100_000, bootstrap: str | None = None) -> dict[str, Any]:
     """Publish ``n_events`` demo events to a fresh topic, then :func:`consume_and_fold`."""
     if bootstrap is None:
-        from services.kafka_broker import KafkaBroker
+        from services.kafka.broker import KafkaBroker
 
         with tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp, KafkaBroker(tmp) as broker:
             return run(n_events, broker.bootstrap)

@@ -3,7 +3,7 @@
 Markers (registered in pyproject.toml; all of them run in CI, `-m "not slow"` for a quick run):
 - ``kafka``: needs a real Apache Kafka broker. The session fixture ``kafka_bootstrap`` uses
   ``TWIN_KAFKA_BOOTSTRAP`` (host:port) if set, else starts a local single-node KRaft broker
-  (services/kafka_broker.py, jars fetched once with Maven) in a temporary directory.
+  (services/kafka/broker.py, jars fetched once with Maven) in a temporary directory.
   A broker that cannot start FAILS the tests that need it; it never skips them.
 - ``stack``: whole-stack integration (Kafka, projectors, Prometheus).
 - ``slow``: long-running accuracy sweeps or soak tests (minutes, not seconds).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka_broker import BrokerError, KafkaBroker
+from services.kafka.broker import BrokerError, KafkaBroker
 
 EXTERNAL_ENV = "TWIN_KAFKA_BOOTSTRAP"
 START_TIMEOUT_S = 120.0  # first start on a cold, busy 2-core machine

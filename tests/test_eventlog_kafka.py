@@ -13,8 +13,8 @@ import pytest
 from eventlog_contract import EventLogContract, sample_run
 from kafka import KafkaProducer
 
-from services.kafka_log import KafkaEventLog
-from services.publisher import record_key
+from services.kafka.log import KafkaEventLog
+from services.kafka.publisher import record_key
 from twin.errors import InfraError, InputError
 from twin.events import encode
 

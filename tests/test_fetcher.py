@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.fetcher import Assigned, EndOffsets, FetchWorker, Records, Revoked, _widen_pipe
+from services.kafka.fetcher import Assigned, EndOffsets, FetchWorker, Records, Revoked, _widen_pipe
 
 
 class _NoProcess:

@@ -5,7 +5,7 @@ metadata change (new partitions, or the first metadata after start-up) outlasts 
 timer: the round trip completes in the background, and the next poll no longer sees a reason
 to rejoin, so the completed assignment is never applied. This is what stalled projectors
 ("revoked partitions [0..5]" and nothing after). The fetch process makes the need to rejoin
-sticky (:func:`services.fetcher._make_rejoin_sticky`); this test drives the exact sequence
+sticky (:func:`services.kafka.fetcher._make_rejoin_sticky`); this test drives the exact sequence
 against a real broker: a stable member, partitions added to its topic, and a revoke callback
 that takes longer than the poll timeout, as the projector's snapshot can.
 """
@@ -20,7 +20,7 @@ import pytest
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
 
-from services.fetcher import _make_rejoin_sticky
+from services.kafka.fetcher import _make_rejoin_sticky
 
 pytestmark = pytest.mark.kafka
 

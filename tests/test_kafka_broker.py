@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from services.kafka_broker import BrokerError, KafkaBroker
+from services.kafka.broker import BrokerError, KafkaBroker
 
 pytestmark = pytest.mark.kafka
 

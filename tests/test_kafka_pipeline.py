@@ -20,10 +20,10 @@ from kafka import KafkaConsumer, TopicPartition
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
-from services.kafka_broker import KafkaBroker
-from services.kafka_log import KafkaEventLog
-from services.kafka_settings import load_settings
-from services.publisher import Publisher
+from services.kafka.broker import KafkaBroker
+from services.kafka.log import KafkaEventLog
+from services.kafka.publisher import Publisher
+from services.kafka.settings import load_settings
 from twin.errors import InfraError
 from twin.events import SCHEMA_VERSION, decode
 

@@ -23,8 +23,8 @@ import yaml
 
 from grafana import generate
 from services import metric_names
-from services.kafka_broker import DEFAULT_CONFIG
-from services.kafka_settings import DEFAULT_TOPIC, DLQ_SUFFIX
+from services.kafka.broker import DEFAULT_CONFIG
+from services.kafka.settings import DEFAULT_TOPIC, DLQ_SUFFIX
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -259,8 +259,8 @@ def test_twin_command_parses(resolved: dict[str, Any]) -> None:
 
 
 def test_projector_commands_parse(resolved: dict[str, Any]) -> None:
-    assert _scripts()["twin-projector"] == "services.projector:main"
-    from services.projector import build_parser
+    assert _scripts()["twin-projector"] == "services.projector.main:main"
+    from services.projector.main import build_parser
 
     done = subprocess.run(
         [sys.executable, "-m", "services.projector", "--help"],

@@ -16,19 +16,19 @@ from typing import Any
 import pytest
 
 from services.eventlog import SqliteEventLog
-from services.projection_runner import (
+from services.kafka.publisher import record_key
+from services.projector.http import merged_summary
+from services.projector.runner import (
     DeadLetter,
     ProjectionRunner,
     TrackingStore,
     catch_up,
 )
-from services.projection_sqlite import SqliteDeadLetters, SqlitePartitionedLog, partition_for
-from services.projector_http import merged_summary
-from services.publisher import record_key
-from twin.sim.engine import config_from_scenario, simulate
+from services.projector.sqlite_source import SqliteDeadLetters, SqlitePartitionedLog, partition_for
 from twin.events import EventBase, encode
-from twin.sim.scenario import resolve_scenario
 from twin.projections import FleetState, fold
+from twin.sim.engine import config_from_scenario, simulate
+from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
 
 PARTITIONS = 3

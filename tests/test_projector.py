@@ -25,9 +25,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.kafka_broker import free_port
-from services.kafka_settings import load_settings
-from services.publisher import Publisher, record_key
+from services.kafka.broker import free_port
+from services.kafka.publisher import Publisher, record_key
+from services.kafka.settings import load_settings
 from twin.events import EventBase, encode
 from twin.projections import fold
 from twin.sim.engine import config_from_scenario, simulate
@@ -367,7 +367,7 @@ def test_two_projectors_in_one_group_sum_to_one(
     want = fleet_series(single["metrics"])
     want_tf = value(want, "twin_compute_online_tflops")
     wait_for(settled, a.log_path)
-    # not sums by design (see services.projector_http): max, min or a ratio of two counters
+    # not sums by design (see services.projector.http): max, min or a ratio of two counters
     not_sums = {
         "twin_mean_time_to_repair_seconds",
         "twin_sim_time_seconds",
@@ -451,11 +451,11 @@ def test_poison_messages_go_to_the_dead_letter_topic(
 
 
 def _fetch_pid(proc: ProjectorProcess) -> int:
-    """The pid of the projector's fetch process (``python -m services.fetcher``)."""
+    """The pid of the projector's fetch process (``python -m services.kafka.fetcher``)."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         found = subprocess.run(
-            ["pgrep", "-P", str(proc.proc.pid), "-f", "services.fetcher"],
+            ["pgrep", "-P", str(proc.proc.pid), "-f", "services.kafka.fetcher"],
             capture_output=True,
             text=True,
         ).stdout.split()

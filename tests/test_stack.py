@@ -30,9 +30,9 @@ import pytest
 import yaml
 
 from grafana import generate
-from services.kafka_broker import free_port
-from services.kafka_settings import DLQ_SUFFIX, KafkaSettings
-from services.publisher import ensure_topic
+from services.kafka.broker import free_port
+from services.kafka.publisher import ensure_topic
+from services.kafka.settings import DLQ_SUFFIX, KafkaSettings
 
 pytestmark = pytest.mark.stack
 

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from services.cli.sources import add_kafka_source, import_source, import_target, open_source
 from services.eventlog import LogAppendError, check_batch
-from services.kafka_settings import DEFAULT_TOPIC
+from services.kafka.settings import DEFAULT_TOPIC
 from twin.errors import InputError
 from twin.events import EventBase
 

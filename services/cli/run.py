@@ -25,7 +25,7 @@ from twin.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from services.eventlog import EventLog
-    from services.publisher import Publisher
+    from services.kafka.publisher import Publisher
 
 BATCH = 5000
 
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     state = FleetState()
     publisher = None
     if args.kafka:
-        from services.publisher import Publisher
+        from services.kafka.publisher import Publisher
 
         publisher = Publisher.connect(args.kafka, topic=args.topic)
 

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from services.eventlog import EventLog, SqliteEventLog, atomic_log
-from services.kafka_settings import DEFAULT_TOPIC
+from services.kafka.settings import DEFAULT_TOPIC
 from twin.errors import DecodeError, InputError
 from twin.events import EventBase, decode
 
 if TYPE_CHECKING:
-    from services.kafka_log import KafkaEventLog
+    from services.kafka.log import KafkaEventLog
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -45,7 +45,7 @@ def add_kafka_source(parser: argparse.ArgumentParser) -> None:
 
 
 def open_kafka_log(bootstrap: str, topic: str, *, create: bool = False) -> KafkaEventLog:
-    from services.kafka_log import KafkaEventLog
+    from services.kafka.log import KafkaEventLog
 
     return KafkaEventLog(bootstrap, topic=topic, create=create)
 

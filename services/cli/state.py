@@ -10,7 +10,7 @@ from typing import Any
 
 from services.cli.sources import add_kafka_source, open_source
 from services.eventlog import EventLog
-from services.kafka_settings import DEFAULT_TOPIC
+from services.kafka.settings import DEFAULT_TOPIC
 from twin.constants import SECONDS_PER_HOUR
 from twin.errors import InputError
 from twin.projections import fold

@@ -1,6 +1,6 @@
 """The event-log port on a Kafka topic: the same contract as the embedded SQLite log.
 
-A run's log is one topic written by :class:`services.publisher.Publisher`: one record per event,
+A run's log is one topic written by :class:`services.kafka.publisher.Publisher`: one record per event,
 keyed by satellite, so the events are spread over the topic's partitions. Each partition keeps
 its records in the order they were published, which is log order, so every partition is
 sorted by the event's own ``offset`` (carried in the record value). Reading the log back is a
@@ -32,14 +32,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from services.eventlog import EventLog, canonical_time, check_batch
-from services.kafka_settings import DEFAULT_TOPIC, KafkaSettings
-from services.publisher import (
+from services.kafka.publisher import (
     DEFAULT_DELIVERY_TIMEOUT_MS,
     Publisher,
     ensure_topic,
     infra_error,
     resolve_settings,
 )
+from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings
 from twin.errors import InfraError, InputError
 from twin.events import Event, EventBase, ScenarioStarted, decode
 

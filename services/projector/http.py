@@ -31,7 +31,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -46,10 +46,26 @@ from services.metric_names import BY_NAME, FLEET
 from twin.projections import FleetState, HistogramSample
 
 if TYPE_CHECKING:
-    from services.projector import PartitionView, Projector
+    from services.projector.runner import PartitionView as _View
+
+    PartitionView = _View[FleetState]
 
 
 # ---------------------------------------------------------------------- merging partitions
+
+
+class Projector(Protocol):
+    """What the HTTP side reads of a projector (:class:`services.projector.kafka.Projector`)."""
+
+    lock: Any
+    run_info: FleetState | None
+    per_satellite_metrics: int
+
+    def views(self) -> list[PartitionView]: ...
+
+    def is_ready(self) -> bool: ...
+
+    def lag_sim_seconds(self) -> float: ...
 
 
 def merged_state(projector: Projector) -> FleetState:

@@ -11,7 +11,7 @@ satellite's events sit in one partition, in order, but partitions are read in no
 order relative to each other. The projector therefore keeps one :class:`FleetState` per
 *assigned partition*, each a fold of that partition alone (:func:`twin.projections.fold`, the same
 fold as the embedded log), and merges them at read time (``/state``, ``/metrics``; see
-:mod:`services.projector_http`). A partition's state is a self-contained unit that can move
+:mod:`services.projector.http`). A partition's state is a self-contained unit that can move
 between projectors on a rebalance without touching the others.
 
 **Snapshots are the source of truth.** Every ``--snapshot-every-s`` seconds or
@@ -27,7 +27,7 @@ is a correct resume point: a kill -9 replays at most the events since the last s
 counts none twice. The log must keep every record (the broker's retention is infinite).
 
 **Two processes.** The group consumer runs in a fetch process of the projector's own
-(:mod:`services.fetcher`): kafka-python's record parsing costs about as much CPU as decoding and
+(:mod:`services.kafka.fetcher`): kafka-python's record parsing costs about as much CPU as decoding and
 folding, so fetching on one core while folding on the other lets a projector fold at the rate
 a bare kafka-python consumer reads (BENCHMARKS.md). Records and rebalances cross one ordered
 pipe; a dead fetch process makes the projector exit (code 1) for its supervisor to restart it,
@@ -41,8 +41,8 @@ for several processes on one host); a member that cannot see another's rows is s
 only slower, because it replays the partition from its last row it can see, or from 0.
 
 **A Kafka adapter over the projection runner.** Folding, tracking rows, dead-letter
-accounting and readiness are :class:`services.projection_runner.ProjectionRunner`'s, the same
-runner the SQLite adapter (:mod:`services.projection_sqlite`) drives in-process; this module
+accounting and readiness are :class:`services.projector.runner.ProjectionRunner`'s, the same
+runner the SQLite adapter (:mod:`services.projector.sqlite_source`) drives in-process; this module
 feeds it from the fetch process (records, rebalances, end offsets), turns its rewinds into
 seeks, gives it the ``<topic>.dlq`` producer as its dead-letter sink, and probes the run info.
 
@@ -58,7 +58,7 @@ retried after a pause: the offset never moves past a message that is neither fol
 dead-lettered.
 
 **Who reports what** (so that ``sum`` over projectors is right, see
-:mod:`services.projector_http`): every per-satellite count, total, counter and integral is a
+:mod:`services.projector.http`): every per-satellite count, total, counter and integral is a
 sum over partitions, so each projector reports its own partitions' share. Run-level facts from
 ``scenario_started`` (planned satellites, robots, spares) live in the one partition that holds
 the run-level events; only the projector holding that partition reports them (the others
@@ -68,10 +68,7 @@ are documented per metric.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -81,17 +78,17 @@ from typing import Any, TypeAlias
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from services import projection_runner
-from services.fetcher import (
+from services.kafka.fetcher import (
     Assigned,
     EndOffsets,
     FetchWorker,
     Records,
     Revoked,
 )
-from services.kafka_settings import KafkaSettings, load_settings
-from services.projection_runner import DeadLetter, ProjectionRunner, TrackingStore
-from twin.errors import DecodeError, InfraError, TwinError
+from services.kafka.settings import KafkaSettings
+from services.projector import runner as projection_runner
+from services.projector.runner import DeadLetter, ProjectionRunner, TrackingStore
+from twin.errors import DecodeError
 from twin.events import ScenarioStarted, decode
 from twin.projections import FleetState
 
@@ -121,7 +118,7 @@ CONSUMER_OPTIONS: dict[str, Any] = {
 }
 
 PartitionView: TypeAlias = projection_runner.PartitionView[FleetState]
-"""One assigned partition's fold and counters (:class:`services.projection_runner.PartitionView`)."""
+"""One assigned partition's fold and counters (:class:`services.projector.runner.PartitionView`)."""
 SnapshotStore = TrackingStore
 """The snapshot database (rows keyed by consumer group, topic, partition)."""
 
@@ -181,7 +178,7 @@ class KafkaDeadLetters:
 class Projector:
     """Consumes ``topic`` in ``group`` and runs a :class:`ProjectionRunner` over it.
 
-    The group consumer runs in a fetch process of its own (:mod:`services.fetcher`), which
+    The group consumer runs in a fetch process of its own (:mod:`services.kafka.fetcher`), which
     hands records and rebalances, in order, to the thread that calls :meth:`run`; that thread
     folds them through the runner. HTTP threads read through :meth:`views` (holding
     :attr:`lock`, the lock the fold takes per batch).
@@ -416,85 +413,3 @@ class Projector:
             log.warning("could not create %s: %s", self.settings.dlq_topic, exc)
         finally:
             admin.close()
-
-
-# ---------------------------------------------------------------------- command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="twin-projector",
-        description="Fold the Kafka event topic into fleet state; serve /metrics, /state, "
-        "/satellites/{id}, /healthz and /readyz.",
-    )
-    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="host:port[,host:port]")
-    p.add_argument("--topic", default=None, help="event topic (default: twin.events)")
-    p.add_argument("--group", default=DEFAULT_GROUP, help="consumer group")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
-    p.add_argument("--host", default="0.0.0.0", help="HTTP address")
-    p.add_argument(
-        "--state-db", default=None, help="snapshot database (default: ./projector-<group>.db)"
-    )
-    p.add_argument(
-        "--per-satellite-metrics",
-        type=int,
-        default=0,
-        metavar="N",
-        help="export per-satellite series for at most N satellites (default 0: off)",
-    )
-    p.add_argument("--snapshot-every-s", type=float, default=2.0)
-    p.add_argument("--snapshot-every-events", type=int, default=20_000)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from prometheus_client import CollectorRegistry
-
-    from services.projector_http import ProjectorCollector, serve
-
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    try:
-        settings = load_settings(bootstrap=args.kafka, topic=args.topic)
-    except TwinError as exc:
-        print(f"twin-projector: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
-    projector = Projector(
-        settings,
-        group=args.group,
-        state_db=args.state_db,
-        snapshot_every_s=args.snapshot_every_s,
-        snapshot_every_events=args.snapshot_every_events,
-        per_satellite_metrics=args.per_satellite_metrics,
-    )
-    registry = CollectorRegistry()
-    registry.register(ProjectorCollector(projector))
-    server = serve(projector, registry, args.host, args.port)
-    log.info(
-        "serving on http://%s:%d (topic %s, group %s)",
-        args.host,
-        args.port,
-        settings.topic,
-        args.group,
-    )
-
-    def on_signal(signum: int, frame: object) -> None:
-        projector.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        projector.run()
-    except InfraError as exc:  # e.g. the fetch process died: exit for the supervisor to restart
-        log.error("stopping: %s", exc)
-        return exc.exit_code
-    finally:
-        server.shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

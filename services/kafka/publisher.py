@@ -4,7 +4,7 @@ Record layout (the contract every consumer relies on):
 
 ``value``    exactly :func:`twin.events.encode` of the event: the bytes ``twin log export``
              writes, carrying the event's own ``offset``, so the topic's partitions can be
-             merged back into log order (:mod:`services.kafka_log`).
+             merged back into log order (:mod:`services.kafka.log`).
 ``key``      the satellite id; run-level events (``scenario_started``, ``scenario_finished``)
              are keyed by the run id. Same key → same partition → a satellite's events stay in
              ``seq`` order for any consumer.
@@ -32,7 +32,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from services.kafka_settings import DEFAULT_TOPIC, KafkaSettings, load_settings
+from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings, load_settings
 from twin.errors import InfraError
 from twin.events import SCHEMA_VERSION, EventBase, encode
 

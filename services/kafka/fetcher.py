@@ -9,7 +9,7 @@ kafka-python consumer reads. So a projector is two processes in a pipeline:
     owns the :class:`kafka.KafkaConsumer`: joins the group, polls, commits, and forwards
     each poll's records as plain ``(offset, key, value)`` tuples, with the partitions'
     high-water marks, through a pipe.
-``projector process`` (:class:`services.projector.Projector`)
+``projector process`` (:class:`services.projector.kafka.Projector`)
     decodes, folds, snapshots, dead-letters and serves HTTP.
 
 Ordering and rebalances are kept exact by sending everything through ONE ordered pipe: a
@@ -118,7 +118,7 @@ class FetchWorker:
         from_child_r, from_child_w = os.pipe()
         _widen_pipe(from_child_w)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.fetcher", str(to_child_r), str(from_child_w)],
+            [sys.executable, "-m", "services.kafka.fetcher", str(to_child_r), str(from_child_w)],
             pass_fds=(to_child_r, from_child_w),
             env={**os.environ, "PYTHONPATH": _import_path()},
         )
@@ -257,7 +257,7 @@ def _widen_pipe(fd: int) -> int:
 
 def _import_path() -> str:
     """PYTHONPATH for the child: where this package was imported from, then the caller's."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
 
 

@@ -17,7 +17,7 @@ The runner knows nothing of Kafka. It is driven through a few calls, whoever dri
 
 Two ports connect it to the outside: a :class:`PartitionedSource` (partitions of raw records
 with end offsets; pulled by :func:`catch_up`) and a :class:`DeadLetterSink`. Adapters:
-:mod:`services.projection_sqlite` (the SQLite event log seen as N partitions, a dead-letter
+:mod:`services.projector.sqlite_source` (the SQLite event log seen as N partitions, a dead-letter
 table) and :mod:`services.projector` (Kafka: the fetch process pushes records and rebalances,
 the ``<topic>.dlq`` producer is the sink).
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from twin.errors import InfraError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 POM_PATH = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
 HOST = "127.0.0.1"
 NODE_ID = 1
@@ -87,7 +87,7 @@ DEFAULT_CONFIG: dict[str, str] = {
 }
 
 LOG4J2_PROPERTIES = """\
-# Written by services/kafka_broker.py: broker log to stdout, which is <data>/broker.log.
+# Written by services/kafka/broker.py: broker log to stdout, which is <data>/broker.log.
 status = warn
 appender.console.type = Console
 appender.console.name = STDOUT
@@ -526,7 +526,7 @@ class KafkaBroker:
             **self.extra_config,
         }
         body = "".join(f"{key}={value}\n" for key, value in settings.items())
-        header = "# Written by services/kafka_broker.py on every start; edits are overwritten.\n"
+        header = "# Written by services/kafka/broker.py on every start; edits are overwritten.\n"
         self.properties_path.write_text(header + body)
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 

@@ -2,10 +2,10 @@
 
 :class:`SqlitePartitionedLog` presents a :class:`services.eventlog.SqliteEventLog` file the
 way the Kafka publisher lays a run out on a topic: every event keyed by its satellite id (the
-run id for run-level events, :func:`services.publisher.record_key`), the key hashed to a
+run id for run-level events, :func:`services.kafka.publisher.record_key`), the key hashed to a
 partition by Kafka's default partitioner (:func:`partition_for`: murmur2 of the key, as
 kafka-python's and the Java client's), each partition numbered from offset 0 in log order. So
-a :class:`~services.projection_runner.ProjectionRunner` folds the embedded log exactly as the
+a :class:`~services.projector.runner.ProjectionRunner` folds the embedded log exactly as the
 projectors fold the topic, in-process and without a broker. The records are the stored bytes
 as they are (not re-validated), so poison rows reach the runner's dead-letter path.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kafka.partitioner.default import murmur2
 
-from services.projection_runner import DeadLetter, RawRecord
+from services.projector.runner import DeadLetter, RawRecord
 from twin.errors import DecodeError
 from twin.events import decode
 

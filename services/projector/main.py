@@ -1,0 +1,92 @@
+"""``twin-projector`` (``python -m services.projector``): the Kafka projector as a service.
+
+Wires the pieces of this package together: the Kafka adapter (:mod:`.kafka`) folds the topic
+through the projection runner (:mod:`.runner`), and :mod:`.http` serves what it holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from services.kafka.settings import load_settings
+from services.projector.kafka import DEFAULT_GROUP, DEFAULT_PORT, Projector, log
+from twin.errors import InfraError, TwinError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="twin-projector",
+        description="Fold the Kafka event topic into fleet state; serve /metrics, /state, "
+        "/satellites/{id}, /healthz and /readyz.",
+    )
+    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="host:port[,host:port]")
+    p.add_argument("--topic", default=None, help="event topic (default: twin.events)")
+    p.add_argument("--group", default=DEFAULT_GROUP, help="consumer group")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
+    p.add_argument("--host", default="0.0.0.0", help="HTTP address")
+    p.add_argument(
+        "--state-db", default=None, help="snapshot database (default: ./projector-<group>.db)"
+    )
+    p.add_argument(
+        "--per-satellite-metrics",
+        type=int,
+        default=0,
+        metavar="N",
+        help="export per-satellite series for at most N satellites (default 0: off)",
+    )
+    p.add_argument("--snapshot-every-s", type=float, default=2.0)
+    p.add_argument("--snapshot-every-events", type=int, default=20_000)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from services.projector.http import ProjectorCollector, serve
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(bootstrap=args.kafka, topic=args.topic)
+    except TwinError as exc:
+        print(f"twin-projector: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    projector = Projector(
+        settings,
+        group=args.group,
+        state_db=args.state_db,
+        snapshot_every_s=args.snapshot_every_s,
+        snapshot_every_events=args.snapshot_every_events,
+        per_satellite_metrics=args.per_satellite_metrics,
+    )
+    registry = CollectorRegistry()
+    registry.register(ProjectorCollector(projector))
+    server = serve(projector, registry, args.host, args.port)
+    log.info(
+        "serving on http://%s:%d (topic %s, group %s)",
+        args.host,
+        args.port,
+        settings.topic,
+        args.group,
+    )
+
+    def on_signal(signum: int, frame: object) -> None:
+        projector.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        projector.run()
+    except InfraError as exc:  # e.g. the fetch process died: exit for the supervisor to restart
+        log.error("stopping: %s", exc)
+        return exc.exit_code
+    finally:
+        server.shutdown()
+    return 0
