@@ -9,9 +9,9 @@ event (order, legal transition) before anything changes and keeps the per-satell
 every registered projection, so the CLI, replay and the projectors all fold, snapshot, merge,
 summarise and export metrics through the same list.
 
-Metric families are declared here as plain data (:class:`MetricSpec`); the services turn them
-into Prometheus families (``services/projector_http.py``) and the dashboards and rules are
-checked against them, so ``twin/`` stays free of Prometheus.
+Metric families are declared as plain data (:mod:`twin.projections.specs`); the services turn
+them into Prometheus families (``services/projector/http.py``) and the dashboards and rules
+are checked against them, so ``twin/`` stays free of Prometheus.
 """
 
 from __future__ import annotations
