@@ -376,8 +376,9 @@ class FleetCore:
             self._start(event)
         elif isinstance(event, ScenarioFinished):
             self.finished = True
-        else:
+        elif event.type in TRANSITIONS:
             self._order_error(event, f"{event.type} must name a satellite")
+        # any other run-level type is for the projections that apply it (workloads, links...)
         self._advance(t_s, event.sim_time)
         self._run_seq = event.seq
 
