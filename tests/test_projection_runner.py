@@ -24,7 +24,8 @@ from services.projector.runner import (
     TrackingStore,
     catch_up,
 )
-from services.projector.sqlite_source import SqliteDeadLetters, SqlitePartitionedLog, partition_for
+from services.kafka.publisher import partition_for
+from services.projector.sqlite_source import SqliteDeadLetters, SqlitePartitionedLog
 from twin.events import EventBase, encode
 from twin.projections import FleetState, fold
 from twin.sim.engine import config_from_scenario, simulate

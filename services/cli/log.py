@@ -20,7 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from services.cli.sources import add_kafka_source, import_source, import_target, open_source
+from services.cli.sources import (
+    add_kafka_source,
+    import_source,
+    import_target,
+    open_kafka_log,
+    open_source,
+)
 from services.eventlog import LogAppendError, check_batch
 from services.kafka.settings import DEFAULT_TOPIC
 from twin.errors import InputError
@@ -56,6 +62,12 @@ def register(subparsers: Any) -> None:
         "--from-kafka", default=None, metavar="BOOTSTRAP", help="read from a Kafka topic"
     )
     p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"Kafka topic (default: {DEFAULT_TOPIC})")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --kafka: finish publishing a run that stopped part way (publish only the "
+        "events the topic lacks; safe to repeat)",
+    )
     p.set_defaults(func=run_import)
 
 
@@ -97,17 +109,25 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_import(args: argparse.Namespace) -> int:
-    batch: list[EventBase] = []
+def checked(source: str, events: Iterator[tuple[int, EventBase]]) -> Iterator[EventBase]:
+    """``events`` with the log's own rules checked per record, so an error names the line."""
     next_offset, run_id, last_time = 0, None, None
+    for number, event in events:
+        try:
+            check_batch([event], next_offset, run_id, last_time)
+        except LogAppendError as exc:
+            raise InputError(str(exc), file=source, line=number) from None
+        next_offset, run_id, last_time = event.offset + 1, event.run_id, event.sim_time
+        yield event
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if args.resume:
+        return run_resume(args)
+    batch: list[EventBase] = []
     source, events = import_source(args)
     with import_target(args) as log:
-        for number, event in events:
-            try:  # the log's own rules, checked per line to name the line
-                check_batch([event], next_offset, run_id, last_time)
-            except LogAppendError as exc:
-                raise InputError(str(exc), file=source, line=number) from None
-            next_offset, run_id, last_time = event.offset + 1, event.run_id, event.sim_time
+        for event in checked(source, events):
             batch.append(event)
             if len(batch) >= IMPORT_BATCH:
                 log.append(batch)
@@ -116,6 +136,26 @@ def run_import(args: argparse.Namespace) -> int:
         count = len(log)
     target = args.log or f"kafka://{args.kafka}/{args.topic}"
     print(f"imported {count:,} events into {target}", file=sys.stderr)
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """``twin log import LOG --kafka B --topic T --resume``: publish what the topic lacks."""
+    if args.kafka is None or args.log is not None:
+        raise InputError(
+            "--resume finishes publishing to Kafka",
+            field="--resume",
+            allowed="twin log import LOG --kafka BOOTSTRAP --topic TOPIC --resume",
+        )
+    source, events = import_source(args)
+    with open_kafka_log(args.kafka, args.topic, create=True) as log:
+        had, sent = log.resume(checked(source, events), source=source)
+        total = log.next_offset
+    print(
+        f"kafka://{args.kafka}/{args.topic}: {had:,} events were there, published the other "
+        f"{sent:,}; the topic now holds the whole run ({total:,} events)",
+        file=sys.stderr,
+    )
     return 0
 
 

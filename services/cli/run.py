@@ -8,15 +8,16 @@ the target path. Progress goes to stderr; the closing summary to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from twin.errors import InputError
+from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
 from twin.sim.engine import Engine, config_from_scenario
@@ -115,9 +116,7 @@ def run(args: argparse.Namespace) -> int:
     state = FleetState()
     publisher = None
     if args.kafka:
-        from services.kafka.publisher import Publisher
-
-        publisher = Publisher.connect(args.kafka, topic=args.topic)
+        publisher = KeepGoingPublisher(connect_empty_topic(args.kafka, args.topic))
 
     with atomic_log(log_path) as log:
         sink, flush = make_sink(state, log, publisher)
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 publisher.abandon()  # what was published stays; the log file is discarded
             raise
         if publisher is not None:
-            publisher.close()
+            publisher.close()  # never raises: a Kafka failure must not cost the local log
         wall_s = time.monotonic() - t0
     summary = state.summary()
     summary["wall"] = {
@@ -156,11 +155,76 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print_summary(summary, sys.stdout)
+    if publisher is not None and publisher.failure is not None:
+        raise InfraError(
+            f"the run is complete in {log_path} ({engine.offset:,} events), but publishing to "
+            f"kafka://{args.kafka}/{args.topic} stopped: {publisher.failure}. Finish it with: "
+            f"twin log import {log_path} --kafka {args.kafka} --topic {args.topic} --resume",
+            retryable=True,
+        )
     return 0
 
 
+def connect_empty_topic(bootstrap: str, topic: str) -> Publisher:
+    """A publisher to ``topic``, refused (before any simulation) if the topic holds events:
+    a second run on one topic would be dead-lettered by every projector."""
+    from services.kafka.log import KafkaEventLog
+    from services.kafka.publisher import Publisher
+
+    with KafkaEventLog(bootstrap, topic=topic, create=True) as existing:
+        held, run_id = existing.next_offset, existing.info_run_id()
+    if held:
+        raise InputError(
+            f"Kafka topic {topic!r} already holds events of run {run_id}",
+            field="--topic",
+            allowed="a new or empty topic; to finish publishing a run that stopped part way: "
+            "twin log import LOG --kafka BOOTSTRAP --topic TOPIC --resume",
+        )
+    return Publisher.connect(bootstrap, topic=topic)
+
+
+class KeepGoingPublisher:
+    """Publishes a run alongside its local log; the first Kafka failure stops publishing,
+    never the run. The log is the source of truth: it is kept complete whatever happens to
+    Kafka, and ``twin log import LOG --kafka ... --resume`` finishes the publish later."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+        self.failure: Exception | None = None
+
+    def publish(self, events: Sequence[EventBase]) -> None:
+        if self.failure is None:
+            try:
+                self.publisher.publish(events)
+            except Exception as exc:  # whatever Kafka does, the run and its log go on
+                self._fail(exc)
+
+    def close(self) -> None:
+        if self.failure is None:
+            try:
+                self.publisher.close()
+            except Exception as exc:
+                self._fail(exc)
+
+    def abandon(self) -> None:
+        self.publisher.abandon()
+
+    def _fail(self, exc: Exception) -> None:
+        self.failure = exc
+        with contextlib.suppress(Exception):
+            self.publisher.abandon()
+        print(
+            f"twin: warning: Kafka publishing stopped ({exc}); the simulation goes on and "
+            "its log is kept",
+            file=sys.stderr,
+        )
+
+
 def make_sink(
-    state: FleetState, log: EventLog, publisher: Publisher | None, batch: int = BATCH
+    state: FleetState,
+    log: EventLog,
+    publisher: Publisher | KeepGoingPublisher | None,
+    batch: int = BATCH,
 ) -> tuple[Callable[[EventBase], None], Callable[[], None]]:
     """The engine's event sink and the flush that empties its buffer (``twin run``'s path).
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -33,15 +33,16 @@ from kafka.errors import KafkaError
 
 from services.eventlog import EventLog, canonical_time, check_batch
 from services.kafka.publisher import (
-    DEFAULT_DELIVERY_TIMEOUT_MS,
     Publisher,
     ensure_topic,
     infra_error,
+    partition_for,
+    record_key,
     resolve_settings,
 )
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings
 from twin.errors import InfraError, InputError
-from twin.events import Event, EventBase, ScenarioStarted, decode
+from twin.events import Event, EventBase, ScenarioStarted, decode, encode
 
 #: Consumer options for reading a whole topic fast: big fetches, many records per poll.
 CONSUMER_OPTIONS: dict[str, Any] = {
@@ -58,6 +59,8 @@ MAX_BUFFERED = 50_000
 """Records buffered per partition before its fetching pauses (bounds memory of a merge
 when partitions arrive unevenly)."""
 TAIL_RECORDS = 16
+RESUME_BATCH = 5000
+"""Records handed to the producer at a time when finishing a publish."""
 READ_STALL_S = 60.0
 
 # The codec writes the envelope first, in schema order (type, schema_version, event_id,
@@ -65,6 +68,7 @@ READ_STALL_S = 60.0
 # ``,"offset":N,`` in a value is the envelope's offset.
 _OFFSET = re.compile(rb',"offset":(\d+),')
 _SIM_TIME = re.compile(rb',"sim_time":"([^"]*)"')
+_RUN_ID = re.compile(rb',"run_id":"([^"]*)"')
 _TYPE_START = len(b'{"type":"')
 
 
@@ -72,6 +76,13 @@ def event_offset(value: bytes) -> int:
     """The twin log ``offset`` of an encoded event, without decoding all of it."""
     match = _OFFSET.search(value)
     return int(match.group(1)) if match else decode(value).offset
+
+
+def _run_id(value: bytes) -> str:
+    match = _RUN_ID.search(value)
+    if match is None:
+        raise InfraError(f"a record without a run_id: {value[:120]!r}", retryable=False)
+    return match.group(1).decode()
 
 
 def _sim_time(value: bytes) -> bytes:
@@ -100,7 +111,7 @@ class KafkaEventLog(EventLog):
         settings: KafkaSettings | None = None,
         *,
         create: bool = True,
-        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+        delivery_timeout_ms: int | None = None,
     ) -> None:
         self.settings = resolve_settings(bootstrap, topic, settings)
         self.topic = self.settings.topic
@@ -429,6 +440,95 @@ class KafkaEventLog(EventLog):
 
     def __enter__(self) -> KafkaEventLog:
         return self
+
+    def info_run_id(self) -> str | None:
+        """The run id of the newest event on the topic (None when empty)."""
+        return self._run_id
+
+    # ------------------------------------------------------------------ resuming a publish
+
+    def published_offsets(self) -> tuple[int, dict[int, list[int]], set[str]]:
+        """``(partitions, event offsets per partition in topic order, run ids seen)``: what
+        a publish has put on the topic so far (one scan of every partition)."""
+        consumer = self._consumer()
+        try:
+            n = len(self._partitions(consumer))
+        finally:
+            self._release(consumer)
+        offsets: dict[int, list[int]] = {p: [] for p in range(n)}
+        run_ids: set[str] = set()
+        for tp, record in self._scan():
+            offsets[tp.partition].append(event_offset(record.value))
+            run_ids.add(_run_id(record.value))
+        return n, offsets, run_ids
+
+    def resume(self, events: Iterable[EventBase], *, source: str) -> tuple[int, int]:
+        """Publish what ``events`` (a whole run, in log order) has that the topic lacks;
+        return ``(already on the topic, published now)``. Idempotent: a second call finds
+        nothing missing.
+
+        Each partition must hold a prefix of the run's events for that partition (what an
+        interrupted publish leaves: the idempotent producer keeps a partition's records in
+        order and never duplicates them); the rest are appended after it, so the topic
+        ends up equal to the log with no gap and no duplicate. A topic that holds another
+        run, duplicates, or a hole before events already on it cannot be repaired by
+        appending: :class:`InputError` says so and changes nothing.
+        """
+        n, present, run_ids = self.published_offsets()
+        where = f"kafka://{self.settings.bootstrap}/{self.topic}"
+        tails: dict[int, int] = {}
+        for partition, offsets in present.items():
+            if any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
+                raise InputError(
+                    f"partition {partition} of {where} holds duplicate or out-of-order events;"
+                    " appending cannot repair it",
+                    field="--topic",
+                    allowed="a new topic (publish the run again there)",
+                )
+            tails[partition] = offsets[-1] if offsets else -1
+        expected: dict[int, int] = dict.fromkeys(range(n), 0)  # events per partition up to tail
+        missing: list[tuple[bytes, bytes, str]] = []
+        run_id: str | None = None
+        for event in events:
+            run_id = run_id or event.run_id
+            key = record_key(event)
+            partition = partition_for(key, n)
+            if event.offset <= tails[partition]:
+                expected[partition] += 1
+            else:
+                missing.append((key, encode(event), event.type))
+        if run_ids and run_ids != {run_id}:
+            raise InputError(
+                f"{where} holds run {', '.join(sorted(run_ids))}, but {source} is run {run_id}",
+                field="--topic",
+                allowed="the topic this run was published to, or a new topic",
+            )
+        holes = {
+            p: expected[p] - len(present[p]) for p in present if expected[p] != len(present[p])
+        }
+        if holes:
+            raise InputError(
+                f"{where} misses events of {source} that lie before events already on it "
+                f"(partitions {sorted(holes)}); appending them would break each satellite's order",
+                field="--topic",
+                allowed="a new topic (publish the run again there)",
+            )
+        if missing:
+            publisher = Publisher.connect(
+                settings=self.settings,
+                topic=self.topic,
+                delivery_timeout_ms=self.delivery_timeout_ms,
+                create_topic=False,
+            )
+            try:
+                for start in range(0, len(missing), RESUME_BATCH):
+                    publisher.publish_encoded(missing[start : start + RESUME_BATCH])
+                publisher.close()
+            except BaseException:
+                publisher.abandon()
+                raise
+        self._sync_tail()
+        return sum(len(v) for v in present.values()), len(missing)
 
     def delete_topic(self) -> None:
         """Delete this log's topic (used to undo a failed import into a topic it created)."""

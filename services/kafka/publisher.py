@@ -25,12 +25,14 @@ retention (``retention.ms=-1``): the topic is an event log, the source of truth 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings, load_settings
 from twin.errors import InfraError
@@ -46,7 +48,6 @@ PRODUCER_OPTIONS: dict[str, Any] = {
     "batch_size": 256 * 1024,
     "max_in_flight_requests_per_connection": 5,  # ≤ 5 keeps idempotent ordering
 }
-DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
 FLUSH_GRACE_S = 30.0
 TOPIC_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1"}
 
@@ -110,6 +111,12 @@ def record_key(event: EventBase) -> bytes:
     return (event.satellite or event.run_id).encode()
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` among ``partitions`` (the one
+    the producer picks for every keyed record: murmur2 of the key, as the Java client)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class Publisher:
     """Sends events to one topic and reports every failed delivery. Use :meth:`connect`."""
 
@@ -130,7 +137,7 @@ class Publisher:
         topic: str | None = DEFAULT_TOPIC,
         settings: KafkaSettings | None = None,
         *,
-        delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
+        delivery_timeout_ms: int | None = None,
         create_topic: bool = True,
     ) -> Publisher:
         """A publisher to ``topic`` on ``bootstrap`` (``host:port[,host:port]``).
@@ -138,14 +145,16 @@ class Publisher:
         ``settings`` supplies security, timeouts and partitions (default: environment and
         ``TWIN_KAFKA_CONFIG``); ``bootstrap`` and ``topic`` override it unless ``None``
         (pass ``topic=None`` to publish to ``settings.topic``). ``delivery_timeout_ms``
-        bounds how long one record may keep being retried (e.g. across a broker restart)
-        before it counts as failed.
+        (default: ``settings.delivery_timeout_ms``) bounds how long one record may keep being
+        retried (e.g. across a broker restart) before it counts as failed.
         """
         settings = resolve_settings(bootstrap, topic, settings)
         if create_topic:
             ensure_topic(settings)
         options = dict(PRODUCER_OPTIONS)
         options["max_block_ms"] = settings.max_block_ms
+        if delivery_timeout_ms is None:
+            delivery_timeout_ms = settings.delivery_timeout_ms
         options["delivery_timeout_ms"] = max(
             delivery_timeout_ms, settings.request_timeout_ms + options["linger_ms"]
         )
@@ -220,9 +229,14 @@ class Publisher:
             return
         try:
             self.flush(timeout_s)
-        finally:
-            self._closed = True
+        except BaseException:
+            self.abandon()
+            raise
+        self._closed = True
+        try:
             self._producer.close(timeout=5)
+        except KafkaError as exc:  # everything was acknowledged: only the shutdown failed
+            log.warning("closing the Kafka producer: %s", exc)
 
     def __enter__(self) -> Publisher:
         return self
@@ -236,4 +250,5 @@ class Publisher:
     def abandon(self) -> None:
         """Release the producer at once, dropping whatever is still queued (after an error)."""
         self._closed = True
-        self._producer.close(timeout=0)
+        with contextlib.suppress(KafkaError):  # records still queued are dropped by design
+            self._producer.close(timeout=0)

@@ -62,6 +62,9 @@ class KafkaSettings(BaseSettings):
     ssl_keyfile: str | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1000)
     max_block_ms: int = Field(default=30_000, ge=100)
+    delivery_timeout_ms: int = Field(default=120_000, ge=1000)
+    """How long a record may keep being retried (a broker restart) before it counts as lost:
+    the longest a run waits for Kafka at its end when the broker is gone."""
 
     @classmethod
     def settings_customise_sources(

@@ -21,16 +21,10 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
-from kafka.partitioner.default import murmur2
-
+from services.kafka.publisher import partition_for
 from services.projector.runner import DeadLetter, RawRecord
 from twin.errors import DecodeError
 from twin.events import decode
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key`` among ``partitions``."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _run_key(payload: bytes) -> bytes | None:
