@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
+from summaries import assert_same_summary
 
 from services.kafka.broker import free_port
 from services.kafka.publisher import Publisher, record_key
@@ -130,18 +131,6 @@ def parse_metrics(text: str) -> Series:
 
 def value(m: Series, name: str, **labels: str) -> float:
     return m[name, tuple(sorted(labels.items()))]
-
-
-def assert_same_summary(got: Any, want: Any, path: str = "") -> None:
-    """Equal JSON values; floats within 1e-9 relative (sums in another order)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (path, got, want)
-        for k in want:
-            assert_same_summary(got[k], want[k], f"{path}/{k}")
-    elif isinstance(want, float) and not isinstance(got, bool):
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-9), path
-    else:
-        assert got == want, path
 
 
 def without_closed(summary: dict[str, Any]) -> dict[str, Any]:
