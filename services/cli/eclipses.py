@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from services.cli.common import add_documented_parser
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
 from twin.physics.eclipses import eclipse_table
@@ -26,11 +27,11 @@ MAX_DURATION_S = 366 * SECONDS_PER_DAY
 
 def register(subparsers: Any) -> None:
     """Add the ``eclipses`` sub-command."""
-    p = subparsers.add_parser(
+    p = add_documented_parser(
+        subparsers,
         "eclipses",
+        __doc__,
         help="list shadow passes (penumbra/umbra entry and exit) of every satellite",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (JSON or CSV) file")
     p.add_argument("--start", required=True, help="span start, UTC ISO-8601 (2026-11-23T00:00:00Z)")
