@@ -169,6 +169,21 @@ def publish(bootstrap: str, topic: str, events: list[EventBase]) -> None:
         publisher.publish(events)
 
 
+def start(
+    projectors: list[ProjectorProcess],
+    bootstrap: str,
+    topic: str,
+    group: str,
+    db: Path,
+    *extra: str,
+) -> ProjectorProcess:
+    """A :class:`ProjectorProcess` the ``projectors`` fixture stops, once it answers HTTP."""
+    proc = ProjectorProcess(bootstrap, topic, group, db, *extra)
+    projectors.append(proc)
+    proc.wait_http()
+    return proc
+
+
 @pytest.fixture
 def projectors() -> Iterator[list[ProjectorProcess]]:
     started: list[ProjectorProcess] = []
@@ -298,9 +313,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
     with Publisher.connect(kafka_bootstrap, topic=topic) as publisher:
         publisher.publish(events[:first])
         publisher.flush()
-        proc = ProjectorProcess(kafka_bootstrap, topic, "restart", db, *args)
-        projectors.append(proc)
-        proc.wait_http()
+        proc = start(projectors, kafka_bootstrap, topic, "restart", db, *args)
         proc.wait_events(first)
         publisher.publish(events[first:second])
         publisher.flush()
@@ -312,9 +325,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
             ).fetchone()
         assert 0 < snapshotted <= second
         publisher.publish(events[second:])
-    again = ProjectorProcess(kafka_bootstrap, topic, "restart", db, *args)
-    projectors.append(again)
-    again.wait_http()
+    again = start(projectors, kafka_bootstrap, topic, "restart", db, *args)
     again.wait_events(len(events))
     assert_same_summary(again.json("/state"), single["state"])
     assert_same_series(fleet_series(again.metrics()), fleet_series(single["metrics"]))
@@ -328,12 +339,8 @@ def test_two_projectors_in_one_group_sum_to_one(
     projectors: list[ProjectorProcess],
 ) -> None:
     db = tmp_path / "group.db"  # members of a group share the snapshot database
-    a = ProjectorProcess(kafka_bootstrap, single["topic"], "pair", db)
-    projectors.append(a)
-    a.wait_http()
-    b = ProjectorProcess(kafka_bootstrap, single["topic"], "pair", db)
-    projectors.append(b)
-    b.wait_http()
+    a = start(projectors, kafka_bootstrap, single["topic"], "pair", db)
+    b = start(projectors, kafka_bootstrap, single["topic"], "pair", db)
 
     def summed() -> Series:
         total: Series = {}
@@ -398,9 +405,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     producer.close()
     publish(kafka_bootstrap, topic, events[half:])
 
-    proc = ProjectorProcess(kafka_bootstrap, topic, "poison", tmp_path / "poison.db")
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(projectors, kafka_bootstrap, topic, "poison", tmp_path / "poison.db")
     proc.wait_events(len(events))
     wait_for(
         lambda: (
@@ -469,15 +474,11 @@ def test_the_fetch_process_leaves_with_its_projector(
     """kill -9 of a projector takes its fetch process with it (no orphan holding partitions),
     and a successor in the same group gets every partition and the same state."""
     db = tmp_path / "orphan.db"
-    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(projectors, kafka_bootstrap, single["topic"], "orphan", db)
     fetch = _fetch_pid(proc)
     proc.kill()
     wait_for(lambda: not _alive(fetch), proc.log_path, timeout_s=10)
-    again = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
-    projectors.append(again)
-    again.wait_http()
+    again = start(projectors, kafka_bootstrap, single["topic"], "orphan", db)
     again.wait_events(single["state"]["position"]["events_applied"])
     assert_same_summary(again.json("/state"), single["state"])
 
@@ -485,9 +486,7 @@ def test_the_fetch_process_leaves_with_its_projector(
 def test_a_projector_whose_fetch_process_dies_exits_for_a_restart(
     kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
 ) -> None:
-    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "lost-fetch", tmp_path / "l.db")
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(projectors, kafka_bootstrap, single["topic"], "lost-fetch", tmp_path / "l.db")
     os.kill(_fetch_pid(proc), signal.SIGKILL)
     code = proc.proc.wait(20)
     log = proc.log_path.read_text()
