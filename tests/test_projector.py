@@ -169,25 +169,22 @@ def publish(bootstrap: str, topic: str, events: list[EventBase]) -> None:
         publisher.publish(events)
 
 
-def start(
-    projectors: list[ProjectorProcess],
-    bootstrap: str,
-    topic: str,
-    group: str,
-    db: Path,
-    *extra: str,
-) -> ProjectorProcess:
-    """A :class:`ProjectorProcess` the ``projectors`` fixture stops, once it answers HTTP."""
-    proc = ProjectorProcess(bootstrap, topic, group, db, *extra)
-    projectors.append(proc)
-    proc.wait_http()
-    return proc
+#: ``start(topic, group, db, *extra)``: a projector on the test broker, answering HTTP.
+StartProjector = Callable[..., ProjectorProcess]
 
 
 @pytest.fixture
-def projectors() -> Iterator[list[ProjectorProcess]]:
+def start(kafka_bootstrap: str) -> Iterator[StartProjector]:
+    """Starts projectors on the test broker once they answer HTTP; stops them at teardown."""
     started: list[ProjectorProcess] = []
-    yield started
+
+    def launch(topic: str, group: str, db: Path, *extra: str) -> ProjectorProcess:
+        proc = ProjectorProcess(kafka_bootstrap, topic, group, db, *extra)
+        started.append(proc)
+        proc.wait_http()
+        return proc
+
+    yield launch
     for p in started:
         p.stop()
 
@@ -305,7 +302,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
     events: list[EventBase],
     single: dict[str, Any],
     tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    start: StartProjector,
 ) -> None:
     topic, db = new_topic(), tmp_path / "restart.db"
     first, second = len(events) * 4 // 10, len(events) * 7 // 10
@@ -313,7 +310,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
     with Publisher.connect(kafka_bootstrap, topic=topic) as publisher:
         publisher.publish(events[:first])
         publisher.flush()
-        proc = start(projectors, kafka_bootstrap, topic, "restart", db, *args)
+        proc = start(topic, "restart", db, *args)
         proc.wait_events(first)
         publisher.publish(events[first:second])
         publisher.flush()
@@ -325,22 +322,18 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
             ).fetchone()
         assert 0 < snapshotted <= second
         publisher.publish(events[second:])
-    again = start(projectors, kafka_bootstrap, topic, "restart", db, *args)
+    again = start(topic, "restart", db, *args)
     again.wait_events(len(events))
     assert_same_summary(again.json("/state"), single["state"])
     assert_same_series(fleet_series(again.metrics()), fleet_series(single["metrics"]))
 
 
 def test_two_projectors_in_one_group_sum_to_one(
-    kafka_bootstrap: str,
-    events: list[EventBase],
-    single: dict[str, Any],
-    tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    events: list[EventBase], single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
     db = tmp_path / "group.db"  # members of a group share the snapshot database
-    a = start(projectors, kafka_bootstrap, single["topic"], "pair", db)
-    b = start(projectors, kafka_bootstrap, single["topic"], "pair", db)
+    a = start(single["topic"], "pair", db)
+    b = start(single["topic"], "pair", db)
 
     def summed() -> Series:
         total: Series = {}
@@ -384,7 +377,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     events: list[EventBase],
     expected: dict[str, Any],
     tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    start: StartProjector,
 ) -> None:
     topic = new_topic()
     half = len(events) // 2
@@ -405,7 +398,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     producer.close()
     publish(kafka_bootstrap, topic, events[half:])
 
-    proc = start(projectors, kafka_bootstrap, topic, "poison", tmp_path / "poison.db")
+    proc = start(topic, "poison", tmp_path / "poison.db")
     proc.wait_events(len(events))
     wait_for(
         lambda: (
@@ -469,24 +462,24 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_fetch_process_leaves_with_its_projector(
-    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+    single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
     """kill -9 of a projector takes its fetch process with it (no orphan holding partitions),
     and a successor in the same group gets every partition and the same state."""
     db = tmp_path / "orphan.db"
-    proc = start(projectors, kafka_bootstrap, single["topic"], "orphan", db)
+    proc = start(single["topic"], "orphan", db)
     fetch = _fetch_pid(proc)
     proc.kill()
     wait_for(lambda: not _alive(fetch), proc.log_path, timeout_s=10)
-    again = start(projectors, kafka_bootstrap, single["topic"], "orphan", db)
+    again = start(single["topic"], "orphan", db)
     again.wait_events(single["state"]["position"]["events_applied"])
     assert_same_summary(again.json("/state"), single["state"])
 
 
 def test_a_projector_whose_fetch_process_dies_exits_for_a_restart(
-    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+    single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
-    proc = start(projectors, kafka_bootstrap, single["topic"], "lost-fetch", tmp_path / "l.db")
+    proc = start(single["topic"], "lost-fetch", tmp_path / "l.db")
     os.kill(_fetch_pid(proc), signal.SIGKILL)
     code = proc.proc.wait(20)
     log = proc.log_path.read_text()
