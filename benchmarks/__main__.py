@@ -48,6 +48,13 @@ def _child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
+def _run_bench(module: str, call_args: str) -> dict[str, Any]:
+    """``benchmarks.<module>.run(<call_args>)`` in a fresh interpreter (see :func:`_child`)."""
+    return _child(
+        f"import json; from benchmarks.{module} import run; print(json.dumps(run({call_args})))"
+    )
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -85,28 +92,19 @@ def machine() -> dict[str, Any]:
 
 def bench_eclipse(quick: bool) -> dict[str, Any]:
     n, hours = (2000, 6) if quick else (10000, 24)
-    r = _child(
-        "import json; from benchmarks.eclipse_bench import run; "
-        f"print(json.dumps(run(n_sats={n}, hours={hours}, repeats={1 if quick else 2})))"
-    )
+    r = _run_bench("eclipse_bench", f"n_sats={n}, hours={hours}, repeats={1 if quick else 2}")
     r["n_sats"], r["hours"] = n, hours
     return r
 
 
 def bench_engine(quick: bool) -> dict[str, Any]:
     scenario, until = ("demo", "1d") if quick else ("gigawatt", "1d")
-    return _child(
-        "import json; from benchmarks.engine_bench import run; "
-        f"print(json.dumps(run({scenario!r}, {until!r})))"
-    )
+    return _run_bench("engine_bench", f"{scenario!r}, {until!r}")
 
 
 def bench_replay(quick: bool) -> dict[str, Any]:
     until = "3d" if quick else "160d"
-    return _child(
-        "import json; from benchmarks.replay_bench import run; "
-        f"print(json.dumps(run('demo', {until!r})))"
-    )
+    return _run_bench("replay_bench", f"'demo', {until!r}")
 
 
 def _bootstrap() -> str | None:
@@ -116,28 +114,19 @@ def _bootstrap() -> str | None:
 
 def bench_kafka(quick: bool) -> dict[str, Any]:
     n = 20_000 if quick else 200_000
-    return _child(
-        "import json; from benchmarks.kafka_bench import run; "
-        f"print(json.dumps(run(n_events={n}, bootstrap={_bootstrap()!r})))"
-    )
+    return _run_bench("kafka_bench", f"n_events={n}, bootstrap={_bootstrap()!r}")
 
 
 def bench_projector(quick: bool) -> dict[str, Any]:
     """The projector service's consume + decode + fold vs a bare group consumer."""
     n = 20_000 if quick else 200_000
-    return _child(
-        "import json; from benchmarks.projector_bench import run; "
-        f"print(json.dumps(run(n_events={n}, bootstrap={_bootstrap()!r})))"
-    )
+    return _run_bench("projector_bench", f"n_events={n}, bootstrap={_bootstrap()!r}")
 
 
 def bench_live(quick: bool) -> dict[str, Any]:
     """Live mode at ~1,000 events/s: emission → visible on a projector's /metrics."""
     duration_s = 15.0 if quick else 60.0
-    return _child(
-        "import json; from benchmarks.live_latency_bench import run; "
-        f"print(json.dumps(run(bootstrap={_bootstrap()!r}, duration_s={duration_s})))"
-    )
+    return _run_bench("live_latency_bench", f"bootstrap={_bootstrap()!r}, duration_s={duration_s}")
 
 
 def bench_scale_table(quick: bool) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -205,11 +206,18 @@ def run(
     }
 
 
-def main(argv: list[str]) -> int:
-    n_events = int(argv[0]) if argv else 200_000
+def run_from_argv(
+    bench: Callable[[int, str | None], dict[str, Any]], argv: list[str], n_events: int
+) -> int:
+    """``[N_EVENTS [BOOTSTRAP]]`` from the command line: run ``bench`` and print its JSON."""
+    n = int(argv[0]) if argv else n_events
     bootstrap = argv[1] if len(argv) > 1 else None
-    print(json.dumps(run(n_events, bootstrap), indent=2))
+    print(json.dumps(bench(n, bootstrap), indent=2))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_from_argv(run, argv, 200_000)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ and publisher timing helpers.
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from benchmarks.kafka_bench import _settings, demo_events, our_publish
+from benchmarks.kafka_bench import _settings, demo_events, our_publish, run_from_argv
 from services.kafka.settings import KafkaSettings
 from services.projector.kafka import CONSUMER_OPTIONS, Projector
 
@@ -170,10 +169,7 @@ def _publish_demo(bootstrap: str, topic: str, n_events: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    n_events = int(argv[0]) if argv else 100_000
-    bootstrap = argv[1] if len(argv) > 1 else None
-    print(json.dumps(run(n_events, bootstrap), indent=2))
-    return 0
+    return run_from_argv(run, argv, 100_000)
 
 
 if __name__ == "__main__":

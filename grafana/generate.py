@@ -73,6 +73,16 @@ def description(name: str) -> str:
     return BY_NAME[base].help
 
 
+def descriptions(*names: str) -> str:
+    """The help texts of ``names``, one after another."""
+    return " ".join(description(name) for name in names)
+
+
+def total(name: str) -> str:
+    """``sum(name)`` over every series of the catalogue metric ``name``."""
+    return f"sum({metric(name)})"
+
+
 # --------------------------------------------------------------------------- panels
 
 
@@ -106,6 +116,18 @@ def stat(title: str, query: Query, **kw: Any) -> Panel:
     kw.setdefault("width", 4)
     kw.setdefault("height", 4)
     return Panel(title, "stat", [query], **kw)
+
+
+def rule_stat(title: str, name: str, **kw: Any) -> Panel:
+    """A stat of the fleet-wide rule ``twin:<name>:sum``, described by metric ``twin_<name>``."""
+    kw.setdefault("description", description(f"twin_{name}"))
+    return stat(title, Query(rule(f"twin:{name}:sum")), **kw)
+
+
+def total_stat(title: str, name: str, **kw: Any) -> Panel:
+    """A stat of the catalogue metric ``name`` summed over projectors, described by it."""
+    kw.setdefault("description", description(name))
+    return stat(title, Query(total(name)), **kw)
 
 
 def _field_config(p: Panel) -> dict[str, Any]:
@@ -220,32 +242,17 @@ def build_dashboard(uid: str, title: str, about: str, panels: list[Panel]) -> di
 def fleet_overview() -> dict[str, Any]:
     sats = rule("twin:satellites:sum")
     panels = [
-        stat(
-            "Satellites planned",
-            Query(rule("twin:satellites_planned:sum")),
-            description=description("twin_satellites_planned"),
-        ),
+        rule_stat("Satellites planned", "satellites_planned"),
         stat(
             "Satellites computing",
             Query(rule("twin:satellites_computing:sum")),
             description="Operational, in eclipse or load-shed satellites.",
         ),
-        stat(
-            "Compute online",
-            Query(rule("twin:compute_online_tflops:sum")),
-            unit="tflops",  # Grafana's unit id for TFLOP/s
-            description=description("twin_compute_online_tflops"),
-        ),
-        stat(
-            "Accelerators online",
-            Query(rule("twin:compute_online_accelerators:sum")),
-            description=description("twin_compute_online_accelerators"),
-        ),
-        stat(
-            "Compute delivered (PFLOP-days)",
-            Query(f"sum({metric('twin_compute_delivered_pflop_days_total')})"),
-            decimals=1,
-            description=description("twin_compute_delivered_pflop_days_total"),
+        # "tflops": Grafana's unit id for TFLOP/s
+        rule_stat("Compute online", "compute_online_tflops", unit="tflops"),
+        rule_stat("Accelerators online", "compute_online_accelerators"),
+        total_stat(
+            "Compute delivered (PFLOP-days)", "twin_compute_delivered_pflop_days_total", decimals=1
         ),
         stat(
             "Simulation time",
@@ -278,17 +285,17 @@ def fleet_overview() -> dict[str, Any]:
         ),
         ts(
             "Launches, deployments and deorbits (cumulative)",
-            Query(f"sum({metric('twin_launches_total')})", "launched"),
-            Query(f"sum({metric('twin_deployments_total')})", "deployed"),
-            Query(f"sum({metric('twin_launch_failures_total')})", "lost at launch"),
-            Query(f"sum({metric('twin_deorbits_total')})", "deorbited"),
+            Query(total("twin_launches_total"), "launched"),
+            Query(total("twin_deployments_total"), "deployed"),
+            Query(total("twin_launch_failures_total"), "lost at launch"),
+            Query(total("twin_deorbits_total"), "deorbited"),
             description="Satellites launched, deployed, lost to failed launches and deorbited "
             "since the run started.",
         ),
         ts(
             "Compute delivered",
             Query(
-                f"sum({metric('twin_compute_delivered_accelerator_hours_total')})",
+                total("twin_compute_delivered_accelerator_hours_total"),
                 "accelerator-hours",
             ),
             description=description("twin_compute_delivered_accelerator_hours_total"),
@@ -304,18 +311,8 @@ def fleet_overview() -> dict[str, Any]:
 
 def power_and_eclipses() -> dict[str, Any]:
     panels = [
-        stat(
-            "In Earth's shadow",
-            Query(rule("twin:satellites_in_shadow:sum")),
-            width=6,
-            description=description("twin_satellites_in_shadow"),
-        ),
-        stat(
-            "Load shed",
-            Query(rule("twin:satellites_load_shed:sum")),
-            width=6,
-            description=description("twin_satellites_load_shed"),
-        ),
+        rule_stat("In Earth's shadow", "satellites_in_shadow", width=6),
+        rule_stat("Load shed", "satellites_load_shed", width=6),
         stat(
             "Batteries at or below 20 %",
             Query(rule("twin:battery_soc_low:ratio")),
@@ -337,9 +334,7 @@ def power_and_eclipses() -> dict[str, Any]:
             Query(rule("twin:power_generated_watts:sum"), "generated"),
             Query(rule("twin:power_consumed_watts:sum"), "consumed"),
             unit="watt",
-            description=description("twin_power_generated_watts")
-            + " "
-            + description("twin_power_consumed_watts"),
+            description=descriptions("twin_power_generated_watts", "twin_power_consumed_watts"),
         ),
         ts(
             "Satellites in shadow and load shed",
@@ -368,8 +363,8 @@ def power_and_eclipses() -> dict[str, Any]:
         ts(
             "Mean state of charge",
             Query(
-                f"sum({metric('twin_battery_soc_gsum')}) / "
-                f"clamp_min(sum({metric('twin_battery_soc_gcount')}), 1)",
+                f"{total('twin_battery_soc_gsum')} / "
+                f"clamp_min({total('twin_battery_soc_gcount')}, 1)",
                 "mean SoC",
             ),
             unit="percentunit",
@@ -377,25 +372,25 @@ def power_and_eclipses() -> dict[str, Any]:
         ),
         ts(
             "Energy (cumulative)",
-            Query(f"sum({metric('twin_energy_generated_kwh_total')})", "generated"),
-            Query(f"sum({metric('twin_energy_consumed_kwh_total')})", "consumed"),
+            Query(total("twin_energy_generated_kwh_total"), "generated"),
+            Query(total("twin_energy_consumed_kwh_total"), "consumed"),
             unit="kwatth",
-            description=description("twin_energy_generated_kwh_total")
-            + " "
-            + description("twin_energy_consumed_kwh_total"),
+            description=descriptions(
+                "twin_energy_generated_kwh_total", "twin_energy_consumed_kwh_total"
+            ),
         ),
         ts(
             "Satellite-hours in shadow and load shed (cumulative)",
-            Query(f"sum({metric('twin_eclipse_satellite_seconds_total')}) / 3600", "in shadow"),
+            Query(f"{total('twin_eclipse_satellite_seconds_total')} / 3600", "in shadow"),
             Query(
-                f"sum({metric('twin_load_shed_satellite_seconds_total')}) / 3600",
+                f"{total('twin_load_shed_satellite_seconds_total')} / 3600",
                 "load shed",
             ),
             unit="h",
             width=24,
-            description=description("twin_eclipse_satellite_seconds_total")
-            + " "
-            + description("twin_load_shed_satellite_seconds_total"),
+            description=descriptions(
+                "twin_eclipse_satellite_seconds_total", "twin_load_shed_satellite_seconds_total"
+            ),
         ),
     ]
     return build_dashboard(
@@ -408,26 +403,10 @@ def power_and_eclipses() -> dict[str, Any]:
 
 def reliability_and_repair() -> dict[str, Any]:
     panels = [
-        stat(
-            "Repair queue",
-            Query(rule("twin:repair_queue_length:sum")),
-            description=description("twin_repair_queue_length"),
-        ),
-        stat(
-            "Robots busy",
-            Query(rule("twin:repair_robots_busy:sum")),
-            description=description("twin_repair_robots_busy"),
-        ),
-        stat(
-            "Robots",
-            Query(rule("twin:repair_robots:sum")),
-            description=description("twin_repair_robots"),
-        ),
-        stat(
-            "Spare parts",
-            Query(f"sum({metric('twin_repair_spares')})"),
-            description=description("twin_repair_spares"),
-        ),
+        rule_stat("Repair queue", "repair_queue_length"),
+        rule_stat("Robots busy", "repair_robots_busy"),
+        rule_stat("Robots", "repair_robots"),
+        total_stat("Spare parts", "twin_repair_spares"),
         stat(
             "Mean time to repair",
             Query(rule("twin:repair_time_seconds:mean")),
@@ -435,11 +414,7 @@ def reliability_and_repair() -> dict[str, Any]:
             description=description("twin_mean_time_to_repair_seconds")
             + " Simulated seconds, weighted over projectors.",
         ),
-        stat(
-            "Repairs completed",
-            Query(f"sum({metric('twin_repairs_completed_total')})"),
-            description=description("twin_repairs_completed_total"),
-        ),
+        total_stat("Repairs completed", "twin_repairs_completed_total"),
         ts(
             "Faults by component (per wall-clock minute)",
             Query(f"sum by (component) ({rule('twin:faults:rate5m')}) * 60", "{{component}}"),
@@ -475,15 +450,13 @@ def reliability_and_repair() -> dict[str, Any]:
         ),
         ts(
             "Reboots and repairs (cumulative)",
-            Query(f"sum({metric('twin_reboots_total')})", "reboots"),
-            Query(f"sum({metric('twin_repairs_completed_total')})", "repairs"),
-            description=description("twin_reboots_total")
-            + " "
-            + description("twin_repairs_completed_total"),
+            Query(total("twin_reboots_total"), "reboots"),
+            Query(total("twin_repairs_completed_total"), "repairs"),
+            description=descriptions("twin_reboots_total", "twin_repairs_completed_total"),
         ),
         ts(
             "Fault-to-repair time (cumulative)",
-            Query(f"sum({metric('twin_repair_time_seconds_total')})", "sum of repair times"),
+            Query(total("twin_repair_time_seconds_total"), "sum of repair times"),
             unit="s",
             description=description("twin_repair_time_seconds_total"),
         ),
@@ -504,12 +477,7 @@ def pipeline_health() -> dict[str, Any]:
             width=6,
             description="Projector instances Prometheus can scrape (ProjectorDown alert).",
         ),
-        stat(
-            "Projectors ready",
-            Query(f"sum({metric('twin_projector_ready')})"),
-            width=6,
-            description=description("twin_projector_ready"),
-        ),
+        total_stat("Projectors ready", "twin_projector_ready", width=6),
         stat(
             "Live lag behind wall clock",
             Query(f"max({metric('twin_live_lag_seconds')})"),

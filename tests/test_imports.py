@@ -8,6 +8,7 @@ so the test needs nothing imported.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,25 +72,21 @@ def test_no_import_cycles() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_the_core_never_imports_the_services() -> None:
-    graph = _graph()
-    bad = sorted(
+def _imports(importer: str, forbidden: Callable[[str], bool]) -> list[str]:
+    """``name -> dep`` edges from modules under ``importer`` to modules ``forbidden`` names."""
+    return sorted(
         f"{name} -> {dep}"
-        for name, deps in graph.items()
-        if name.startswith("twin")
+        for name, deps in _graph().items()
+        if name.startswith(importer)
         for dep in deps
-        if not dep.startswith("twin")
+        if forbidden(dep)
     )
-    assert bad == []
+
+
+def test_the_core_never_imports_the_services() -> None:
+    assert _imports("twin", lambda dep: not dep.startswith("twin")) == []
 
 
 def test_physics_knows_nothing_of_events_or_the_simulation() -> None:
-    graph = _graph()
-    bad = sorted(
-        f"{name} -> {dep}"
-        for name, deps in graph.items()
-        if name.startswith("twin.physics")
-        for dep in deps
-        if dep.startswith(("twin.sim", "twin.projections", "twin.events"))
-    )
-    assert bad == []
+    forbidden = ("twin.sim", "twin.projections", "twin.events")
+    assert _imports("twin.physics", lambda dep: dep.startswith(forbidden)) == []

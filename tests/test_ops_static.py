@@ -50,15 +50,15 @@ def compose_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run(
+    *argv: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run in the repository, its output captured as text."""
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+
+
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [tool("docker-compose"), "-f", str(COMPOSE), "config"],
-        capture_output=True,
-        text=True,
-        env=compose_env(**env),
-        cwd=REPO,
-        timeout=60,
-    )
+    return run(tool("docker-compose"), "-f", str(COMPOSE), "config", env=compose_env(**env))
 
 
 @pytest.fixture(scope="module")
@@ -243,15 +243,7 @@ def test_twin_command_parses(resolved: dict[str, Any]) -> None:
     assert args.speed == 600.0
     assert args.kafka == "kafka:19092" and args.topic == DEFAULT_TOPIC
     assert args.metrics_port == _prometheus_targets()["twin-live"][0][1]
-    env = compose_env(GF_ADMIN_PASSWORD=PASSWORD, TWIN_SCENARIO="suncatcher", TWIN_SPEED="60")
-    done = subprocess.run(
-        [tool("docker-compose"), "-f", str(COMPOSE), "config"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=60,
-    )
+    done = compose_config(GF_ADMIN_PASSWORD=PASSWORD, TWIN_SCENARIO="suncatcher", TWIN_SPEED="60")
     assert done.returncode == 0, done.stderr
     override = yaml.safe_load(done.stdout)["services"]["twin"]["command"]
     args = build_parser().parse_args(override[1:])
@@ -262,13 +254,7 @@ def test_projector_commands_parse(resolved: dict[str, Any]) -> None:
     assert _scripts()["twin-projector"] == "services.projector.main:main"
     from services.projector.main import build_parser
 
-    done = subprocess.run(
-        [sys.executable, "-m", "services.projector", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
+    done = run(sys.executable, "-m", "services.projector", "--help")
     assert done.returncode == 0, done.stderr
     ports = []
     for name in ("projector-1", "projector-2"):
@@ -333,33 +319,18 @@ def test_prometheus_scrapes_the_compose_services(resolved: dict[str, Any]) -> No
 
 
 def test_promtool_check_config() -> None:
-    done = subprocess.run(
-        [tool("promtool"), "check", "config", str(PROM_DIR / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run(tool("promtool"), "check", "config", str(PROM_DIR / "prometheus.yml"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(RULE_FILES)} rule files found" in done.stdout
 
 
 def test_promtool_check_rules() -> None:
-    done = subprocess.run(
-        [tool("promtool"), "check", "rules", *map(str, RULE_FILES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run(tool("promtool"), "check", "rules", *map(str, RULE_FILES))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_promtool_unit_tests_pass() -> None:
-    done = subprocess.run(
-        [tool("promtool"), "test", "rules", *map(str, PROM_TESTS)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run(tool("promtool"), "test", "rules", *map(str, PROM_TESTS), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
@@ -407,13 +378,7 @@ def test_every_recording_rule_is_used() -> None:
 
 
 def test_dashboards_are_generated_from_code() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "grafana.generate", "--check"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
+    done = run(sys.executable, "-m", "grafana.generate", "--check")
     assert done.returncode == 0, done.stderr
     committed = sorted(p.name for p in (GRAFANA_DIR / "dashboards").glob("*.json"))
     assert committed == sorted(generate.BOARDS)

@@ -143,51 +143,74 @@ def test_bad_column_layout_shows_template_above_line() -> None:
     assert lines[2].index("^") == lines[1].index(shifted) + 10
 
 
-def test_short_line_is_a_layout_error() -> None:
+def _with_checksum(line: str) -> str:
+    return line + _checksum(line)
+
+
+def _incl_191() -> str:
+    return _with_checksum(ISS_L2[:8] + "191.6391" + ISS_L2[16:68])
+
+
+def _catalog_25545() -> str:
+    return _with_checksum(ISS_L2[:2] + "25545" + ISS_L2[7:68])
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "where", "phrases"),
+    [
+        pytest.param(
+            f"{ISS_L1[:60]}\n{ISS_L2}\n",
+            "short.tle",
+            "short.tle:1",
+            ("60 columns instead of 69", TLE_LINE1_TEMPLATE),
+            id="short-line-is-a-layout-error",
+        ),
+        pytest.param(
+            f"ISS (ZARYA)\n{ISS_L2}\n",
+            "orphan.tle",
+            "orphan.tle:2",
+            ("line 2 without its line 1",),
+            id="line2-without-line1",
+        ),
+        pytest.param(
+            f"{ISS_L1}\nISS (ZARYA)\n",
+            "half.tle",
+            "half.tle:2",
+            ("not followed by its line 2",),
+            id="line1-without-line2",
+        ),
+        pytest.param(
+            f"{ISS_L1}\n{_catalog_25545()}\n",
+            "mismatch.tle",
+            "mismatch.tle:2",
+            ("'25544'", "'25545'"),
+            id="catalog-numbers-must-agree",
+        ),
+        pytest.param(
+            f"FIRST\nSECOND\n{ISS_L1}\n{ISS_L2}\n",
+            "names.3le",
+            "names.3le:2",
+            ("expected TLE line 1",),
+            id="two-name-lines-in-a-row",
+        ),
+        pytest.param(
+            f"{ISS_L1}\n{_incl_191()}\n",
+            "incl.tle",
+            "incl.tle:2",
+            ("inclination", "0 to 180"),
+            id="out-of-range-field",
+        ),
+    ],
+)
+def test_tle_errors_name_file_line_and_problem(
+    text: str, source: str, where: str, phrases: tuple[str, ...]
+) -> None:
     with pytest.raises(InputError) as exc:
-        parse_text(f"{ISS_L1[:60]}\n{ISS_L2}\n", "short.tle")
-    assert "short.tle:1" in str(exc.value)
-    assert "60 columns instead of 69" in str(exc.value)
-    assert TLE_LINE1_TEMPLATE in str(exc.value)
-
-
-def test_line2_without_line1() -> None:
-    with pytest.raises(InputError) as exc:
-        parse_text(f"ISS (ZARYA)\n{ISS_L2}\n", "orphan.tle")
-    assert "orphan.tle:2" in str(exc.value)
-    assert "line 2 without its line 1" in str(exc.value)
-
-
-def test_line1_without_line2() -> None:
-    with pytest.raises(InputError) as exc:
-        parse_text(f"{ISS_L1}\nISS (ZARYA)\n", "half.tle")
-    assert "half.tle:2" in str(exc.value)
-    assert "not followed by its line 2" in str(exc.value)
-
-
-def test_catalog_numbers_must_agree() -> None:
-    other = ISS_L2[:2] + "25545" + ISS_L2[7:68]
-    other += _checksum(other)
-    with pytest.raises(InputError) as exc:
-        parse_text(f"{ISS_L1}\n{other}\n", "mismatch.tle")
+        parse_text(text, source)
     msg = str(exc.value)
-    assert "mismatch.tle:2" in msg and "'25544'" in msg and "'25545'" in msg
-
-
-def test_two_name_lines_in_a_row() -> None:
-    with pytest.raises(InputError) as exc:
-        parse_text(f"FIRST\nSECOND\n{ISS_L1}\n{ISS_L2}\n", "names.3le")
-    assert "names.3le:2" in str(exc.value)
-    assert "expected TLE line 1" in str(exc.value)
-
-
-def test_out_of_range_field_in_tle() -> None:
-    bad = ISS_L2[:8] + "191.6391" + ISS_L2[16:68]
-    bad += _checksum(bad)
-    with pytest.raises(InputError) as exc:
-        parse_text(f"{ISS_L1}\n{bad}\n", "incl.tle")
-    assert "incl.tle:2" in str(exc.value)
-    assert "inclination" in str(exc.value) and "0 to 180" in str(exc.value)
+    assert where in msg
+    for phrase in phrases:
+        assert phrase in msg
 
 
 @given(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from summaries import assert_same_summary
 
 from services.eventlog import SqliteEventLog
 from services.kafka.publisher import record_key
@@ -126,18 +127,6 @@ class Run:
         return dead, decode
 
 
-def assert_same(got: Any, want: Any, path: str = "") -> None:
-    """Equal summaries; floats to 1e-9 relative (partition sums add in another order)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (path, got, want)
-        for k in want:
-            assert_same(got[k], want[k], f"{path}/{k}")
-    elif isinstance(want, float) and not isinstance(got, bool):
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-9), path
-    else:
-        assert got == want, path
-
-
 def schedule(source: SqlitePartitionedLog) -> list[int]:
     """The partition of each log row, in log order: one interleaving of the partitions."""
     owner: dict[int, int] = {}
@@ -182,7 +171,7 @@ def test_merged_partitions_equal_the_one_partition_fold(
     assert catch_up(run.runner, run.source, max_records=37)
     assert run.runner.is_ready()
     assert len(run.runner.views()) == partitions
-    assert_same(run.summary(), expected)
+    assert_same_summary(run.summary(), expected)
     assert run.counters() == (POISON_REASONS, DECODE_REASONS)
     assert {x.reason for x in run.sink.letters()} == set(POISON_REASONS)
 
@@ -213,11 +202,11 @@ def test_resume_after_a_crash_at_every_offset(
                 runner.snapshot()
         again = Run(log_path, db, source=source, snapshot_every_events=10**9, snapshot_every_s=1e18)
         assert catch_up(again.runner, again.source)
-        assert_same(again.summary(), expected, f"crash at {k}")
+        assert_same_summary(again.summary(), expected, f"crash at {k}")
         assert again.counters() == (POISON_REASONS, DECODE_REASONS), k
         assert sorted(x.reason for x in again.sink.letters()) == sorted(POISON_REASONS)
         again.crash()
-    assert_same(live.summary(), expected)
+    assert_same_summary(live.summary(), expected)
 
 
 class FlakySink(SqliteDeadLetters):
@@ -254,7 +243,7 @@ def test_a_failing_sink_rewinds_and_nothing_is_lost_or_counted_twice(
         attempts += 1
         assert attempts <= refuse + lose, "the sink recovered, the runner must finish"
     assert attempts >= 1
-    assert_same(run.summary(), expected)
+    assert_same_summary(run.summary(), expected)
     assert run.counters() == (POISON_REASONS, DECODE_REASONS)
     assert sorted(x.reason for x in flaky.letters()) == sorted(POISON_REASONS)
 
@@ -277,7 +266,7 @@ def test_revoke_saves_and_a_new_owner_resumes(
     assert catch_up(a.runner, a.source) and catch_up(b.runner, b.source)
     views = a.runner.views() + b.runner.views()
     got = merged_summary([v.state for v in views])
-    assert_same(got, expected)
+    assert_same_summary(got, expected)
 
 
 def test_not_ready_until_the_end_offsets_are_folded(log_path: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
+from summaries import assert_same_summary
 
 from services.kafka.broker import free_port
 from services.kafka.publisher import Publisher, record_key
@@ -132,18 +133,6 @@ def value(m: Series, name: str, **labels: str) -> float:
     return m[name, tuple(sorted(labels.items()))]
 
 
-def assert_same_summary(got: Any, want: Any, path: str = "") -> None:
-    """Equal JSON values; floats within 1e-9 relative (sums in another order)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (path, got, want)
-        for k in want:
-            assert_same_summary(got[k], want[k], f"{path}/{k}")
-    elif isinstance(want, float) and not isinstance(got, bool):
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-9), path
-    else:
-        assert got == want, path
-
-
 def without_closed(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k != "integrals_closed"}
 
@@ -180,10 +169,22 @@ def publish(bootstrap: str, topic: str, events: list[EventBase]) -> None:
         publisher.publish(events)
 
 
+#: ``start(topic, group, db, *extra)``: a projector on the test broker, answering HTTP.
+StartProjector = Callable[..., ProjectorProcess]
+
+
 @pytest.fixture
-def projectors() -> Iterator[list[ProjectorProcess]]:
+def start(kafka_bootstrap: str) -> Iterator[StartProjector]:
+    """Starts projectors on the test broker once they answer HTTP; stops them at teardown."""
     started: list[ProjectorProcess] = []
-    yield started
+
+    def launch(topic: str, group: str, db: Path, *extra: str) -> ProjectorProcess:
+        proc = ProjectorProcess(kafka_bootstrap, topic, group, db, *extra)
+        started.append(proc)
+        proc.wait_http()
+        return proc
+
+    yield launch
     for p in started:
         p.stop()
 
@@ -301,7 +302,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
     events: list[EventBase],
     single: dict[str, Any],
     tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    start: StartProjector,
 ) -> None:
     topic, db = new_topic(), tmp_path / "restart.db"
     first, second = len(events) * 4 // 10, len(events) * 7 // 10
@@ -309,9 +310,7 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
     with Publisher.connect(kafka_bootstrap, topic=topic) as publisher:
         publisher.publish(events[:first])
         publisher.flush()
-        proc = ProjectorProcess(kafka_bootstrap, topic, "restart", db, *args)
-        projectors.append(proc)
-        proc.wait_http()
+        proc = start(topic, "restart", db, *args)
         proc.wait_events(first)
         publisher.publish(events[first:second])
         publisher.flush()
@@ -323,28 +322,18 @@ def test_kill_9_mid_stream_then_restart_neither_loses_nor_repeats(
             ).fetchone()
         assert 0 < snapshotted <= second
         publisher.publish(events[second:])
-    again = ProjectorProcess(kafka_bootstrap, topic, "restart", db, *args)
-    projectors.append(again)
-    again.wait_http()
+    again = start(topic, "restart", db, *args)
     again.wait_events(len(events))
     assert_same_summary(again.json("/state"), single["state"])
     assert_same_series(fleet_series(again.metrics()), fleet_series(single["metrics"]))
 
 
 def test_two_projectors_in_one_group_sum_to_one(
-    kafka_bootstrap: str,
-    events: list[EventBase],
-    single: dict[str, Any],
-    tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    events: list[EventBase], single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
     db = tmp_path / "group.db"  # members of a group share the snapshot database
-    a = ProjectorProcess(kafka_bootstrap, single["topic"], "pair", db)
-    projectors.append(a)
-    a.wait_http()
-    b = ProjectorProcess(kafka_bootstrap, single["topic"], "pair", db)
-    projectors.append(b)
-    b.wait_http()
+    a = start(single["topic"], "pair", db)
+    b = start(single["topic"], "pair", db)
 
     def summed() -> Series:
         total: Series = {}
@@ -388,7 +377,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     events: list[EventBase],
     expected: dict[str, Any],
     tmp_path: Path,
-    projectors: list[ProjectorProcess],
+    start: StartProjector,
 ) -> None:
     topic = new_topic()
     half = len(events) // 2
@@ -409,9 +398,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     producer.close()
     publish(kafka_bootstrap, topic, events[half:])
 
-    proc = ProjectorProcess(kafka_bootstrap, topic, "poison", tmp_path / "poison.db")
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(topic, "poison", tmp_path / "poison.db")
     proc.wait_events(len(events))
     wait_for(
         lambda: (
@@ -475,30 +462,24 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_fetch_process_leaves_with_its_projector(
-    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+    single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
     """kill -9 of a projector takes its fetch process with it (no orphan holding partitions),
     and a successor in the same group gets every partition and the same state."""
     db = tmp_path / "orphan.db"
-    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(single["topic"], "orphan", db)
     fetch = _fetch_pid(proc)
     proc.kill()
     wait_for(lambda: not _alive(fetch), proc.log_path, timeout_s=10)
-    again = ProjectorProcess(kafka_bootstrap, single["topic"], "orphan", db)
-    projectors.append(again)
-    again.wait_http()
+    again = start(single["topic"], "orphan", db)
     again.wait_events(single["state"]["position"]["events_applied"])
     assert_same_summary(again.json("/state"), single["state"])
 
 
 def test_a_projector_whose_fetch_process_dies_exits_for_a_restart(
-    kafka_bootstrap: str, single: dict[str, Any], tmp_path: Path, projectors: list[ProjectorProcess]
+    single: dict[str, Any], tmp_path: Path, start: StartProjector
 ) -> None:
-    proc = ProjectorProcess(kafka_bootstrap, single["topic"], "lost-fetch", tmp_path / "l.db")
-    projectors.append(proc)
-    proc.wait_http()
+    proc = start(single["topic"], "lost-fetch", tmp_path / "l.db")
     os.kill(_fetch_pid(proc), signal.SIGKILL)
     code = proc.proc.wait(20)
     log = proc.log_path.read_text()

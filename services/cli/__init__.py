@@ -1,6 +1,6 @@
 """The `twin` command line. Each sub-command lives in a module of this package (``run``,
 ``state``, ``log``, ``eclipses``, ``season``, ``plot``, ``misc``); ``sources`` opens the logs
-they read and write.
+they read and write; ``common`` holds what several sub-commands share.
 
 Errors: a :class:`twin.errors.TwinError` becomes a one-paragraph message on stderr and
 its exit code (2 for bad input); nothing else is printed and no partial output is left.

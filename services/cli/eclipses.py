@@ -14,9 +14,10 @@ import json
 import sys
 from typing import Any, TextIO
 
+from services.cli.common import add_documented_parser
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
-from twin.physics.eclipses import eclipse_table
+from twin.physics.eclipses import find_eclipses
 from twin.physics.orbits import load_file
 from twin.timeutil import format_sim, parse_duration, parse_time
 
@@ -26,11 +27,11 @@ MAX_DURATION_S = 366 * SECONDS_PER_DAY
 
 def register(subparsers: Any) -> None:
     """Add the ``eclipses`` sub-command."""
-    p = subparsers.add_parser(
+    p = add_documented_parser(
+        subparsers,
         "eclipses",
+        __doc__,
         help="list shadow passes (penumbra/umbra entry and exit) of every satellite",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (JSON or CSV) file")
     p.add_argument("--start", required=True, help="span start, UTC ISO-8601 (2026-11-23T00:00:00Z)")
@@ -56,27 +57,20 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not 30.0 <= step_s <= 600.0:
         raise InputError(f"step {args.step!r} out of range", field="--step", allowed="30s..600s")
     fleet = load_file(args.file)
-    table = eclipse_table(fleet, start, 0.0, duration_s, step_s=step_s)
+    passes = find_eclipses(fleet, start, 0.0, duration_s, step_s=step_s)
 
-    def when(x: float) -> str | None:
-        return None if x != x else format_sim(start, x)  # NaN -> None
+    def when(x: float | None) -> str | None:
+        return None if x is None else format_sim(start, x)
 
     rows = [
         {
-            "satellite": fleet.names[s],
-            "shadow_start": when(a),
-            "umbra_start": when(ua),
-            "umbra_end": when(ub),
-            "shadow_end": when(b),
+            "satellite": p.satellite,
+            "shadow_start": when(p.shadow_start),
+            "umbra_start": when(p.umbra_start),
+            "umbra_end": when(p.umbra_end),
+            "shadow_end": when(p.shadow_end),
         }
-        for s, a, ua, ub, b in zip(
-            table.sat.tolist(),
-            table.shadow_start_s.tolist(),
-            table.umbra_start_s.tolist(),
-            table.umbra_end_s.tolist(),
-            table.shadow_end_s.tolist(),
-            strict=True,
-        )
+        for p in passes
     ]
     # sorted by satellite name, then time (a pass cut at the span start comes first)
     rows.sort(key=lambda r: (r["satellite"], r["shadow_start"] or "", r["shadow_end"] or "~"))

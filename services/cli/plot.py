@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from services.cli.common import pyplot
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
 from twin.lifecycle import State
@@ -88,15 +89,7 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(
-            "plotting needs matplotlib", field="twin plot", allowed="pip install -e '.[plots]'"
-        ) from None
+    plt = pyplot("twin plot")
     data = sample(args.log, args.samples)
     rows = data["rows"]
     t = [r["t_days"] for r in rows]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from services.cli.common import add_documented_parser, pyplot
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
 from twin.physics.eclipses import eclipse_table
@@ -28,11 +29,8 @@ DAY_S = SECONDS_PER_DAY
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "season",
-        help="eclipse seasons: beta angle and daily shadow time over a span",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_documented_parser(
+        sub, "season", __doc__, help="eclipse seasons: beta angle and daily shadow time over a span"
     )
     p.add_argument("source", metavar="SOURCE", help="TLE/3LE/OMM file, scenario preset or TOML")
     p.add_argument(
@@ -118,15 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plot(rows: list[dict[str, Any]], names: list[str], out: str, start: Any) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(
-            "plotting needs matplotlib", field="--out", allowed="pip install -e '.[plots]'"
-        ) from None
+    plt = pyplot("--out")
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, constrained_layout=True)
     for name in names:
         mine = [r for r in rows if r["satellite"] == name]

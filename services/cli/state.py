@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from services.cli.sources import add_kafka_source, open_source
@@ -22,14 +23,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("state", help="fleet state rebuilt by replaying an event log")
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
     add_kafka_source(p)
-    p.add_argument(
-        "--at",
-        default=None,
-        metavar="TIME",
-        help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
-    )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run_state)
+    _add_replay_options(p, "--at", run_state)
 
     p = subparsers.add_parser(
         "replay",
@@ -40,14 +34,21 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="Kafka bootstrap host:port")
     p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"topic (default: {DEFAULT_TOPIC})")
+    _add_replay_options(p, "--until", run_replay)
+
+
+def _add_replay_options(
+    p: argparse.ArgumentParser, until_flag: str, func: Callable[[argparse.Namespace], int]
+) -> None:
+    """``until_flag TIME`` (how far to replay) and ``--json``; ``func`` runs the command."""
     p.add_argument(
-        "--until",
+        until_flag,
         default=None,
         metavar="TIME",
         help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=run_replay)
+    p.set_defaults(func=func)
 
 
 def run_replay(args: argparse.Namespace) -> int:

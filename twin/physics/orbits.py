@@ -218,19 +218,33 @@ def _tle_context(template: str, line: str, lineno: int, column: int | None = Non
     return "\n".join(out)
 
 
+def _tle_error(
+    problem: str,
+    source: str,
+    lineno: int,
+    line: str,
+    number: int,
+    allowed: str,
+    column: int | None = None,
+) -> InputError:
+    """An error at ``line`` (file line ``lineno``), shown under the TLE line ``number`` template."""
+    template = TLE_LINE1_TEMPLATE if number == 1 else TLE_LINE2_TEMPLATE
+    return InputError(
+        problem,
+        file=source,
+        line=lineno,
+        allowed=allowed,
+        context=_tle_context(template, line, lineno, column),
+    )
+
+
 def _check_element_line(line: str, number: int, source: str, lineno: int) -> None:
     """Raise InputError unless ``line`` is a well-formed TLE line ``number`` (1 or 2)."""
     template = TLE_LINE1_TEMPLATE if number == 1 else TLE_LINE2_TEMPLATE
     allowed = f"TLE line {number}: 69 columns laid out as the 'expected' template"
 
     def fail(problem: str, column: int | None, what: str = allowed) -> InputError:
-        return InputError(
-            problem,
-            file=source,
-            line=lineno,
-            allowed=what,
-            context=_tle_context(template, line, lineno, column),
-        )
+        return _tle_error(problem, source, lineno, line, number, what, column)
 
     if len(line) != _TLE_LENGTH:
         raise fail(
@@ -295,21 +309,23 @@ def _parse_tle(text: str, source: str) -> Fleet:
     while i < len(lines):
         lineno, line = lines[i]
         if line.startswith("2 "):
-            raise InputError(
+            raise _tle_error(
                 "TLE line 2 without its line 1",
-                file=source,
-                line=lineno,
-                allowed="line 2 directly after line 1 of the same satellite",
-                context=_tle_context(TLE_LINE1_TEMPLATE, line, lineno),
+                source,
+                lineno,
+                line,
+                1,
+                "line 2 directly after line 1 of the same satellite",
             )
         if not line.startswith("1 "):
             if pending is not None:
-                raise InputError(
+                raise _tle_error(
                     f"expected TLE line 1 after the name line {pending[0]} ({pending[1]!r})",
-                    file=source,
-                    line=lineno,
-                    allowed="an optional name line followed by TLE lines 1 and 2",
-                    context=_tle_context(TLE_LINE1_TEMPLATE, line, lineno),
+                    source,
+                    lineno,
+                    line,
+                    1,
+                    "an optional name line followed by TLE lines 1 and 2",
                 )
             name = line.strip()
             if name.startswith("0 "):
@@ -320,22 +336,25 @@ def _parse_tle(text: str, source: str) -> Fleet:
         _check_element_line(line, 1, source, lineno)
         lineno2, line2 = lines[i + 1] if i + 1 < len(lines) else (lineno + 1, "")
         if not line2.startswith("2 "):
-            raise InputError(
+            raise _tle_error(
                 f"TLE line 1 at line {lineno} is not followed by its line 2",
-                file=source,
-                line=lineno2,
-                allowed="line 2 (starting '2 ') directly after line 1",
-                context=_tle_context(TLE_LINE2_TEMPLATE, line2, lineno2),
+                source,
+                lineno2,
+                line2,
+                2,
+                "line 2 (starting '2 ') directly after line 1",
             )
         _check_element_line(line2, 2, source, lineno2)
         if line[2:7] != line2[2:7]:
-            raise InputError(
+            raise _tle_error(
                 f"catalog numbers differ: line 1 has {line[2:7].strip()!r}, "
                 f"line 2 has {line2[2:7].strip()!r}",
-                file=source,
-                line=lineno2,
-                allowed="the same catalog number in columns 3-7 of both lines",
-                context=_tle_context(TLE_LINE2_TEMPLATE, line2, lineno2, 2),
+                source,
+                lineno2,
+                line2,
+                2,
+                "the same catalog number in columns 3-7 of both lines",
+                column=2,
             )
         sat = Satrec.twoline2rv(line, line2)
         _check_sgp4_init(sat, source, lineno2, None)
