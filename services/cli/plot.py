@@ -18,22 +18,9 @@ from twin.lifecycle import State
 from twin.projections import FleetState
 from twin.timeutil import parse_time, seconds_since
 
-SHOWN = (
-    State.OPERATIONAL,
-    State.IN_ECLIPSE,
-    State.LOAD_SHED,
-    State.FAULTED,
-    State.AWAITING_REPAIR,
-    State.UNDER_REPAIR,
-    State.COMMISSIONING,
-    State.RAISING,
-    State.DEPLOYED,
-    State.LAUNCHED,
-    State.PLANNED,
-    State.DEORBITING,
-    State.DEORBITED,
-    State.LOST,
-)
+_IN_SERVICE = (State.OPERATIONAL, State.IN_ECLIPSE, State.LOAD_SHED, State.FAULTED)
+SHOWN = (*_IN_SERVICE, *(s for s in State if s not in _IN_SERVICE))
+"""Stacking order: in service at the bottom, then the other states."""
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -215,6 +215,16 @@ _INTEGRAL_METRICS = {
 }
 
 
+def _integral_property(k: int, doc: str) -> Any:
+    return property(
+        lambda self: self.integrals_ms()[k] / 1000.0, doc=doc + " Up to the last event."
+    )
+
+
+def _report_property(key: str) -> Any:
+    return property(lambda self: self.integrals()[key], doc=f"``integrals()[{key!r}]``.")
+
+
 class FleetCore:
     """The run, the log position, every satellite's timeline, counts and exact integrals.
 
@@ -557,47 +567,18 @@ class FleetCore:
         """The integrals up to ``at_ms`` (default: the last event) in reporting units."""
         return integrals_report(self.integrals_ms(at_ms), self.tflops_per_accelerator)
 
-    @property
-    def accelerator_s(self) -> float:
-        """Accelerator-seconds computed up to the last event."""
-        return self.integrals_ms()[0] / 1000.0
-
-    @property
-    def energy_generated_mws(self) -> float:
-        """Energy generated up to the last event, milliwatt-seconds."""
-        return self.integrals_ms()[1] / 1000.0
-
-    @property
-    def energy_consumed_mws(self) -> float:
-        """Energy consumed up to the last event, milliwatt-seconds."""
-        return self.integrals_ms()[2] / 1000.0
-
-    @property
-    def eclipse_satellite_s(self) -> float:
-        """Satellite-seconds in Earth's shadow up to the last event."""
-        return self.integrals_ms()[3] / 1000.0
-
-    @property
-    def load_shed_satellite_s(self) -> float:
-        """Satellite-seconds with compute shed up to the last event."""
-        return self.integrals_ms()[4] / 1000.0
-
-    @property
-    def compute_accelerator_hours(self) -> float:
-        return self.accelerator_s / SECONDS_PER_HOUR
-
-    @property
-    def compute_pflop_days(self) -> float:
-        """Compute delivered, PFLOP-days (TFLOPS × days / 1000)."""
-        return self.accelerator_s * self.tflops_per_accelerator / SECONDS_PER_DAY / 1000.0
-
-    @property
-    def energy_generated_kwh(self) -> float:
-        return self.energy_generated_mws / _MWS_PER_KWH
-
-    @property
-    def energy_consumed_kwh(self) -> float:
-        return self.energy_consumed_mws / _MWS_PER_KWH
+    # Integrals up to the last event, one attribute each (e.g. ``state.eclipse_satellite_s``):
+    # the raw sums in seconds and milliwatt-seconds, and the reporting units of
+    # :func:`integrals_report`.
+    accelerator_s = _integral_property(0, "Accelerator-seconds computed.")
+    energy_generated_mws = _integral_property(1, "Energy generated, milliwatt-seconds.")
+    energy_consumed_mws = _integral_property(2, "Energy consumed, milliwatt-seconds.")
+    eclipse_satellite_s = _integral_property(3, "Satellite-seconds in Earth's shadow.")
+    load_shed_satellite_s = _integral_property(4, "Satellite-seconds with compute shed.")
+    compute_accelerator_hours = _report_property("compute_accelerator_hours")
+    compute_pflop_days = _report_property("compute_pflop_days")
+    energy_generated_kwh = _report_property("energy_generated_kwh")
+    energy_consumed_kwh = _report_property("energy_consumed_kwh")
 
     # ------------------------------------------------------------------ derived values
 
