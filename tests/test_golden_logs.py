@@ -67,6 +67,4 @@ if __name__ == "__main__":  # re-record: prints the GOLDEN table
     with tempfile.TemporaryDirectory() as tmp:
         for preset, seed, until, *_ in CASES:
             n, e, s = record(preset, seed, until, Path(tmp))
-            sys.stdout.write(
-                f'    ("{preset}", {seed}, "{until}", {n},\n     "{e}",\n     "{s}"),\n'
-            )
+            sys.stdout.write(f"{preset:<15} {seed:<2} {until:<4} {n:>6}  {e}  {s}\n")
