@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from services.metric_names import BY_NAME, series_names
+from twin.projections import REGISTRY, FleetCore, MetricSpec
 
 GRAFANA_DIR = Path(__file__).resolve().parent
 REPO_ROOT = GRAFANA_DIR.parent
@@ -562,12 +563,55 @@ def pipeline_health() -> dict[str, Any]:
     )
 
 
+#: Grafana unit ids for the units the projections declare (twin.projections.specs).
+GRAFANA_UNITS = {"": "short", "s": "s", "W": "watt", "kWh": "kwatth", "TFLOPS": "tflops"}
+
+
+def spec_query(spec: MetricSpec) -> str:
+    """The fleet's value of a declared family across projectors (``spec.aggregate``), by its
+    labels; 0 while a labelled family has no series yet (no fault of any kind so far)."""
+    if spec.kind == "gaugehistogram":
+        return f"sum by (le) ({metric(spec.name + '_bucket')})"
+    by = f" by ({', '.join(spec.labels)})" if spec.labels else ""
+    expr = f"{spec.aggregate}{by} ({metric(spec.name)})"
+    return f"{expr} or on() vector(0)" if spec.labels else expr
+
+
+def projections() -> dict[str, Any]:
+    """Every metric family every projection declares, one panel each, grouped by projection:
+    a new projection's metrics are on a board without touching this file."""
+    panels = []
+    for part in (FleetCore, *REGISTRY):
+        for spec in part.metrics:
+            legend = " ".join(f"{{{{{label}}}}}" for label in spec.labels) or spec.name
+            if spec.kind == "gaugehistogram":
+                legend = "< {{le}}"
+            panels.append(
+                ts(
+                    f"{part.name}: {spec.name}",
+                    Query(spec_query(spec), legend),
+                    unit=GRAFANA_UNITS.get(spec.unit, "short"),
+                    description=spec.help,
+                    width=8,
+                    height=7,
+                )
+            )
+    return build_dashboard(
+        "twin-projections",
+        "Orbital Twin / Projections",
+        "Every metric the fleet projections export (twin.projections.REGISTRY), generated from "
+        "their declarations: the place a new projection's metrics appear first.",
+        panels,
+    )
+
+
 #: File name -> builder; the order is the order of the boards in docs/operators.md.
 BOARDS = {
     "fleet-overview.json": fleet_overview,
     "power-eclipses.json": power_and_eclipses,
     "reliability-repair.json": reliability_and_repair,
     "pipeline-health.json": pipeline_health,
+    "projections.json": projections,
 }
 
 

@@ -282,6 +282,7 @@ class FleetCore:
             "gauge",
             "Simulation time of the last event, Unix seconds.",
             unit="s",
+            aggregate="max",
         ),
     )
 

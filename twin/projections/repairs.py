@@ -53,6 +53,7 @@ class Repairs(Projection):
             "gauge",
             "Mean time from a permanent fault to its repair, over completed repairs, s.",
             unit="s",
+            aggregate="max",  # exact across projectors: repair_time_seconds / repairs_completed
         ),
         MetricSpec(
             "twin_repair_time_seconds_total",

@@ -25,6 +25,9 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     unit: str = ""
+    aggregate: str = "sum"
+    """How several projectors' series combine into the fleet's: ``sum`` (counts, totals,
+    counters: each projector reports its partitions' share) or ``max`` (times)."""
 
 
 class Sample(NamedTuple):
