@@ -41,7 +41,7 @@ from services.kafka.publisher import (
     resolve_settings,
 )
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings
-from twin.errors import InfraError, InputError
+from twin.errors import DecodeError, InfraError, InputError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
 
 #: Consumer options for reading a whole topic fast: big fetches, many records per poll.
@@ -76,13 +76,6 @@ def event_offset(value: bytes) -> int:
     """The twin log ``offset`` of an encoded event, without decoding all of it."""
     match = _OFFSET.search(value)
     return int(match.group(1)) if match else decode(value).offset
-
-
-def _run_id(value: bytes) -> str:
-    match = _RUN_ID.search(value)
-    if match is None:
-        raise InfraError(f"a record without a run_id: {value[:120]!r}", retryable=False)
-    return match.group(1).decode()
 
 
 def _sim_time(value: bytes) -> bytes:
@@ -321,18 +314,20 @@ class KafkaEventLog(EventLog):
 
     def _sync_tail(self) -> None:
         """Learn the log's end (next offset, run id, last sim time) from partition tails."""
-        last: tuple[int, bytes] | None = None
+        last: EventBase | None = None
         for _tp, record in self._scan(tail=TAIL_RECORDS):
-            offset = event_offset(record.value)
-            if last is None or offset > last[0]:
-                last = (offset, record.value)
+            try:  # a record that is not an event (dead-lettered by projectors) is not the end
+                event = decode(record.value or b"")
+            except DecodeError:
+                continue
+            if last is None or event.offset > last.offset:
+                last = event
         if last is None:
             self._next_offset, self._run_id, self._last_sim_time = 0, None, None
             return
-        event = decode(last[1])
-        self._next_offset = event.offset + 1
-        self._run_id = event.run_id
-        self._last_sim_time = event.sim_time
+        self._next_offset = last.offset + 1
+        self._run_id = last.run_id
+        self._last_sim_time = last.sim_time
 
     # ------------------------------------------------------------------ port
 
@@ -458,8 +453,12 @@ class KafkaEventLog(EventLog):
         offsets: dict[int, list[int]] = {p: [] for p in range(n)}
         run_ids: set[str] = set()
         for tp, record in self._scan():
-            offsets[tp.partition].append(event_offset(record.value))
-            run_ids.add(_run_id(record.value))
+            value = record.value or b""
+            match, run = _OFFSET.search(value), _RUN_ID.search(value)
+            if match is None or run is None:
+                continue  # not an event (projectors dead-letter it); not part of any run
+            offsets[tp.partition].append(int(match.group(1)))
+            run_ids.add(run.group(1).decode())
         return n, offsets, run_ids
 
     def resume(self, events: Iterable[EventBase], *, source: str) -> tuple[int, int]:
