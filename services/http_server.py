@@ -50,9 +50,9 @@ class BoundedHTTPServer(HTTPServer):
         workers: int = WORKERS,
         backlog: int = BACKLOG,
     ) -> None:
-        super().__init__(address, handler)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="http")
         self._slots = threading.BoundedSemaphore(workers + backlog)
+        super().__init__(address, handler)  # binds: may raise, after the pool exists
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):

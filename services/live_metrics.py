@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from services.http_server import TimeoutHandler, listen
 from services.metric_names import BY_NAME
 
 if TYPE_CHECKING:
@@ -41,9 +42,25 @@ class LiveCollector:
         yield GaugeMetricFamily(name, doc, value=self.speed or 0.0)
 
 
-def serve_live_metrics(port: int, engine: Engine, speed: float | None) -> CollectorRegistry:
-    """Start a background HTTP server for the live metrics; returns its registry."""
+def serve_live_metrics(
+    host: str, port: int, engine: Engine, speed: float | None
+) -> CollectorRegistry:
+    """Serve the live metrics on ``host:port`` in the background (bounded, with timeouts:
+    :mod:`services.http_server`); returns the registry."""
     registry = CollectorRegistry()
     registry.register(LiveCollector(engine, speed))
-    start_http_server(port, registry=registry)
+
+    class Handler(TimeoutHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = generate_latest(registry)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    listen(host, port, Handler, name="live-metrics", option="--metrics-port")
     return registry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -139,30 +140,22 @@ def test_live_mode_is_paced_by_the_wall_clock_and_reports_lag(tmp_path: Path) ->
         assert fold(lg.read()).finished
 
 
-def test_interrupted_run_leaves_no_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> None:
+    """Ctrl-C and a supervisor's SIGTERM clean up alike: no log, no hidden temp files."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "run",
-            "demo",
-            "--live",
-            "--speed",
-            "60",
-            "--log",
-            "x.twinlog",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(3.0)
-    proc.send_signal(2)  # SIGINT, as Ctrl-C
-    proc.wait(timeout=60)
-    assert proc.returncode == 130
+        [sys.executable, "-m", "services.cli", "run", "demo", "--live", "--speed", "60",
+         "--log", "x.twinlog"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".x.twinlog") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    assert proc.returncode == code
     assert not (tmp_path / "x.twinlog").exists()
     assert list(tmp_path.iterdir()) == []
 

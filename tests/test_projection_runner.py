@@ -17,7 +17,7 @@ import pytest
 from summaries import assert_same_summary
 
 from services.eventlog import SqliteEventLog
-from services.kafka.publisher import record_key
+from services.kafka.publisher import partition_for, record_key
 from services.projector.http import merged_summary
 from services.projector.runner import (
     DeadLetter,
@@ -25,7 +25,6 @@ from services.projector.runner import (
     TrackingStore,
     catch_up,
 )
-from services.kafka.publisher import partition_for
 from services.projector.sqlite_source import SqliteDeadLetters, SqlitePartitionedLog
 from twin.events import EventBase, encode
 from twin.projections import FleetState, fold

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from services.http_server import DEFAULT_HOST
 from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
@@ -57,6 +58,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         type=int,
         default=None,
         help="serve the live simulation's own Prometheus metrics on this port",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default=DEFAULT_HOST,
+        help=f"address for --metrics-port (default: {DEFAULT_HOST}; 0.0.0.0 for all)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -129,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
         if args.metrics_port is not None:
             from services.live_metrics import serve_live_metrics
 
-            serve_live_metrics(args.metrics_port, engine, args.speed if args.live else None)
+            serve_live_metrics(
+                args.metrics_host, args.metrics_port, engine, args.speed if args.live else None
+            )
         progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
         t0 = time.monotonic()
         try:

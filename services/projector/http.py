@@ -28,9 +28,7 @@ aggregate several projectors of one group in PromQL:
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
@@ -42,6 +40,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from services.http_server import BoundedHTTPServer, TimeoutHandler, listen
 from services.metric_names import BY_NAME, FLEET
 from twin.projections import FleetState, HistogramSample
 
@@ -213,8 +212,8 @@ def _satellite(projector: Projector, sat_id: str) -> dict[str, Any] | None:
     return None
 
 
-def make_handler(projector: Projector, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def make_handler(projector: Projector, registry: CollectorRegistry) -> type[TimeoutHandler]:
+    class Handler(TimeoutHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
@@ -246,17 +245,13 @@ def make_handler(projector: Projector, registry: CollectorRegistry) -> type[Base
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds would drown the log
-
     return Handler
 
 
 def serve(
     projector: Projector, registry: CollectorRegistry, host: str, port: int
-) -> ThreadingHTTPServer:
-    """Start the HTTP server in a daemon thread; ``.shutdown()`` stops it."""
-    server = ThreadingHTTPServer((host, port), make_handler(projector, registry))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="projector-http", daemon=True).start()
-    return server
+) -> BoundedHTTPServer:
+    """Serve in a daemon thread (bounded, with timeouts); ``.shutdown()`` stops it."""
+    return listen(
+        host, port, make_handler(projector, registry), name="projector-http", option="--port"
+    )

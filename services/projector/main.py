@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 
+from kafka.errors import KafkaError
+
+from services.http_server import DEFAULT_HOST
 from services.kafka.settings import load_settings
 from services.projector.kafka import DEFAULT_GROUP, DEFAULT_PORT, Projector, log
 from twin.errors import InfraError, TwinError
@@ -27,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", default=None, help="event topic (default: twin.events)")
     p.add_argument("--group", default=DEFAULT_GROUP, help="consumer group")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
-    p.add_argument("--host", default="0.0.0.0", help="HTTP address")
+    p.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"HTTP address (default: {DEFAULT_HOST}; 0.0.0.0 for all, as in containers)",
+    )
     p.add_argument(
         "--state-db", default=None, help="snapshot database (default: ./projector-<group>.db)"
     )
@@ -55,20 +63,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         settings = load_settings(bootstrap=args.kafka, topic=args.topic)
-    except TwinError as exc:
+        projector = Projector(
+            settings,
+            group=args.group,
+            state_db=args.state_db,
+            snapshot_every_s=args.snapshot_every_s,
+            snapshot_every_events=args.snapshot_every_events,
+            per_satellite_metrics=args.per_satellite_metrics,
+        )
+        registry = CollectorRegistry()
+        registry.register(ProjectorCollector(projector))
+        server = serve(projector, registry, args.host, args.port)
+    except TwinError as exc:  # bad settings or port: 2; broker unreachable: 1 (restart helps)
         print(f"twin-projector: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
-    projector = Projector(
-        settings,
-        group=args.group,
-        state_db=args.state_db,
-        snapshot_every_s=args.snapshot_every_s,
-        snapshot_every_events=args.snapshot_every_events,
-        per_satellite_metrics=args.per_satellite_metrics,
-    )
-    registry = CollectorRegistry()
-    registry.register(ProjectorCollector(projector))
-    server = serve(projector, registry, args.host, args.port)
+        return exc.exit_code
+    except sqlite3.Error as exc:
+        print(f"twin-projector: --state-db {args.state_db}: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(
+            f"twin-projector: cannot reach Kafka at {args.kafka} ({type(exc).__name__}: {exc});"
+            " retrying may help",
+            file=sys.stderr,
+        )
+        return 1
     log.info(
         "serving on http://%s:%d (topic %s, group %s)",
         args.host,
