@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.processes import die_with_parent
+
 REPO = Path(__file__).resolve().parent.parent
 KEYS = (
     "eclipse_cost_ratio",
@@ -41,7 +43,7 @@ def _child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     res = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=timeout_s,
+        timeout=timeout_s, preexec_fn=die_with_parent,
     )  # fmt: skip
     if res.returncode != 0:
         raise RuntimeError(f"benchmark failed:\n{code}\n{res.stderr[-3000:]}")

@@ -63,6 +63,7 @@ from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
 from services.kafka.publisher import Publisher, record_key
 from services.live import LiveEnvironment
+from services.processes import die_with_parent
 from twin.events import EventBase
 from twin.projections import FleetState
 from twin.sim.engine import Engine, config_from_scenario
@@ -250,7 +251,7 @@ def _start_projector(bootstrap: str, topic: str, group: str, port: int, tmp: Pat
             [sys.executable, "-m", "services.projector", "--kafka", bootstrap, "--topic", topic,
              "--group", group, "--port", str(port), "--host", "127.0.0.1",
              "--state-db", str(tmp / "projector.db")],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )  # fmt: skip
 
 

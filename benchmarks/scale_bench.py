@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from services.processes import die_with_parent
+
 REPO = Path(__file__).resolve().parent.parent
 
 SCENARIO = """
@@ -103,7 +105,12 @@ def run_cell(sats: int, days: int, workdir: Path) -> dict[str, Any]:
     args = ["run", str(scen), "--until", f"{days}d", "--log", str(log), "--json", "--quiet"]
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, timeout=7200
+        [sys.executable, "-c", CHILD, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        preexec_fn=die_with_parent,
     )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])

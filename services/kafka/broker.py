@@ -42,6 +42,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from services.processes import die_with_parent
 from twin.errors import InfraError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -331,20 +332,6 @@ def _pid_alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- broker
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent thread dies (Linux; else no-op)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the owner's stop() is the only cleanup
-        pass
-
-
 class KafkaBroker:
     """One single-node KRaft broker+controller whose state lives in ``data_dir``.
 
@@ -587,7 +574,7 @@ class KafkaBroker:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=None if self.detached else die_with_parent,
             )
         self.pid_path.write_text(f"{self._proc.pid}\n")
 
