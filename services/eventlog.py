@@ -401,13 +401,17 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
     if not directory.is_dir():
         raise InputError("directory does not exist", file=str(directory))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    log = SqliteEventLog(tmp_name, mode="w")
-    # The temporary file is thrown away unless the block succeeds, so skip per-checkpoint
-    # fsyncs (~1.5x faster bulk appends; a killed process still leaves a consistent file)
-    # and sync once before the rename instead.
-    log._conn.execute("PRAGMA synchronous=OFF")
+    try:  # a signal while the log is being created must not leave the temporary file
+        os.close(fd)
+        log = SqliteEventLog(tmp_name, mode="w")
+    except BaseException:
+        _remove_temporary(tmp_name)
+        raise
     try:
+        # The temporary file is thrown away unless the block succeeds, so skip
+        # per-checkpoint fsyncs (~1.5x faster bulk appends; a killed process still leaves a
+        # consistent file) and sync once before the rename instead.
+        log._conn.execute("PRAGMA synchronous=OFF")
         yield log
         log.finalize()
         log.close()
@@ -416,7 +420,11 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
         os.replace(tmp_name, final)
     except BaseException:
         log.close()
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name + suffix)
+        _remove_temporary(tmp_name)
         raise
+
+
+def _remove_temporary(tmp_name: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name + suffix)
