@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn
 
-from twin.errors import InputError, TwinError
+from twin.errors import DecodeError, InputError, TwinError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
 from twin.timeutil import format_time, parse_time
 
@@ -82,15 +82,46 @@ class EventLog(ABC):
     def close(self) -> None:
         """Release resources; further use is an error. Closing twice is harmless."""
 
+    @property
+    def name(self) -> str:
+        """How errors name this log (a file path, a topic)."""
+        return type(self).__name__
+
     def read(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[Event]:
-        """Decoded events in ``[from_offset, to_offset)``, in offset order."""
-        for raw in self.read_raw(from_offset, to_offset):
-            yield decode(raw)
+        """Decoded events in ``[from_offset, to_offset)``, in offset order.
+
+        A stored record that is not an event raises :class:`InputError` naming the log and
+        the record's offset."""
+        for offset, raw in enumerate(self.read_raw(from_offset, to_offset), start=from_offset):
+            yield self._decode_at(offset, raw)
 
     def read_until(self, sim_time: str) -> Iterator[Event]:
         """Decoded events with ``sim_time <= sim_time`` (any ISO-8601 time), in offset order."""
-        for raw in self.read_raw_until(sim_time):
-            yield decode(raw)
+        for offset, raw in enumerate(self.read_raw_until(sim_time)):  # a prefix of the log
+            yield self._decode_at(offset, raw)
+
+    def read_checked_raw(self) -> Iterator[bytes]:
+        """Every record's stored bytes, each checked to decode as an event whose offset is its
+        position (:class:`InputError` with the log and the offset otherwise)."""
+        for offset, raw in enumerate(self.read_raw()):
+            self._decode_at(offset, raw)
+            yield raw
+
+    def check(self) -> None:
+        """Read the whole log and raise :class:`InputError` at the first corrupted record."""
+        for _ in self.read_checked_raw():
+            pass
+
+    def _decode_at(self, offset: int, raw: bytes) -> Event:
+        try:
+            event = decode(raw)
+        except DecodeError as exc:
+            raise corrupted(
+                self.name, offset, f"not an event ({exc.reason}: {exc.detail})"
+            ) from None
+        if event.offset != offset:
+            raise corrupted(self.name, offset, f"the record says offset {event.offset}")
+        return event
 
     def __len__(self) -> int:
         return self.next_offset
@@ -105,6 +136,17 @@ class EventLog(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def corrupted(name: str, offset: int, problem: str) -> InputError:
+    """The error for a stored record that cannot be read back: names the log and the offset."""
+    return InputError(
+        f"corrupted event log: record at offset {offset}: {problem}",
+        file=name,
+        field=f"offset {offset}",
+        allowed="a log written by `twin run` or `twin log import`; re-create it from its "
+        "source (run or JSON lines)",
+    )
 
 
 def check_batch(
@@ -228,7 +270,11 @@ class SqliteEventLog(EventLog):
             )
         self._next_offset = 0 if row[0] is None else int(row[0]) + 1
         self._last_sim_time: str | None = row[1]
-        self._run_id: str | None = None if first is None else decode(first[0]).run_id
+        self._run_id: str | None = None if first is None else self._decode_at(0, first[0]).run_id
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
 
     # ------------------------------------------------------------------ port
 
@@ -273,22 +319,46 @@ class SqliteEventLog(EventLog):
         )
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[bytes]:
-        cursor = self._conn.execute(sql, params)
         try:
-            while rows := cursor.fetchmany(_READ_BATCH):
+            cursor = self._conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+        try:
+            while True:
+                try:
+                    rows = cursor.fetchmany(_READ_BATCH)
+                except sqlite3.DatabaseError as exc:
+                    raise self._unreadable(exc) from None
+                if not rows:
+                    break
                 for (payload,) in rows:
+                    if not isinstance(payload, bytes):
+                        payload = str(payload).encode()
                     yield payload
         finally:
             cursor.close()
 
+    def _unreadable(self, exc: sqlite3.DatabaseError) -> InputError:
+        return InputError(
+            f"corrupted event log: SQLite cannot read it ({exc})",
+            file=str(self.path),
+            allowed=_NOT_A_LOG,
+        )
+
     def info(self) -> dict[str, Any]:
+        try:
+            return self._info()
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+
+    def _info(self) -> dict[str, Any]:
         conn = self._conn
         by_type = dict(
             conn.execute("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type")
         )
         first, last = conn.execute("SELECT MIN(sim_time), MAX(sim_time) FROM events").fetchone()
         head = conn.execute('SELECT payload FROM events ORDER BY "offset" LIMIT 1').fetchone()
-        start = decode(head[0]) if head else None
+        start = self._decode_at(0, head[0]) if head else None
         started = start if isinstance(start, ScenarioStarted) else None
         return {
             "path": str(self.path),
@@ -331,13 +401,17 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
     if not directory.is_dir():
         raise InputError("directory does not exist", file=str(directory))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    log = SqliteEventLog(tmp_name, mode="w")
-    # The temporary file is thrown away unless the block succeeds, so skip per-checkpoint
-    # fsyncs (~1.5x faster bulk appends; a killed process still leaves a consistent file)
-    # and sync once before the rename instead.
-    log._conn.execute("PRAGMA synchronous=OFF")
+    try:  # a signal while the log is being created must not leave the temporary file
+        os.close(fd)
+        log = SqliteEventLog(tmp_name, mode="w")
+    except BaseException:
+        _remove_temporary(tmp_name)
+        raise
     try:
+        # The temporary file is thrown away unless the block succeeds, so skip
+        # per-checkpoint fsyncs (~1.5x faster bulk appends; a killed process still leaves a
+        # consistent file) and sync once before the rename instead.
+        log._conn.execute("PRAGMA synchronous=OFF")
         yield log
         log.finalize()
         log.close()
@@ -346,7 +420,11 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
         os.replace(tmp_name, final)
     except BaseException:
         log.close()
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name + suffix)
+        _remove_temporary(tmp_name)
         raise
+
+
+def _remove_temporary(tmp_name: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name + suffix)

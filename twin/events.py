@@ -38,7 +38,8 @@ SCHEMA_VERSION = 2
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # JSON allows NaN and Infinity tokens; no field of an event may hold either.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class EventBase(_Frozen):

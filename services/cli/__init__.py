@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 from twin.errors import TwinError
 
@@ -31,7 +33,14 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 already; keep the format
+    def error(self, message: str) -> NoReturn:
+        """Exit 2. A bad option value reads like every other input error,
+        ``twin: error: --seed: PROBLEM (allowed: ...)``, followed by the usage."""
+        m = re.match(r"argument ([^:/ ]+)(?:/[^:]*)?: (.*)", message, re.DOTALL)
+        if m is not None:
+            sys.stderr.write(f"twin: error: {m.group(1)}: {m.group(2)}\n")
+            self.print_usage(sys.stderr)
+            self.exit(2)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -61,7 +70,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad option (2, already reported)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from services.cli.run import check_log_target
 from services.cli.sources import (
     add_kafka_source,
     import_source,
@@ -29,8 +30,9 @@ from services.cli.sources import (
 )
 from services.eventlog import LogAppendError, check_batch
 from services.kafka.settings import DEFAULT_TOPIC
-from twin.errors import InputError
+from twin.errors import IllegalTransition, InputError
 from twin.events import EventBase
+from twin.projections import EventOrderError, FleetState
 
 IMPORT_BATCH = 10_000
 
@@ -103,22 +105,54 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
 
 def run_export(args: argparse.Namespace) -> int:
     with open_source(args) as log, _output(args.out) as out:
-        for raw in log.read_raw():
+        for raw in log.read_checked_raw():
             out.write(raw)
             out.write(b"\n")
     return 0
 
 
 def checked(source: str, events: Iterator[tuple[int, EventBase]]) -> Iterator[EventBase]:
-    """``events`` with the log's own rules checked per record, so an error names the line."""
+    """``events`` with every rule of the log and of the fold checked per record, so an error
+    names the line: offsets from 0 without gaps, one run, non-decreasing sim_time, unique
+    event ids, gap-free ``seq`` per satellite and legal state transitions (the same
+    :class:`FleetState` fold ``twin state`` and the projectors run). An input without events
+    is refused too. Used as a generator, it raises before the bad record is handed on, so a
+    caller writing into an atomic target never publishes a partial import."""
     next_offset, run_id, last_time = 0, None, None
+    seen_ids: set[str] = set()
+    state = FleetState()
     for number, event in events:
         try:
             check_batch([event], next_offset, run_id, last_time)
         except LogAppendError as exc:
             raise InputError(str(exc), file=source, line=number) from None
+        if event.event_id in seen_ids:
+            raise InputError(
+                f"duplicate event_id {event.event_id!r} (offset {event.offset})",
+                file=source,
+                line=number,
+                field="event_id",
+                allowed="each event once; event ids are unique within a run",
+            )
+        seen_ids.add(event.event_id)
+        try:
+            state.apply(event)
+        except (EventOrderError, IllegalTransition) as exc:
+            raise InputError(
+                f"the event does not continue the run: {exc}",
+                file=source,
+                line=number,
+                field="seq" if "seq" in str(exc) else None,
+                allowed="a whole run in log order, as written by `twin log export`",
+            ) from None
         next_offset, run_id, last_time = event.offset + 1, event.run_id, event.sim_time
         yield event
+    if next_offset == 0:
+        raise InputError(
+            "nothing to import: the input is empty (no events)",
+            file=source,
+            allowed="one JSON event per line, as written by `twin log export`",
+        )
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -126,6 +160,8 @@ def run_import(args: argparse.Namespace) -> int:
         return run_resume(args)
     batch: list[EventBase] = []
     source, events = import_source(args)
+    if args.log is not None:
+        check_log_target(args.log, "--log")
     with import_target(args) as log:
         for event in checked(source, events):
             batch.append(event)
@@ -164,6 +200,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     with open_source(args) as log:
+        log.check()  # every record, so a corrupted log is reported with its offset
         info = log.info()
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from services.cli import options
 from services.cli.common import pyplot
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
@@ -27,7 +28,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("plot", help="plot a run's fleet over time (PNG)")
     p.add_argument("log", metavar="LOG", help="embedded event log (twin run --log)")
     p.add_argument("--out", default=None, help="PNG to write (default: LOG with .png)")
-    p.add_argument("--samples", type=int, default=400, help="points along the time axis")
+    p.add_argument(
+        "--samples",
+        type=options.integer(2, 100_000, "points along the time axis"),
+        default=400,
+        help="points along the time axis",
+    )
     p.set_defaults(func=run)
 
 

@@ -11,19 +11,20 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from services.cli import options
 from services.http_server import DEFAULT_HOST
 from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
 from twin.sim.engine import Engine, config_from_scenario
 from twin.sim.scenario import resolve_scenario
-from twin.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from services.eventlog import EventLog
@@ -40,22 +41,30 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "and write its event log.",
     )
     p.add_argument("scenario", metavar="SCENARIO")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument(
-        "--until", default=None, help="simulated span, e.g. 36h, 30d (default: the scenario's)"
+        "--seed", type=options.seed, default=None, help="random seed (default: the scenario's)"
+    )
+    p.add_argument(
+        "--until",
+        type=options.duration,
+        default=None,
+        help="simulated span, e.g. 36h, 30d (default: the scenario's)",
     )
     p.add_argument(
         "--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)"
     )
     p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
     p.add_argument(
-        "--speed", type=float, default=60.0, help="live mode: sim seconds per wall second"
+        "--speed",
+        type=options.positive_number(1e9, "sim seconds per wall second"),
+        default=60.0,
+        help="live mode: sim seconds per wall second",
     )
     p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="also publish to Kafka")
     p.add_argument("--topic", default="twin.events", help="Kafka topic (with --kafka)")
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=options.port,
         default=None,
         help="serve the live simulation's own Prometheus metrics on this port",
     )
@@ -109,16 +118,33 @@ def default_log_path(name: str) -> str:
     return f"{Path(name).stem}.twinlog"
 
 
+def check_log_target(path: str, option: str) -> None:
+    """Refuse, before any work, a log path that cannot be written: a directory, a missing
+    directory, or one without write permission."""
+    target = Path(path)
+    allowed = "a file path in an existing, writable directory"
+    if target.is_dir():
+        raise InputError("is a directory", file=path, field=option, allowed=allowed)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(
+            f"directory {directory} does not exist", file=path, field=option, allowed=allowed
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(
+            f"directory {directory} is not writable", file=path, field=option, allowed=allowed
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from services.eventlog import atomic_log
 
     scenario = resolve_scenario(args.scenario)
-    until_s = parse_duration(args.until, field="--until") if args.until else None
-    if args.live and args.speed <= 0:
-        raise InputError(f"--speed {args.speed} must be positive", field="--speed", allowed="> 0")
+    until_s = args.until
     seed = scenario.scenario.seed if args.seed is None else args.seed
     config = config_from_scenario(scenario, until_s=until_s)
     log_path = args.log or default_log_path(scenario.scenario.name)
+    check_log_target(log_path, "--log")
     state = FleetState()
     publisher = None
     if args.kafka:

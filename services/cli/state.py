@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from services.cli.sources import add_kafka_source, open_source
-from services.eventlog import EventLog
+from services.eventlog import EventLog, corrupted
 from services.kafka.settings import DEFAULT_TOPIC
 from twin.constants import SECONDS_PER_HOUR
-from twin.errors import InputError
-from twin.projections import fold
+from twin.errors import IllegalTransition, InputError
+from twin.events import Event
+from twin.projections import EventOrderError, fold
 from twin.timeutil import format_sim, format_time, parse_duration, parse_time
 
 
@@ -89,7 +90,17 @@ def resolve_at(text: str, log: EventLog) -> str:
 def run_state(args: argparse.Namespace) -> int:
     with open_source(args) as log:
         events = log.read() if args.at is None else log.read_until(resolve_at(args.at, log))
-        summary = fold(events).summary()
+        at = [0]
+
+        def tracked() -> Iterator[Event]:
+            for event in events:
+                at[0] = event.offset
+                yield event
+
+        try:
+            summary = fold(tracked()).summary()
+        except (EventOrderError, IllegalTransition) as exc:
+            raise corrupted(log.name, at[0], str(exc)) from None
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:

@@ -305,6 +305,7 @@ def _parse_tle(text: str, source: str) -> Fleet:
     names: list[str] = []
     satrecs: list[Satrec] = []
     pending: tuple[int, str] | None = None  # (line number, name) waiting for its line 1
+    catalog = _Catalog(source)
     i = 0
     while i < len(lines):
         lineno, line = lines[i]
@@ -358,6 +359,7 @@ def _parse_tle(text: str, source: str) -> Fleet:
             )
         sat = Satrec.twoline2rv(line, line2)
         _check_sgp4_init(sat, source, lineno2, None)
+        catalog.add(int(sat.satnum), lineno, None)
         names.append(pending[1] if pending is not None else line[2:7].strip())
         satrecs.append(sat)
         pending = None
@@ -372,6 +374,28 @@ def _parse_tle(text: str, source: str) -> Fleet:
     if not satrecs:
         raise InputError("no satellites found", file=source, allowed="TLE/3LE, OMM JSON/CSV")
     return Fleet(names, satrecs)
+
+
+class _Catalog:
+    """Catalog numbers seen so far in one file: a satellite listed twice is an error (it would
+    fly twice under one name)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.seen: dict[int, str] = {}
+
+    def add(self, satnum: int, line: int | None, field: str | None) -> None:
+        where = f"line {line}" if line is not None else (field or "an earlier record")
+        first = self.seen.get(satnum)
+        if first is not None:
+            raise InputError(
+                f"satellite {satnum} is listed twice (first at {first})",
+                file=self.source,
+                line=line,
+                field=field,
+                allowed="each satellite (catalog number) once per file",
+            )
+        self.seen[satnum] = where
 
 
 def _check_sgp4_init(sat: Satrec, source: str, line: int | None, where: str | None) -> None:
@@ -538,6 +562,7 @@ def _parse_omm_json(text: str, source: str) -> Fleet:
         records = [(rec, f"[{i}].") for i, rec in enumerate(data)]
     names: list[str] = []
     satrecs: list[Satrec] = []
+    catalog = _Catalog(source)
     for rec, prefix in records:
         if not isinstance(rec, dict):
             raise InputError(
@@ -547,6 +572,7 @@ def _parse_omm_json(text: str, source: str) -> Fleet:
                 allowed="a JSON object with EPOCH, MEAN_MOTION, ... keys",
             )
         name, sat = _omm_satrec(rec, source, None, prefix)
+        catalog.add(int(sat.satnum), None, f"{prefix}NORAD_CAT_ID")
         names.append(name)
         satrecs.append(sat)
     if not satrecs:
@@ -569,6 +595,7 @@ def _parse_omm_csv(text: str, source: str) -> Fleet:
             )
     names: list[str] = []
     satrecs: list[Satrec] = []
+    catalog = _Catalog(source)
     for row in reader:
         if not any((v or "").strip() for k, v in row.items() if k is not None):
             continue  # blank line
@@ -580,6 +607,7 @@ def _parse_omm_csv(text: str, source: str) -> Fleet:
                 allowed=f"{len(header)} comma-separated values",
             )
         name, sat = _omm_satrec(row, source, reader.line_num, "")
+        catalog.add(int(sat.satnum), reader.line_num, "NORAD_CAT_ID")
         names.append(name)
         satrecs.append(sat)
     if not satrecs:

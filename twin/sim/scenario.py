@@ -54,6 +54,8 @@ from twin.sim.toml_errors import Allowed, TomlIndex, source_line, syntax_error, 
 from twin.timeutil import DURATION_ALLOWED, TIME_ALLOWED, parse_duration, parse_time
 
 __all__ = [
+    "MAX_SATELLITES",
+    "MAX_SEED",
     "SECONDS_PER_YEAR",
     "Bus",
     "ComponentReliability",
@@ -129,7 +131,18 @@ UtcTime = Annotated[datetime, BeforeValidator(_time), Allowed(TIME_ALLOWED)]
 
 class _Model(BaseModel):
     # strict: TOML values are typed, so "yes" is not a boolean and "6" is not a number.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # TOML has inf and nan literals: no physical quantity of a scenario may be either.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+MAX_SATELLITES = 1_000_000
+"""The most satellites a scenario may fly. Each costs tens of kilobytes of records,
+processes and timelines, so 10⁷ would not fit the memory of a workstation: refused up front."""
+MAX_SEED = 2**63 - 1
+"""Seeds are stored in the log as 64-bit integers (SQLite, TOML)."""
+MIN_EPOCH_YEAR, MAX_EPOCH_YEAR = 1957, 2200
+"""Epochs from Sputnik to 2200: SGP4 and the calendar arithmetic hold far beyond a run."""
+EPOCH_ALLOWED = f"{TIME_ALLOWED}, in the years {MIN_EPOCH_YEAR} to {MAX_EPOCH_YEAR - 1}"
 
 
 # --------------------------------------------------------------------------------------
@@ -142,15 +155,22 @@ class ScenarioMeta(_Model):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
-    epoch: UtcTime
+    epoch: UtcTime = Field(json_schema_extra={"allowed": EPOCH_ALLOWED})
     duration_s: Duration = Field(default=30 * SECONDS_PER_DAY, alias="duration", gt=0)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+
+    @field_validator("epoch")
+    @classmethod
+    def _epoch_in_range(cls, epoch: datetime) -> datetime:
+        if not MIN_EPOCH_YEAR <= epoch.year < MAX_EPOCH_YEAR:
+            raise _error(f"epoch year {epoch.year} is out of range", EPOCH_ALLOWED)
+        return epoch
 
 
 class _ShellBase(_Model):
     altitude_km: float = Field(ge=orbits.MIN_ALTITUDE_KM, le=orbits.MAX_ALTITUDE_KM)
-    planes: int = Field(ge=1)
-    sats_per_plane: int = Field(ge=1)
+    planes: int = Field(ge=1, le=MAX_SATELLITES)
+    sats_per_plane: int = Field(ge=1, le=MAX_SATELLITES)
     phasing: int = Field(default=0, ge=0)
     along_track_spacing_km: float | None = Field(default=None, gt=0)
     """When set, a plane's satellites sit this far apart along-track (a cluster) instead
@@ -229,16 +249,16 @@ class Bus(_Model):
     absorb sunlight with ``radiator_absorptivity``.
     """
 
-    array_area_m2: float = Field(gt=0)
+    array_area_m2: float = Field(gt=0, le=1e6)
     array_efficiency: float = Field(gt=0, le=1)
     array_degradation_per_year: float = Field(default=0.0, ge=0, lt=1)
-    battery_wh: float = Field(gt=0)
+    battery_wh: float = Field(gt=0, le=1e9)
     max_depth_of_discharge: float = Field(gt=0, le=1)
-    bus_idle_w: float = Field(ge=0)
-    accelerators: int = Field(ge=0)
-    accelerator_w: float = Field(ge=0)
-    accelerator_tflops: float = Field(ge=0)
-    radiator_area_m2: float = Field(gt=0)
+    bus_idle_w: float = Field(ge=0, le=1e9)
+    accelerators: int = Field(ge=0, le=100_000)
+    accelerator_w: float = Field(ge=0, le=1e6)
+    accelerator_tflops: float = Field(ge=0, le=1e6)
+    radiator_area_m2: float = Field(gt=0, le=1e6)
     radiator_emissivity: float = Field(gt=0, le=1)
     radiator_absorptivity: float = Field(ge=0, le=1)
     radiator_temperature_k: float = Field(gt=0, le=2000)
@@ -261,7 +281,7 @@ class Launch(_Model):
     """
 
     vehicle: str = Field(min_length=1)
-    sats_per_launch: int = Field(ge=1)
+    sats_per_launch: int = Field(ge=1, le=MAX_SATELLITES)
     cadence_s: Duration = Field(alias="cadence", gt=0)
     first_launch_s: Duration = Field(
         default=0.0,
@@ -275,7 +295,7 @@ class Launch(_Model):
     deployment_s: Duration = Field(default=0.0, alias="deployment", ge=0)
     orbit_raising_s: Duration = Field(default=0.0, alias="orbit_raising", ge=0)
     commissioning_s: Duration = Field(default=0.0, alias="commissioning", ge=0)
-    in_orbit_at_epoch: int = Field(default=0, ge=0)
+    in_orbit_at_epoch: int = Field(default=0, ge=0, le=MAX_SATELLITES)
 
 
 class ComponentReliability(_Model):
@@ -287,8 +307,8 @@ class ComponentReliability(_Model):
     """
 
     name: str = Field(min_length=1)
-    weibull_shape: float = Field(gt=0)
-    weibull_scale_years: float = Field(gt=0)
+    weibull_shape: float = Field(gt=0, le=100)
+    weibull_scale_years: float = Field(gt=0, le=1e9)
     repairable: bool = False
 
     @property
@@ -305,8 +325,8 @@ class Upsets(_Model):
     :func:`split_upset_rate`. Each upset costs a ``reboot`` outage.
     """
 
-    rate_per_sat_day: float = Field(default=0.0, ge=0)
-    saa_multiplier: float = Field(default=1.0, ge=1)
+    rate_per_sat_day: float = Field(default=0.0, ge=0, le=1000)
+    saa_multiplier: float = Field(default=1.0, ge=1, le=10_000)
     reboot_s: Duration = Field(default=600.0, alias="reboot", ge=0)
 
 
@@ -348,13 +368,13 @@ class Repair(_Model):
     """
 
     robots_per: Literal["shell", "plane"] = "shell"
-    robots: int = Field(ge=1)
+    robots: int = Field(ge=1, le=100_000)
     dispatch: Literal["fifo", "nearest"] = "fifo"
     altitude_offset_km: float = Field(gt=0, le=100)
     duration_s: Duration = Field(alias="duration", gt=0)
-    spares_initial: int = Field(default=0, ge=0)
+    spares_initial: int = Field(default=0, ge=0, le=1_000_000_000)
     resupply_every_s: Duration | None = Field(default=None, alias="resupply_every", gt=0)
-    resupply_quantity: int = Field(default=0, ge=0)
+    resupply_quantity: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class GroundStation(_Model):
@@ -502,6 +522,20 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise validation_error(exc, data, text, source, Scenario) from None
     launch, con = scenario.launch, scenario.constellation
     total = con.generated_satellites
+    if total > MAX_SATELLITES:
+        index = TomlIndex(text)
+        big = max(range(len(con.shells)), key=lambda i: con.shells[i].satellites)
+        line = index.line(("constellation", "shells", big, "sats_per_plane"))
+        shells = " + ".join(f"{s.planes:,} × {s.sats_per_plane:,}" for s in con.shells)
+        raise InputError(
+            f"the constellation has {total:,} satellites ({shells}), too many to simulate "
+            "in memory",
+            file=source,
+            line=line,
+            field=f"constellation.shells[{big}].sats_per_plane",
+            allowed=f"at most {MAX_SATELLITES:,} satellites in all (planes × sats_per_plane)",
+            context=source_line(text, line),
+        )
     if launch is not None and con.file is None and launch.in_orbit_at_epoch > total:
         line = TomlIndex(text).line(("launch", "in_orbit_at_epoch"))
         raise InputError(
@@ -580,6 +614,16 @@ def build_fleet(scenario: Scenario) -> orbits.Fleet:
     if con.file is not None:
         loaded = orbits.load_file(con.file)
         n = len(loaded)
+        taken = {name for fleet in fleets for name in fleet.names}
+        for name in loaded.names:
+            if name in taken:
+                raise InputError(
+                    f"satellite name {name!r} is used twice",
+                    file=con.file,
+                    field="constellation.file",
+                    allowed="a unique name for every satellite of the scenario",
+                )
+            taken.add(name)
         fleets.append(
             orbits.Fleet(loaded.names, loaded.satrecs, [len(con.shells)] * n, loaded.plane)
         )
