@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchmarks.scale_bench import BUS
+
 BASE = """
 [scenario]
 name = "one-sat"
@@ -17,19 +19,7 @@ planes = {planes}
 sats_per_plane = {sats_per_plane}
 phasing = 0
 
-[bus]
-array_area_m2 = 55.0
-array_efficiency = 0.22
-battery_wh = {battery_wh}
-max_depth_of_discharge = 0.35
-bus_idle_w = 800.0
-accelerators = 8
-accelerator_w = 1000.0
-accelerator_tflops = 918.0
-radiator_area_m2 = 12.0
-radiator_emissivity = 0.92
-radiator_absorptivity = 0.15
-radiator_temperature_k = 293.15
+{bus}
 
 [launch]
 vehicle = "Falcon 9"
@@ -73,7 +63,7 @@ def scenario_text(
         duration=duration,
         planes=planes,
         sats_per_plane=sats_per_plane,
-        battery_wh=battery_wh,
+        bus=BUS.format(battery_wh=battery_wh).strip(),
         sats_per_launch=sats_per_launch,
     )
     if faults_scale_years is not None:

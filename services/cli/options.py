@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeVar
 
 from twin.errors import InputError
 from twin.sim.scenario import MAX_SEED
@@ -18,24 +19,32 @@ from twin.timeutil import SECONDS_ALLOWED, parse_duration
 
 __all__ = ["duration", "integer", "port", "positive_number", "seed"]
 
+T = TypeVar("T")
 
-def integer(lo: int, hi: int, what: str = "an integer") -> Callable[[str], int]:
-    """An integer ``lo <= n <= hi``."""
 
-    def parse(text: str) -> int:
+def _bounded(
+    convert: Callable[[str], T], kind: str, ok: Callable[[T], bool], allowed: str
+) -> Callable[[str], T]:
+    """An argparse ``type``: ``convert`` the text (``kind`` names what it must be), then
+    check it with ``ok``; both failures say what is allowed."""
+
+    def parse(text: str) -> T:
         try:
-            value = int(text.strip())
+            value = convert(text.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"cannot read {text!r} as an integer (allowed: {what} from {lo:,} to {hi:,})"
+                f"cannot read {text!r} as {kind} (allowed: {allowed})"
             ) from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(
-                f"{value} is out of range (allowed: {what} from {lo:,} to {hi:,})"
-            )
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range (allowed: {allowed})")
         return value
 
     return parse
+
+
+def integer(lo: int, hi: int, what: str = "an integer") -> Callable[[str], int]:
+    """An integer ``lo <= n <= hi``."""
+    return _bounded(int, "an integer", lambda n: lo <= n <= hi, f"{what} from {lo:,} to {hi:,}")
 
 
 seed = integer(0, MAX_SEED, "a random seed")
@@ -46,21 +55,9 @@ port = integer(1, 65535, "a TCP port")
 
 def positive_number(hi: float, what: str) -> Callable[[str], float]:
     """A finite number ``0 < x <= hi`` (no nan, no inf)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"cannot read {text!r} as a number (allowed: {what}, 0 < x <= {hi:g})"
-            ) from None
-        if not (math.isfinite(value) and 0 < value <= hi):
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is out of range (allowed: {what}, 0 < x <= {hi:g})"
-            )
-        return value
-
-    return parse
+    return _bounded(
+        float, "a number", lambda x: math.isfinite(x) and 0 < x <= hi, f"{what}, 0 < x <= {hi:g}"
+    )
 
 
 def duration(text: str) -> float:

@@ -361,6 +361,11 @@ class KafkaBroker:
     ) -> None:
         self.detached = detached
         self.data_dir = Path(data_dir).expanduser().resolve()
+        # the broker's files, all inside data_dir
+        self.properties_path = self.data_dir / "server.properties"
+        self.log_path = self.data_dir / "broker.log"
+        self.pid_path = self.data_dir / "broker.pid"
+        self.log_dirs = self.data_dir / "kraft-combined-logs"
         self.extra_config = dict(config or {})
         self.jvm_options = jvm_options
         self.progress = progress
@@ -373,22 +378,6 @@ class KafkaBroker:
         self._log_offset = 0
 
     # -- paths and addresses
-
-    @property
-    def properties_path(self) -> Path:
-        return self.data_dir / "server.properties"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "broker.log"
-
-    @property
-    def pid_path(self) -> Path:
-        return self.data_dir / "broker.pid"
-
-    @property
-    def log_dirs(self) -> Path:
-        return self.data_dir / "kraft-combined-logs"
 
     @property
     def bootstrap(self) -> str:
