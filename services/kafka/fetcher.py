@@ -182,7 +182,11 @@ class FetchWorker:
         try:
             self._to_fetch.send(command)
         except (BrokenPipeError, OSError) as exc:
-            raise InfraError(f"the projector's Kafka fetch process is gone ({exc})") from None
+            raise InfraError(
+                f"the projector's Kafka fetch process is gone ({exc}); restart the projector: "
+                "it resumes from its snapshots",
+                retryable=True,
+            ) from None
 
     def assigned_done(self, positions: dict[int, int]) -> None:
         """Resume each newly assigned partition at ``positions[p]`` (then fetching starts)."""
