@@ -404,8 +404,15 @@ class _Fetch:
                 return
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Send to the projector; a broken pipe means it is gone (exited or killed): stop,
+        as a closed inbox does, rather than fail with a traceback."""
         with self._send_lock:
-            self.out.send(message)
+            try:
+                self.out.send(message)
+            except OSError as exc:
+                log.info("the projector is gone (%s): the fetch process stops", exc)
+                self.stopping.set()
+                self.acks.put(("stop", None))  # release a callback waiting for an answer
 
     def _wait_ack(self, kind: str) -> Any:
         try:
