@@ -45,6 +45,7 @@ CHAOS_WINDOW_S = (1.0, 24.0)  # when the faults strike, in wall seconds after th
 HOGS = 3
 MAX_RESTARTS = 30  # per projector slot: more means a crash loop
 GROUP = "chaos"
+MARK_ENV = "TWIN_CHAOS_MARK"  # every process this test starts inherits it
 #: not sums across a group's members by design (see services.projector.http)
 NOT_SUMS = {
     "twin_mean_time_to_repair_seconds",
@@ -58,15 +59,41 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO))
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process, or None if there is none by that pid."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], fields[19]
+
+
+def _started_at(pid: int) -> str:
+    stat = _stat(pid)
+    return stat[1] if stat else ""
+
+
+def _alive(pid: int, started_at: str) -> bool:
+    """The very process (same start time: pids are reused) runs and is not a zombie."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z" and stat[1] == started_at
+
+
+def _marked(mark: str) -> list[int]:
+    """Live processes whose environment carries ``mark`` (all started here inherit it)."""
+    needle = f"{MARK_ENV}={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                stat = _stat(int(entry.name))
+                if stat is not None and stat[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _cmdline(pid: int) -> str:
@@ -99,19 +126,23 @@ class Slot:
     db: Path
     proc: ProjectorProcess | None = None
     exits: list[tuple[int, Path]] = field(default_factory=list)
-    pids: list[int] = field(default_factory=list)
-    fetch_pids: set[int] = field(default_factory=set)
+    pids: dict[int, str] = field(default_factory=dict)  # projectors: pid -> start time
+    fetch_pids: dict[int, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self.proc = ProjectorProcess(self.bootstrap, self.topic, GROUP, self.db)
-        self.pids.append(self.proc.proc.pid)
+        self.pids[self.proc.proc.pid] = _started_at(self.proc.proc.pid)
+
+    def note_fetch(self, pids: list[int]) -> None:
+        for pid in pids:
+            self.fetch_pids.setdefault(pid, _started_at(pid))
 
     def supervise(self) -> None:
         """Restart the projector if it has exited; note its fetch process for the cleanup."""
         assert self.proc is not None
         code = self.proc.proc.poll()
         if code is None:
-            self.fetch_pids.update(_fetch_pids(self.proc.proc.pid))
+            self.note_fetch(_fetch_pids(self.proc.proc.pid))
             return
         self.exits.append((code, self.proc.log_path))
         print(f"  {self.name}: projector exited {code}; restarting", flush=True)
@@ -135,7 +166,7 @@ class Slot:
                 return False
             tick()
             time.sleep(0.1)
-        self.fetch_pids.update(pids)
+        self.note_fetch(pids)
         os.kill(pids[0], signal.SIGKILL)
         try:
             code = self.proc.proc.wait(60)
@@ -155,13 +186,11 @@ class Slot:
             self.proc.stop()
 
     def kill_all(self) -> None:
-        for pid in self.pids:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
         if self.proc is not None and self.proc.proc.poll() is None:
+            self.proc.proc.kill()
             self.proc.proc.wait(10)
-        for pid in self.fetch_pids:
-            if _alive(pid) and "services.kafka.fetcher" in _cmdline(pid):
+        for pid, started_at in self.fetch_pids.items():
+            if _alive(pid, started_at):
                 os.kill(pid, signal.SIGKILL)
 
     def report(self) -> str:
@@ -211,11 +240,13 @@ def _partition_counts(bootstrap: str, topic: str) -> dict[int, list[int]]:
 
 
 def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
-    kafka_broker: KafkaBroker, tmp_path: Path
+    kafka_broker: KafkaBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = int(os.environ.get("TWIN_CHAOS_SEED") or random.SystemRandom().randrange(2**32))
     print(f"\nchaos seed {seed} (replay: TWIN_CHAOS_SEED={seed})", flush=True)
     rng = random.Random(seed)
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv(MARK_ENV, mark)
     bootstrap = kafka_broker.bootstrap
     topic = f"chaos-{uuid.uuid4().hex[:10]}"
     log_path, db = tmp_path / "run.twinlog", tmp_path / "projector.db"
@@ -241,10 +272,12 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
     run: subprocess.Popen[str] | None = None
     resume: subprocess.Popen[str] | None = None
     slots = [Slot(name, bootstrap, topic, db) for name in ("a", "b")]
+    started_pids: dict[int, str] = {}
     started = time.monotonic()
     try:
         for _ in range(HOGS):
             hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+            started_pids[hogs[-1].pid] = _started_at(hogs[-1].pid)
         # the run first: it refuses a topic that already holds events, and creates it
         run = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "run", "demo", "--until", UNTIL, "--live",
@@ -253,6 +286,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=_env() if patient else dict(_env(), **impatient),
         )  # fmt: skip
+        started_pids[run.pid] = _started_at(run.pid)
         for slot in slots:
             slot.start()
 
@@ -306,6 +340,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
                  "--kafka", bootstrap, "--topic", topic, "--resume"],
                 cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
+            started_pids[resume.pid] = _started_at(resume.pid)
             while resume.poll() is None:
                 assert time.monotonic() < deadline, "the resume did not end"
                 tick()
@@ -394,13 +429,19 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
                 proc.kill()
                 proc.wait(10)
 
-    mine = [p for s in slots for p in [*s.pids, *s.fetch_pids]]
-    mine += [h.pid for h in hogs] + [p.pid for p in (run, resume) if p is not None]
-    left = [p for p in mine if _alive(p)]
+    # nothing left behind: not one of the pids started here (the same processes: pids are
+    # reused), no child of theirs, and no process at all that inherited this test's mark
+    # (but the broker, which the fixture owns and a restart here marked)
+    mine = {p: t for s in slots for p, t in [*s.pids.items(), *s.fetch_pids.items()]}
+    for proc in [*hogs, run, resume]:
+        if proc is not None:
+            mine[proc.pid] = started_pids[proc.pid]
+    left = {p for p, t in mine.items() if _alive(p, t)}
     for parent in [p for s in slots for p in s.pids]:
         children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
-        left += [int(c) for c in children.stdout.split()]
-    assert not left, f"processes left behind: {[(p, _cmdline(p)) for p in left]}"
+        left |= {c for c in map(int, children.stdout.split()) if parent in left}
+    left |= set(_marked(mark)) - {os.getpid(), kafka_broker.pid}
+    assert not left, f"processes left behind: {[(p, _cmdline(p)) for p in sorted(left)]}"
 
 
 def _wait(predicate: Callable[[], bool], slots: list[Slot], seen: dict[str, Any]) -> None:
