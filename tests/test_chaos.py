@@ -416,9 +416,17 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
         for key, v in summed.items():
             assert m[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
 
+        stops: dict[str, int] = {}
         for log in sorted(tmp_path.glob(f"{GROUP}-*.log")):
-            ours = _tracebacks_through_our_code(log.read_text())
+            text = log.read_text()
+            ours = _tracebacks_through_our_code(text)
             assert not ours, f"{log}:\n{ours[0]}"
+            for line in text.splitlines():
+                for what in ("stopping:", "Kafka unreachable", "cannot reach Kafka"):
+                    if what in line:
+                        reason = line.split(what, 1)[1].split("(", 1)[0].strip()[:60]
+                        stops[f"{what} {reason}"] = stops.get(f"{what} {reason}", 0) + 1
+        print("  projector log: " + json.dumps(stops, indent=1), flush=True)
         restarts = {s.name: [code for code, _ in s.exits] for s in slots}
         print(f"  exits by slot: {restarts}; {time.monotonic() - started:.1f}s in all", flush=True)
     finally:
