@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.base import MemberState
+from kafka.errors import KafkaConnectionError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from twin.errors import InfraError
@@ -56,6 +57,7 @@ ACK_TIMEOUT_S = 120.0
 """The longest a rebalance callback waits for the projector (a snapshot of big states)."""
 STOP_TIMEOUT_S = 15.0
 MAX_RECORDS_PER_POLL = 5000
+RECONNECT_PAUSE_S = 1.0  # between polls that found the broker unreachable
 """:meth:`FetchWorker.poll` returns once it holds this many records."""
 
 
@@ -182,7 +184,11 @@ class FetchWorker:
         try:
             self._to_fetch.send(command)
         except (BrokenPipeError, OSError) as exc:
-            raise InfraError(f"the projector's Kafka fetch process is gone ({exc})") from None
+            raise InfraError(
+                f"the projector's Kafka fetch process is gone ({exc}); restart the projector: "
+                "it resumes from its snapshots",
+                retryable=True,
+            ) from None
 
     def assigned_done(self, positions: dict[int, int]) -> None:
         """Resume each newly assigned partition at ``positions[p]`` (then fetching starts)."""
@@ -274,6 +280,12 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
             raise AssertionError(f"expected config, got {kind}")
         _Fetch(out, inbox, settings, group, consumer_options, poll_timeout_ms).run()
     except EOFError:  # the projector went away before or while starting us
+        return 1
+    except KafkaError as exc:  # e.g. the broker unreachable at start: one line, no traceback
+        detail = traceback.format_exception_only(exc)[-1].strip()
+        log.error("fetch process failed: %s", detail)
+        with contextlib.suppress(OSError):
+            out.send(("fatal", detail))
         return 1
     except BaseException:
         detail = traceback.format_exc(limit=6)
@@ -400,8 +412,15 @@ class _Fetch:
                 return
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Send to the projector; a broken pipe means it is gone (exited or killed): stop,
+        as a closed inbox does, rather than fail with a traceback."""
         with self._send_lock:
-            self.out.send(message)
+            try:
+                self.out.send(message)
+            except OSError as exc:
+                log.info("the projector is gone (%s): the fetch process stops", exc)
+                self.stopping.set()
+                self.acks.put(("stop", None))  # release a callback waiting for an answer
 
     def _wait_ack(self, kind: str) -> Any:
         try:
@@ -443,7 +462,15 @@ class _Fetch:
         try:
             while not self.stopping.is_set():
                 self._run_commands()
-                batches = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                try:
+                    batches = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                except KafkaConnectionError as exc:
+                    # kafka-python 3.0 raises this from poll (finding the group coordinator)
+                    # while the broker is unreachable, e.g. restarting; it is transient: retry
+                    # after a pause (never spin), as the poll itself does on other paths
+                    log.warning("Kafka unreachable (%s); retrying", exc)
+                    self.stopping.wait(RECONNECT_PAUSE_S)
+                    continue
                 if self.stopping.is_set():
                     break
                 if self.ends_pending is not None:
