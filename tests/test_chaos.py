@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from summaries import assert_same_summary
-from test_projector import ProjectorProcess, Series, parse_metrics
+from test_projector import ProjectorProcess, Series, parse_metrics, poll_until
 
 from services.eventlog import SqliteEventLog
 from services.kafka.broker import KafkaBroker
@@ -453,14 +453,8 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
 
 
 def _wait(predicate: Callable[[], bool], slots: list[Slot], seen: dict[str, Any]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
+    if poll_until(predicate, DEADLINE_S, 0.2):
+        return
     metrics = [
         {k: v for k, v in m.items() if k[0].startswith("twin_projector") or "consumed" in k[0]}
         for m in seen.get("metrics", [])

@@ -107,16 +107,22 @@ class ProjectorProcess:
                 self.kill()
 
 
-def wait_for(predicate: Callable[[], bool], log: Path, timeout_s: float = WAIT_S) -> None:
+def poll_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
+    """True once ``predicate()`` is true (an OSError counts as not yet), False at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if predicate():
-                return
+                return True
         except OSError:
             pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; projector log:\n{log.read_text()[-3000:]}")
+        time.sleep(interval_s)
+    return False
+
+
+def wait_for(predicate: Callable[[], bool], log: Path, timeout_s: float = WAIT_S) -> None:
+    if not poll_until(predicate, timeout_s):
+        raise AssertionError(f"timed out; projector log:\n{log.read_text()[-3000:]}")
 
 
 def parse_metrics(text: str) -> Series:
