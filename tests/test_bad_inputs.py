@@ -815,3 +815,27 @@ def test_bad_input_is_refused_clearly(
     for text in where:
         assert text in err, f"{text!r} not named in:\n{err}"
     assert _snapshot(work) == before, "files were written or changed"
+
+
+# ---------------------------------------------------------------------- Kafka settings
+
+
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_a_bad_kafka_setting_names_where_it_came_from(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.kafka.settings import load_settings
+    from twin.errors import InputError
+
+    config = tmp_path / "kafka.toml"
+    config.write_text('client_id = "twin"\nrequest_timeout_ms = "soon"\n')
+    if source == "file":
+        monkeypatch.setenv("TWIN_KAFKA_CONFIG", str(config))
+        expected = f"{config}:2: request_timeout_ms"
+    else:
+        monkeypatch.setenv("TWIN_KAFKA_REQUEST_TIMEOUT_MS", "soon")
+        expected = "TWIN_KAFKA_REQUEST_TIMEOUT_MS"
+    with pytest.raises(InputError) as caught:
+        load_settings(bootstrap="127.0.0.1:9092")
+    assert expected in str(caught.value)
+    assert caught.value.exit_code == 2

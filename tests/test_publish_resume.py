@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import redirect_stderr
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -118,3 +118,21 @@ def test_resume_refuses_a_topic_of_another_run(kafka_bootstrap: str, tmp_path: P
     assert code == 2, err.getvalue()
     assert "holds run" in err.getvalue() and str(second) in err.getvalue()
     assert _records_on(kafka_bootstrap, topic) == before
+
+
+def test_log_info_refuses_a_topic_that_holds_a_run_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from services.kafka.publisher import Publisher
+    from twin.events import decode
+
+    topic = f"twice-{uuid.uuid4().hex[:10]}"
+    log = tmp_path / "run.twinlog"
+    assert main(["run", "demo", "--until", "1h", "--log", str(log), "--quiet"]) == 0
+    events = [decode(raw) for raw in _raws(log)]
+    with Publisher.connect(kafka_bootstrap, topic=topic) as publisher:
+        publisher.publish(events)
+        publisher.publish(events)  # what re-running onto one topic used to do
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["log", "info", "--kafka", kafka_bootstrap, "--topic", topic])
+    assert code != 0  # not a count inflated without comment
+    assert "holds event offset 0 twice" in err.getvalue(), err.getvalue()

@@ -9,6 +9,7 @@ then the defaults. SASL and TLS settings are passed straight to kafka-python.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from typing import Any, Literal
@@ -110,7 +111,25 @@ def load_settings(**overrides: Any) -> KafkaSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"invalid Kafka setting: {first['msg']}",
-            field=f"TWIN_KAFKA_{where.upper()}" if where else "kafka settings",
-        ) from None
+        raise _setting_error(where, first["msg"], clean) from None
+
+
+def _setting_error(key: str, problem: str, overrides: dict[str, Any]) -> InputError:
+    """Name where the bad value came from, in the order settings are read: an argument, the
+    environment variable, or the ``TWIN_KAFKA_CONFIG`` file (with its line)."""
+    env = f"TWIN_KAFKA_{key.upper()}"
+    message = f"invalid Kafka setting: {problem}"
+    if not key:
+        return InputError(message, field="kafka settings")
+    if key in overrides:
+        return InputError(message, field=f"--{key.replace('_', '-')}")
+    path = os.environ.get("TWIN_KAFKA_CONFIG")
+    if env not in os.environ and path:
+        line = None
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for number, text in enumerate(open(path, encoding="utf-8"), start=1):  # noqa: SIM115
+                if text.split("=", 1)[0].strip() == key:
+                    line = number
+                    break
+        return InputError(message, file=path, line=line, field=key)
+    return InputError(message, field=env)
