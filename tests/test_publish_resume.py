@@ -120,7 +120,9 @@ def test_resume_refuses_a_topic_of_another_run(kafka_bootstrap: str, tmp_path: P
     assert _records_on(kafka_bootstrap, topic) == before
 
 
-def test_log_info_refuses_a_topic_that_holds_a_run_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_log_info_refuses_a_topic_that_holds_a_run_twice(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     from services.kafka.publisher import Publisher
     from twin.events import decode
 
