@@ -23,7 +23,7 @@ def test_suncatcher_year_matches_the_reference_season(
     assert lines[0].split()[0] == "satellite"
     for line in lines[1:3]:
         name, days, longest, share = line.split()
-        # REFERENCE.md (cylindrical shadow): ~88 days, up to ~20 min, ~3.9 % of the year
+        # docs/sources.md (cylindrical shadow): ~88 days, up to ~20 min, ~3.9 % of the year
         assert 75 <= int(days) <= 105, line
         assert 18.0 <= float(longest) <= 22.0, line
         assert 3.0 <= float(share.rstrip("%")) <= 5.0, line

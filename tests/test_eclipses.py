@@ -257,7 +257,7 @@ def test_span_edges_are_cut_and_sorted() -> None:
 
 
 def test_beta_zero_eclipse_at_550_km() -> None:
-    # orbit plane containing the Sun (β ≈ 0): REFERENCE.md ≈ 35.6 min (±1 min)
+    # orbit plane containing the Sun (β ≈ 0): docs/sources.md ≈ 35.6 min (±1 min)
     jd, fr = julian_dates(EPOCH, [0.0])
     sun = sun_position_teme_km(jd, fr)[0]
     ra = math.degrees(math.atan2(sun[1], sun[0]))
@@ -275,7 +275,7 @@ def test_beta_zero_eclipse_at_550_km() -> None:
 
 
 def test_dawn_dusk_650_km_eclipse_season_over_a_year() -> None:
-    # REFERENCE.md (cylindrical shadow): ~88 days/yr, up to ~20 min, ~3.9 % of the year;
+    # docs/sources.md (cylindrical shadow): ~88 days/yr, up to ~20 min, ~3.9 % of the year;
     # measured here (conical): 93 days, 20.1 min, 4.1 %. One satellite, whole year: ~0.5 s.
     start = datetime(2026, 1, 1, tzinfo=UTC)
     fleet = sun_synchronous(

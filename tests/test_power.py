@@ -182,7 +182,7 @@ def test_radiator_emission_at_20c_matches_starcloud_770_w_per_m2_two_sided() -> 
         radiator_rejection_w(1.0, 0.92, T_20C_K, absorptivity=0.0, earth_view_factor=0.0)
     )
     assert emitted == pytest.approx(2 * 0.92 * 5.670374e-8 * (T_20C_K**4 - 3.0**4), rel=1e-6)
-    assert emitted == pytest.approx(770.0, rel=0.005)  # REFERENCE.md: ~770 W/m² [S]
+    assert emitted == pytest.approx(770.0, rel=0.005)  # docs/sources.md: ~770 W/m² [S]
     one_side = radiator_rejection_w(
         1.0, 0.92, T_20C_K, absorptivity=0.0, earth_view_factor=0.0, sides=1
     )

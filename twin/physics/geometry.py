@@ -4,7 +4,7 @@
   ``β = asin(ĥ · ŝ)`` with ``ĥ = r × v / |r × v|`` the orbit normal. β drives eclipses: a
   circular orbit is shadowed each revolution only while ``|β| < β* = asin(R/(R+h))``.
 * **Eclipse fraction** of a circular orbit in a cylindrical shadow
-  ``f = acos(√(h² + 2Rh) / ((R+h) cos β)) / π`` (REFERENCE.md), and the fraction actually
+  ``f = acos(√(h² + 2Rh) / ((R+h) cos β)) / π`` (docs/sources.md), and the fraction actually
   measured from the conical-shadow passes of :mod:`twin.physics.eclipses`.
 * **Ground-station passes**: acquisition (AOS) and loss (LOS) of signal above a minimum
   elevation. TEME is rotated to Earth-fixed (pseudo-Earth-fixed, no polar motion) by the
@@ -80,7 +80,7 @@ def eclipse_fraction_cylindrical(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
 ) -> FloatArray:
-    """Share of a circular orbit spent in a cylindrical shadow (0..0.5), REFERENCE.md:
+    """Share of a circular orbit spent in a cylindrical shadow (0..0.5), docs/sources.md:
     ``f = acos(√(h² + 2Rh) / ((R+h)·cos β)) / π``, 0 when ``|β| ≥ β*``."""
     b = np.asarray(beta_rad, np.float64)
     h = np.asarray(altitude_km, np.float64)
