@@ -206,7 +206,7 @@ def connect_empty_topic(bootstrap: str, topic: str) -> Publisher:
     from services.kafka.publisher import Publisher
 
     with KafkaEventLog(bootstrap, topic=topic, create=True) as existing:
-        held, run_id = existing.next_offset, existing.info_run_id()
+        held, run_id = existing.next_offset, existing.run_id
     if held:
         raise InputError(
             f"Kafka topic {topic!r} already holds events of run {run_id}",

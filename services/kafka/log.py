@@ -436,7 +436,8 @@ class KafkaEventLog(EventLog):
     def __enter__(self) -> KafkaEventLog:
         return self
 
-    def info_run_id(self) -> str | None:
+    @property
+    def run_id(self) -> str | None:
         """The run id of the newest event on the topic (None when empty)."""
         return self._run_id
 
