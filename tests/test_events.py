@@ -52,7 +52,7 @@ def test_bytes_are_deterministic_and_in_schema_order() -> None:
     assert a == b
     ev = EventFactory().event("eclipse_entered", "sat-7", t_s=61.5, soc=0.5)
     assert encode(ev) == (
-        b'{"type":"eclipse_entered","schema_version":2,"event_id":"test-run-0000000000",'
+        b'{"type":"eclipse_entered","schema_version":3,"event_id":"test-run-0000000000",'
         b'"run_id":"test-run","seq":1,"offset":0,"sim_time":"2026-11-23T00:01:01.500Z",'
         b'"satellite":"sat-7","shell":0,"plane":0,"telemetry":{"soc":0.5,'
         b'"power_generated_w":1000.0,"power_consumed_w":800.0,"compute_online":8},"umbra":true}'
@@ -72,12 +72,28 @@ def test_v1_is_upcast_to_current() -> None:
     event = EventFactory().event("eclipse_entered", "sat-1", t_s=10.0, plane=3, soc=0.1)
     back = decode(_v1(event, 45.5))
     assert isinstance(back, EclipseEntered)
-    assert back.schema_version == SCHEMA_VERSION == 2
+    assert back.schema_version == SCHEMA_VERSION
     assert back.telemetry.soc == pytest.approx(0.455, abs=1e-12)
     assert back.plane == 0  # v1 had no plane
     assert back.model_copy(update={"plane": 3}).telemetry.compute_online == 8
-    # the upcast event is re-encoded as v2
-    assert json.loads(encode(back))["schema_version"] == 2
+    # the upcast event is re-encoded in the current version
+    assert json.loads(encode(back))["schema_version"] == SCHEMA_VERSION
+
+
+def test_v2_launch_events_are_upcast_with_unknown_mass() -> None:
+    """v2 recorded no launch mass and no campaign: v3 reads them as null (unknown)."""
+    f = EventFactory()
+    for etype in ("launched", "launch_failed"):
+        data = json.loads(encode(f.event(etype, "sat-1", mass_kg=800.0)))
+        data["schema_version"] = 2
+        del data["mass_kg"]
+        back = decode(json.dumps(data))
+        assert back.schema_version == SCHEMA_VERSION and back.mass_kg is None
+    data = json.loads(encode(f.scenario_started()))
+    data["schema_version"] = 2
+    del data["launch"]
+    back = decode(json.dumps(data))
+    assert back.launch is None and back.schema_version == SCHEMA_VERSION
 
 
 def test_v1_run_level_event_gets_no_plane() -> None:
@@ -101,7 +117,8 @@ def test_decode_error_reasons() -> None:
     assert _reason(b"[1, 2]") == "not_an_object"
     assert _reason(json.dumps({**good, "type": "warp_drive_engaged"})) == "unknown_type"
     assert _reason(json.dumps({k: v for k, v in good.items() if k != "type"})) == "unknown_type"
-    assert _reason(json.dumps({**good, "schema_version": 3})) == "newer_schema_version"
+    newer = SCHEMA_VERSION + 1
+    assert _reason(json.dumps({**good, "schema_version": newer})) == "newer_schema_version"
     assert _reason(json.dumps({**good, "schema_version": 0})) == "bad_schema_version"
     missing = {k: v for k, v in good.items() if k != "seq"}
     with pytest.raises(DecodeError) as info:

@@ -32,9 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from twin.errors import DecodeError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Current schema version. v1 (pre-release) carried ``battery_soc_pct`` (0–100) instead of
-``soc`` (0–1) and had no ``plane`` on satellite events."""
+``soc`` (0–1) and had no ``plane`` on satellite events. v2 had no launch mass: v3 adds
+``mass_kg`` to ``launched``/``launch_failed`` and the campaign (``launch``) to
+``scenario_started``, both ``null`` when unknown (a v2 event is upcast with ``null``)."""
 
 
 class _Frozen(BaseModel):
@@ -84,6 +86,24 @@ class ShellInfo(_Frozen):
     sats_per_plane: int
 
 
+class LaunchCampaign(_Frozen):
+    """The launch campaign as planned at the start (``scenario_started.launch``): what
+    flies, how much of it per flight and how often. ``satellite_mass_kg`` and ``payload_t``
+    are ``null`` when the scenario does not give them."""
+
+    vehicle: str
+    satellites: int = Field(ge=0)
+    """Satellites to launch (those in orbit at the epoch are not counted)."""
+    sats_per_flight: int = Field(ge=1)
+    flights: int = Field(ge=0)
+    cadence_s: float = Field(ge=0)
+    first_launch_s: float = Field(ge=0)
+    ready_s: float = Field(ge=0)
+    """Sim seconds until the last flight's satellites are in service (the fleet is built)."""
+    satellite_mass_kg: float | None = Field(default=None, gt=0)
+    payload_t: float | None = Field(default=None, gt=0)
+
+
 class ScenarioStarted(EventBase):
     type: Literal["scenario_started"] = "scenario_started"
     scenario: str
@@ -97,6 +117,8 @@ class ScenarioStarted(EventBase):
     accelerator_w: float
     robots: int
     spares: int
+    launch: LaunchCampaign | None = None
+    """``null`` without a ``[launch]`` table (every satellite in orbit at the epoch)."""
 
 
 class ScenarioFinished(EventBase):
@@ -111,13 +133,17 @@ class ScenarioFinished(EventBase):
 class Launched(SatelliteEvent):
     type: Literal["launched"] = "launched"
     launch_id: int
+    """The flight, from 1; 0 for a satellite already in orbit at the epoch."""
     vehicle: str
+    mass_kg: float | None = Field(default=None, gt=0)
+    """The satellite's launch mass; ``null`` when the scenario does not give it."""
 
 
 class LaunchFailed(SatelliteEvent):
     type: Literal["launch_failed"] = "launch_failed"
     launch_id: int
     vehicle: str
+    mass_kg: float | None = Field(default=None, gt=0)
 
 
 class Deployed(SatelliteEvent):
@@ -278,8 +304,19 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 → v3: launch mass and the campaign were not recorded: ``null`` (unknown)."""
+    out = dict(data)
+    if out.get("type") in ("launched", "launch_failed"):
+        out.setdefault("mass_kg", None)
+    elif out.get("type") == "scenario_started":
+        out.setdefault("launch", None)
+    out["schema_version"] = 3
+    return out
+
+
 #: ``UPCASTERS[v]`` turns a decoded dict of version ``v`` into version ``v + 1``.
-UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def encode(event: EventBase) -> bytes:

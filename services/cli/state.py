@@ -153,4 +153,14 @@ def format_state(summary: dict[str, Any]) -> str:
         f"{len(repair['robots_busy']):,} robots busy, spares left {repair['spares_left']:,}",
         f"MTTR               {_num(None if repair['mttr_s'] is None else repair['mttr_s'] / SECONDS_PER_HOUR)} h",
     ]
+    launch = summary.get("launch")
+    if launch and launch.get("plan"):
+        lines += [
+            f"flights            {launch['flights']:,} of {launch['flights_planned']:,} planned"
+            f"  (failed {launch['flights_failed']:,}), {launch['tonnes_to_orbit']:,.1f} t to orbit,"
+            f" {launch['tonnes_lost']:,.1f} t lost",
+            f"launch campaign    {_num(launch['tonnes_per_flight'], ',.2f')} t per flight,"
+            f" {_num(launch['tonnes_per_year'], ',.0f')} t/yr at the cadence,"
+            f" fleet in service after {launch['fleet_ready_days']:,.1f} d",
+        ]
     return "\n".join(lines) + "\n"

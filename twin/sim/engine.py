@@ -54,6 +54,7 @@ from twin.physics.geometry import gmst_rad, teme_to_ecef
 from twin.physics.orbits import Fleet, sso_inclination_deg
 from twin.physics.power import Battery, Bus, power_budget
 from twin.physics.sun import sun_distance_km
+from twin.sim.campaign import LaunchPlan, launch_plan
 from twin.sim.scenario import (
     ComponentReliability,
     Repair,
@@ -108,6 +109,9 @@ class EngineConfig:
     """:attr:`Scenario.bus` as the power model (:class:`twin.physics.power.Bus`)."""
     travel: RobotTravel | None
     """``None`` when the scenario has no ``[repair]`` section."""
+    launch_plan: LaunchPlan | None = None
+    """The launch campaign (:func:`twin.sim.campaign.launch_plan`); ``None`` without
+    ``[launch]``."""
     eclipse_window_s: float = SECONDS_PER_DAY
     fingerprint: str = ""
     """Content hash of the scenario; part of the run id."""
@@ -287,6 +291,7 @@ def config_from_scenario(
         shells=shells,
         bus=bus,
         travel=travel,
+        launch_plan=launch_plan(scenario, len(fleet)),
         fingerprint=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
     )
 
@@ -419,14 +424,14 @@ class Engine:
         return np.random.default_rng([self.seed, *key])
 
     def _make_sats(self) -> list[Sat]:
-        fleet, plan = self.cfg.fleet, self.cfg.scenario.launch
+        fleet, plan = self.cfg.fleet, self.cfg.launch_plan
         launch_rng = self._rng(0xA11CE)
         if plan is None:  # no launch campaign: every satellite is in service at the epoch
             preflown, per_launch, first_s, cadence_s, p_fail = len(fleet), 1, 0.0, 0.0, 0.0
         else:
-            preflown = min(plan.in_orbit_at_epoch, len(fleet))
-            per_launch, first_s = plan.sats_per_launch, plan.first_launch_s
-            cadence_s, p_fail = plan.cadence_s, plan.failure_probability
+            preflown, per_launch = plan.in_orbit_at_epoch, plan.sats_per_flight
+            first_s, cadence_s = plan.first_launch_s, plan.cadence_s
+            p_fail = self.cfg.scenario.launch.failure_probability  # type: ignore[union-attr]
         n_launches = -(-(len(fleet) - preflown) // max(per_launch, 1))
         ok = launch_rng.random(n_launches) >= p_fail
         sats = []
@@ -721,13 +726,18 @@ class Engine:
     def _lifecycle(self, sat: Sat) -> ProcessGen:
         env, cfg, plan = self.env, self.cfg, self.cfg.scenario.launch
         vehicle = plan.vehicle if plan is not None else _NO_LAUNCH_VEHICLE
+        mass_kg = cfg.scenario.bus.mass_kg
         if sat.launch_s > cfg.until_s:
             return
         yield env.timeout(sat.launch_s)
         if not sat.launch_ok:
-            self._transition(sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=vehicle)
+            self._transition(
+                sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=vehicle, mass_kg=mass_kg
+            )
             return
-        self._transition(sat, ev.Launched, launch_id=sat.launch_id, vehicle=vehicle)
+        self._transition(
+            sat, ev.Launched, launch_id=sat.launch_id, vehicle=vehicle, mass_kg=mass_kg
+        )
         if not sat.preflown and plan is not None:
             yield env.timeout(plan.deployment_s)
         sat.deployed_s = env.now
@@ -856,6 +866,7 @@ class Engine:
             accelerator_w=cfg.bus.accelerator_w,
             robots=self.robots_total,
             spares=repair.spares_initial if repair is not None else 0,
+            launch=cfg.launch_plan.event() if cfg.launch_plan is not None else None,
         )
         self.env.process(self._environment())
         if repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0:

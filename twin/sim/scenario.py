@@ -71,6 +71,7 @@ __all__ = [
     "Upsets",
     "WalkerShell",
     "build_fleet",
+    "flight_capacity",
     "list_presets",
     "load_scenario",
     "parse_scenario",
@@ -78,6 +79,7 @@ __all__ = [
     "plane_change_dv_m_s",
     "preset_path",
     "resolve_scenario",
+    "sats_per_flight",
     "split_upset_rate",
 ]
 
@@ -262,6 +264,9 @@ class Bus(_Model):
     radiator_emissivity: float = Field(gt=0, le=1)
     radiator_absorptivity: float = Field(ge=0, le=1)
     radiator_temperature_k: float = Field(gt=0, le=2000)
+    mass_kg: float | None = Field(default=None, gt=0, le=1e6)
+    """Mass of one satellite at launch, kg (optional): with ``launch.payload_t`` it limits
+    how many satellites a flight carries, and the run reports tonnes to orbit."""
 
     @property
     def compute_w(self) -> float:
@@ -278,10 +283,17 @@ class Launch(_Model):
     the epoch). A launch fails as a whole with ``failure_probability``. A satellite then
     spends ``deployment``, ``orbit_raising`` and ``commissioning`` before service.
     Without a ``[launch]`` table every satellite is in service at the epoch.
+
+    ``payload_t`` is what the vehicle lifts per flight to the shell's insertion orbit, in
+    tonnes. With ``bus.mass_kg`` it caps a flight at ``floor(payload_t × 1000 / mass_kg)``
+    satellites; ``sats_per_launch`` may then be omitted (a full vehicle every flight) or set
+    lower. Launch cadence and payload together bound the campaign's tonnes per year
+    (:func:`twin.sim.campaign.launch_plan`).
     """
 
     vehicle: str = Field(min_length=1)
-    sats_per_launch: int = Field(ge=1, le=MAX_SATELLITES)
+    sats_per_launch: int | None = Field(default=None, ge=1, le=MAX_SATELLITES)
+    payload_t: float | None = Field(default=None, gt=0, le=10_000)
     cadence_s: Duration = Field(alias="cadence", gt=0)
     first_launch_s: Duration = Field(
         default=0.0,
@@ -368,7 +380,9 @@ class Repair(_Model):
     """
 
     robots_per: Literal["shell", "plane"] = "shell"
-    robots: int = Field(ge=1, le=100_000)
+    robots: int = Field(ge=0, le=100_000)
+    """Robots per shell or plane; 0 means none (a repairable fault then ends the satellite's
+    life, as without ``[repair]``), so a sweep can compare 0, 2 and 4."""
     dispatch: Literal["fifo", "nearest"] = "fifo"
     altitude_offset_km: float = Field(gt=0, le=100)
     duration_s: Duration = Field(alias="duration", gt=0)
@@ -547,7 +561,69 @@ def parse_scenario(text: str, source: str) -> Scenario:
             allowed=f"0 <= in_orbit_at_epoch <= {total}",
             context=source_line(text, line),
         )
+    if launch is not None:
+        _check_payload(scenario, launch, text, source)
     return scenario
+
+
+def flight_capacity(payload_t: float, mass_kg: float) -> int:
+    """Satellites of ``mass_kg`` one flight lifts with ``payload_t`` tonnes of payload."""
+    return math.floor(payload_t * 1000.0 / mass_kg + 1e-9)  # 200 t / 1,000 kg is 200, not 199
+
+
+def _check_payload(scenario: Scenario, launch: Launch, text: str, source: str) -> None:
+    """``sats_per_launch`` given or derivable, and within the vehicle's payload."""
+    mass_kg = scenario.bus.mass_kg
+    index = TomlIndex(text)
+    if launch.payload_t is None or mass_kg is None:
+        if launch.sats_per_launch is not None:
+            return
+        line = index.line(("launch",))
+        raise InputError(
+            "the launch campaign does not say how many satellites a flight carries",
+            file=source,
+            line=line,
+            field="launch.sats_per_launch",
+            allowed="sats_per_launch = N, or launch.payload_t with bus.mass_kg (a full "
+            "vehicle every flight)",
+            context=source_line(text, line),
+        )
+    capacity = flight_capacity(launch.payload_t, mass_kg)
+    if capacity < 1:
+        line = index.line(("bus", "mass_kg"))
+        raise InputError(
+            f"a satellite of {mass_kg:,g} kg does not fit the vehicle's payload of "
+            f"{launch.payload_t:,g} t",
+            file=source,
+            line=line,
+            field="bus.mass_kg",
+            allowed=f"mass_kg <= {launch.payload_t * 1000:,g} (launch.payload_t × 1000)",
+            context=source_line(text, line),
+        )
+    n = launch.sats_per_launch
+    if n is not None and n > capacity:
+        line = index.line(("launch", "sats_per_launch"))
+        raise InputError(
+            f"{n:,} satellites × {mass_kg:,g} kg = {n * mass_kg / 1000:,.2f} t exceed the "
+            f"vehicle's payload of {launch.payload_t:,g} t",
+            file=source,
+            line=line,
+            field="launch.sats_per_launch",
+            allowed=f"1 <= sats_per_launch <= {capacity:,} (payload_t × 1000 / bus.mass_kg)",
+            context=source_line(text, line),
+        )
+
+
+def sats_per_flight(scenario: Scenario) -> int:
+    """Satellites per flight: ``launch.sats_per_launch``, else a full vehicle (payload ÷
+    mass). 1 without a ``[launch]`` table (every satellite is then in orbit at the epoch)."""
+    launch = scenario.launch
+    if launch is None:
+        return 1
+    if launch.sats_per_launch is not None:
+        return launch.sats_per_launch
+    assert launch.payload_t is not None and scenario.bus.mass_kg is not None  # parse checked
+    return flight_capacity(launch.payload_t, scenario.bus.mass_kg)
 
 
 # --------------------------------------------------------------------------------------
