@@ -27,6 +27,7 @@ from twin.projections.base import Projection
 from twin.projections.counters import LifecycleCounters
 from twin.projections.fleet import SOC_BINS, EventOrderError, FleetCore, integrals_report
 from twin.projections.launches import Launches
+from twin.projections.losses import Losses
 from twin.projections.repairs import Repairs
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, SnapshotError
 
@@ -47,7 +48,7 @@ __all__ = [
     "metric_specs",
 ]
 
-REGISTRY: tuple[type[Projection], ...] = (LifecycleCounters, Repairs, Launches)
+REGISTRY: tuple[type[Projection], ...] = (LifecycleCounters, Repairs, Launches, Losses)
 """Every projection besides the core, in the order their summary sections are merged."""
 
 SNAPSHOT_VERSION = 3
