@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "services.cli.misc",
     "services.cli.plot",
     "services.cli.season",
+    "services.cli.sweep",
+    "services.cli.report",
 )
 
 

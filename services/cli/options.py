@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from twin.errors import InputError
-from twin.sim.scenario import MAX_SEED
+from twin.sim.scenario import MAX_SEED, OVERRIDE_ALLOWED, override_value
 from twin.timeutil import SECONDS_ALLOWED, parse_duration
 
-__all__ = ["duration", "integer", "port", "positive_number", "seed"]
+__all__ = ["assignment", "assignments", "duration", "integer", "port", "positive_number", "seed"]
 
 T = TypeVar("T")
 
@@ -71,3 +71,25 @@ def duration(text: str) -> float:
             f"duration {text!r} is not positive (allowed: {SECONDS_ALLOWED})"
         )
     return value
+
+
+def assignments(text: str) -> tuple[str, tuple[object, ...]]:
+    """``--set KEY=V1,V2,...`` (a sweep's values of one scenario key): the key path and the
+    values typed as TOML would type them; the scenario then validates them."""
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    parts = [v for v in values.split(",")]
+    if not sep or not key or any(not v.strip() for v in parts):
+        raise argparse.ArgumentTypeError(
+            f"cannot read {text!r} (allowed: {OVERRIDE_ALLOWED}; several values separated "
+            "by commas)"
+        )
+    return key, tuple(override_value(v) for v in parts)
+
+
+def assignment(text: str) -> tuple[str, object]:
+    """``--set KEY=VALUE``: one scenario value (``twin run``)."""
+    key, values = assignments(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r} gives several values (allowed: one VALUE)")
+    return key, values[0]

@@ -45,6 +45,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--seed", type=options.seed, default=None, help="random seed (default: the scenario's)"
     )
     p.add_argument(
+        "--set",
+        type=options.assignment,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario value, e.g. --set repair.robots=2 (repeatable)",
+    )
+    p.add_argument(
         "--until",
         type=options.duration,
         default=None,
@@ -139,7 +147,7 @@ def check_log_target(path: str, option: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from services.eventlog import atomic_log
 
-    scenario = resolve_scenario(args.scenario)
+    scenario = resolve_scenario(args.scenario, dict(args.set) or None)
     until_s = args.until
     seed = scenario.scenario.seed if args.seed is None else args.seed
     config = config_from_scenario(scenario, until_s=until_s)

@@ -28,8 +28,11 @@ File reading happens only in :func:`load_scenario`, :func:`list_presets` and
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 import tomllib
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,10 +73,12 @@ __all__ = [
     "SsoShell",
     "Upsets",
     "WalkerShell",
+    "apply_overrides",
     "build_fleet",
     "flight_capacity",
     "list_presets",
     "load_scenario",
+    "override_value",
     "parse_scenario",
     "phasing_drift_deg_per_day",
     "plane_change_dv_m_s",
@@ -492,8 +497,9 @@ def split_upset_rate(
 # --------------------------------------------------------------------------------------
 
 
-def load_scenario(path: str) -> Scenario:
-    """Read and validate the scenario file at ``path`` (the one place a scenario is read)."""
+def load_scenario(path: str, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read and validate the scenario file at ``path`` (the one place a scenario is read),
+    with ``overrides`` (:func:`apply_overrides`) set before validation."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -501,7 +507,7 @@ def load_scenario(path: str) -> Scenario:
         raise InputError("scenario file not found", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read scenario file: {exc}", file=path) from None
-    scenario = parse_scenario(text, path)
+    scenario = parse_scenario(text, path, overrides)
     file = scenario.constellation.file
     if file is not None and not Path(file).is_file():
         raise InputError(
@@ -514,8 +520,10 @@ def load_scenario(path: str) -> Scenario:
     return scenario
 
 
-def parse_scenario(text: str, source: str) -> Scenario:
+def parse_scenario(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Validate TOML ``text``; ``source`` names the file in errors and anchors relative paths.
+    ``overrides`` (key path → value, :func:`apply_overrides`) replace values of the file
+    before validation, so they meet the same checks; an error in one names ``--set KEY``.
 
     Raises :class:`InputError` listing every problem: the first in its fields, all of them
     (with lines) in the message.
@@ -524,6 +532,16 @@ def parse_scenario(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise syntax_error(exc, text, source) from None
+    if not overrides:
+        return _validate(data, text, source)
+    data = apply_overrides(data, overrides)
+    try:
+        return _validate(data, text, source)
+    except InputError as exc:
+        raise _blame_overrides(exc, overrides) from None
+
+
+def _validate(data: dict[str, Any], text: str, source: str) -> Scenario:
     constellation = data.get("constellation")
     if isinstance(constellation, dict) and isinstance(constellation.get("file"), str):
         file = Path(constellation["file"])
@@ -564,6 +582,99 @@ def parse_scenario(text: str, source: str) -> Scenario:
     if launch is not None:
         _check_payload(scenario, launch, text, source)
     return scenario
+
+
+# --------------------------------------------------------------------------------------
+# Overrides: ``--set repair.robots=2`` (sweeps, runs) through the file's own validation
+# --------------------------------------------------------------------------------------
+
+OVERRIDE_ALLOWED = (
+    "KEY=VALUE with KEY a scenario key path as written in TOML (repair.robots, "
+    "launch.cadence, constellation.shells[0].altitude_km) and VALUE a number, true/false "
+    "or a duration such as 6h"
+)
+_PART = re.compile(r"([A-Za-z0-9_\-]+)(?:\[(\d+)\])?$")
+
+
+def override_value(text: str) -> Any:
+    """A ``--set`` value as TOML would type it: an integer, a float, a boolean, else text
+    (durations and names): ``"2"`` → 2, ``"0.5"`` → 0.5, ``"6h"`` → ``"6h"``."""
+    text = text.strip()
+    for convert in (int, float):
+        try:
+            value = convert(text)
+        except ValueError:
+            continue
+        return value
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of TOML ``data`` with each key path of ``overrides`` set to its value.
+
+    A path is dotted TOML keys with ``[i]`` for an element of an array of tables
+    (``constellation.shells[1].altitude_km``); missing tables are created (validation then
+    says what else they need). Raises :class:`InputError` naming ``--set KEY`` for a path
+    that cannot exist (an index past the end, a key inside a value).
+    """
+    out = copy.deepcopy(data)
+    for key, value in overrides.items():
+        parts = [_PART.match(p) for p in key.split(".")]
+        if not key or any(m is None for m in parts):
+            raise InputError(
+                f"cannot read key path {key!r}", field="--set", allowed=OVERRIDE_ALLOWED
+            )
+        node: Any = out
+        steps = [(m.group(1), m.group(2)) for m in parts if m is not None]
+        for i, (name, index) in enumerate(steps):
+            last = i == len(steps) - 1
+            if not isinstance(node, dict):
+                raise InputError(
+                    f"{'.'.join(k for k, _ in steps[:i])} is a value, not a table",
+                    field=f"--set {key}",
+                    allowed=OVERRIDE_ALLOWED,
+                )
+            if index is None:
+                if last:
+                    node[name] = value
+                else:
+                    node = node.setdefault(name, {})
+                continue
+            items = node.get(name)
+            k = int(index)
+            if not isinstance(items, list) or k >= len(items):
+                have = len(items) if isinstance(items, list) else 0
+                raise InputError(
+                    f"the scenario has {have} {name}, so {name}[{k}] does not exist",
+                    field=f"--set {key}",
+                    allowed=f"{name}[0] to {name}[{have - 1}]" if have else OVERRIDE_ALLOWED,
+                )
+            if last:
+                items[k] = value
+            else:
+                node = items[k]
+    return out
+
+
+def _blame_overrides(exc: InputError, overrides: Mapping[str, Any]) -> InputError:
+    """An error about an overridden key names ``--set KEY=VALUE`` instead of the file; any
+    other error says which overrides were in force."""
+    field = exc.location.field or ""
+    if field in overrides:
+        return InputError(
+            exc.problem, field=f"--set {field}={overrides[field]}", allowed=exc.allowed
+        )
+    given = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return InputError(
+        f"{exc.problem} (with --set {given})",
+        file=exc.location.file,
+        line=exc.location.line,
+        field=exc.location.field,
+        allowed=exc.allowed,
+        context=exc.context,
+    )
 
 
 def flight_capacity(payload_t: float, mass_kg: float) -> int:
@@ -653,12 +764,12 @@ def list_presets() -> list[tuple[str, str]]:
     return out
 
 
-def resolve_scenario(name_or_path: str) -> Scenario:
-    """Load a preset by name (``"demo"``) or a scenario file by path."""
+def resolve_scenario(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Load a preset by name (``"demo"``) or a scenario file by path, with ``overrides``."""
     path = Path(name_or_path)
     if path.suffix or len(path.parts) > 1:  # "demo" is a preset, "x/demo" or "demo.toml" a file
-        return load_scenario(name_or_path)
-    return load_scenario(preset_path(name_or_path))
+        return load_scenario(name_or_path, overrides)
+    return load_scenario(preset_path(name_or_path), overrides)
 
 
 def build_fleet(scenario: Scenario) -> orbits.Fleet:

@@ -1,0 +1,298 @@
+"""Monte Carlo sweeps: a grid of scenario overrides × seeds, each run in its own process.
+
+A **task** is ``(scenario, overrides, seed, until)``; :func:`run_task` simulates it, folds its
+events into the one fold every view uses, and returns one row: the task, the run id, the
+SHA-256 of its event log as ``twin log export`` writes it, and the outcomes of
+:func:`twin.planning.outcomes.outcome_row`. A task needs nothing but its own four values, so
+any row can be re-run alone (``twin run SCENARIO --set KEY=V --seed S --until T``) and gives
+the same log, byte for byte.
+
+Tasks run in local processes (:class:`concurrent.futures.ProcessPoolExecutor`) or, given a
+scheduler address, on a ``dask.distributed`` cluster: the same :func:`run_task`, mapped by
+either executor (:func:`run_sweep`). Results come back in completion order and are sorted
+into grid order, so the table does not depend on which worker was fastest.
+
+:func:`grid_summary` gives each grid point's mean and 95 % interval per outcome
+(:func:`twin.planning.stats.mean_interval`); :func:`write_sweep` writes ``runs.csv``,
+``points.csv``, ``sweep.json`` and a plot of outcomes against the first swept key.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twin.events import EventBase, encode
+from twin.planning.outcomes import OUTCOMES, RobotUse, outcome_row
+from twin.planning.stats import mean_interval
+from twin.projections import FleetState
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import resolve_scenario
+
+__all__ = [
+    "SweepSpec",
+    "Task",
+    "grid_summary",
+    "run_sweep",
+    "run_task",
+    "write_sweep",
+]
+
+DEFAULT_PLOT = ("availability", "compute_share", "lost_waiting_for_robot_accelerator_hours")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a sweep: everything needed to reproduce it."""
+
+    scenario: str
+    overrides: tuple[tuple[str, Any], ...]
+    seed: int
+    until_s: float | None = None
+    index: int = 0
+    """Position in the grid (rows are returned in this order)."""
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid: each key of ``grid`` takes each of its values (a cartesian product), each
+    point runs ``seeds`` seeds from ``first_seed``."""
+
+    scenario: str
+    grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    seeds: int
+    first_seed: int
+    until_s: float | None = None
+    keys: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(k for k, _ in self.grid))
+
+    def points(self) -> list[tuple[tuple[str, Any], ...]]:
+        values = [v for _, v in self.grid]
+        return [tuple(zip(self.keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+    def tasks(self) -> list[Task]:
+        out = []
+        for point in self.points():
+            for k in range(self.seeds):
+                out.append(Task(self.scenario, point, self.first_seed + k, self.until_s, len(out)))
+        return out
+
+    def check(self) -> None:
+        """Validate every grid point with the scenario's own errors, before any run."""
+        for point in self.points():
+            resolve_scenario(self.scenario, dict(point))
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Simulate one task and return its row (runs in a worker process)."""
+    scenario = resolve_scenario(task.scenario, dict(task.overrides))
+    config = config_from_scenario(scenario, until_s=task.until_s)
+    state = FleetState()
+    digest = hashlib.sha256()
+    robots = RobotUse()
+    apply = state.apply
+
+    def sink(event: EventBase) -> None:
+        apply(event)
+        robots.apply(event, state.core.sim_time_s)
+        digest.update(encode(event))
+        digest.update(b"\n")
+
+    engine = Engine(config, task.seed, sink)
+    engine.start()
+    engine.run()
+    engine.finish()
+    summary = state.summary()
+    row: dict[str, Any] = {"index": task.index, "scenario": task.scenario}
+    row.update(dict(task.overrides))
+    row.update(
+        {
+            "seed": task.seed,
+            "until_s": config.until_s,
+            "run_id": engine.run_id,
+            "events": engine.offset,
+            "log_sha256": digest.hexdigest(),
+        }
+    )
+    row.update(outcome_row(summary, robots.busy_s(state.core.sim_time_s)))
+    return row
+
+
+def _local(tasks: Sequence[Task], jobs: int) -> Iterator[dict[str, Any]]:
+    if jobs <= 1:
+        yield from map(run_task, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_task, t) for t in tasks]
+        for done in as_completed(futures):
+            yield done.result()
+
+
+def _dask(tasks: Sequence[Task], scheduler: Any) -> Iterator[dict[str, Any]]:
+    """On a ``dask.distributed`` cluster: ``scheduler`` is an address or a ``Client``."""
+    from dask.distributed import Client
+    from dask.distributed import as_completed as dask_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = client.map(run_task, tasks, pure=False)
+        for done in dask_completed(futures):
+            yield done.result()
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def run_sweep(
+    tasks: Sequence[Task],
+    *,
+    jobs: int | None = None,
+    scheduler: Any = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every task's row, in grid order: on ``jobs`` local processes (default: the CPUs),
+    or on a dask cluster when ``scheduler`` (address or ``Client``) is given.
+    ``progress(done, total, row)`` is called as each run finishes."""
+    if scheduler is not None:
+        results: Iterable[dict[str, Any]] = _dask(tasks, scheduler)
+    else:
+        results = _local(tasks, jobs or os.cpu_count() or 1)
+    rows = []
+    for row in results:
+        rows.append(row)
+        if progress is not None:
+            progress(len(rows), len(tasks), row)
+    return sorted(rows, key=lambda r: r["index"])
+
+
+def outcome_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The outcome columns of ``rows``: the fixed ones, then any ``workload_*`` present."""
+    extra = sorted({k for r in rows for k in r if k.startswith("workload_")})
+    return [*OUTCOMES, *extra]
+
+
+def grid_summary(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Per grid point (the values of ``keys``) and outcome: n, mean, sd and the 95 % interval
+    over the point's seeds (outcomes undefined in a run, such as MTTR without repairs, are
+    left out of that run's n)."""
+    points: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        points.setdefault(tuple(row[k] for k in keys), []).append(row)
+    out = []
+    for point, members in points.items():
+        for name in outcome_columns(rows):
+            values = [
+                float(v)
+                for r in members
+                if isinstance(v := r.get(name), int | float) and math.isfinite(v)
+            ]
+            if not values:
+                continue
+            ci = mean_interval(values)
+            out.append(
+                {
+                    **dict(zip(keys, point, strict=True)),
+                    "outcome": name,
+                    "n": ci.n,
+                    "mean": ci.mean,
+                    "sd": ci.sd,
+                    "ci95_low": ci.low,
+                    "ci95_high": ci.high,
+                    "ci95_half_width": ci.half_width,
+                }
+            )
+    return out
+
+
+def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+
+
+def write_sweep(
+    out_dir: Path,
+    spec: SweepSpec,
+    rows: Sequence[dict[str, Any]],
+    *,
+    plot: Sequence[str] = DEFAULT_PLOT,
+) -> dict[str, Path]:
+    """Write ``runs.csv`` (a row per run), ``points.csv`` (mean and interval per grid point
+    and outcome), ``sweep.json`` (both, with the spec) and ``sweep.png`` (``plot`` outcomes
+    against the first key, with 95 % intervals; needs matplotlib). Returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keys = list(spec.keys)
+    head = ["index", "scenario", *keys, "seed", "until_s", "run_id", "events", "log_sha256"]
+    columns = [*head, *outcome_columns(rows)]
+    points = grid_summary(rows, keys)
+    paths = {
+        "runs": out_dir / "runs.csv",
+        "points": out_dir / "points.csv",
+        "json": out_dir / "sweep.json",
+    }
+    _write_csv(paths["runs"], rows, columns)
+    point_cols = [*keys, "outcome", "n", "mean", "sd", "ci95_low", "ci95_high", "ci95_half_width"]
+    _write_csv(paths["points"], points, point_cols)
+    doc = {
+        "scenario": spec.scenario,
+        "grid": {k: list(v) for k, v in spec.grid},
+        "seeds": spec.seeds,
+        "first_seed": spec.first_seed,
+        "until_s": spec.until_s,
+        "columns": columns,
+        "runs": rows,
+        "points": points,
+    }
+    paths["json"].write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    if keys and plot:
+        paths["plot"] = out_dir / "sweep.png"
+        plot_points(paths["plot"], points, keys, plot)
+    return paths
+
+
+def plot_points(
+    path: Path, points: Sequence[dict[str, Any]], keys: Sequence[str], outcomes: Sequence[str]
+) -> None:
+    """Outcomes against the first key, one panel each, a line per value of the other keys,
+    error bars the 95 % intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_key, others = keys[0], list(keys[1:])
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], outcomes, strict=True):
+        series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for p in points:
+            if p["outcome"] == name:
+                series.setdefault(tuple(p[k] for k in others), []).append(p)
+        for label, pts in sorted(series.items(), key=lambda kv: str(kv[0])):
+            pts = sorted(pts, key=lambda p: p[x_key])
+            xs = [p[x_key] for p in pts]
+            ys = [p["mean"] for p in pts]
+            err = [p["ci95_half_width"] or 0.0 for p in pts]
+            text = ", ".join(f"{k}={v}" for k, v in zip(others, label, strict=True)) or None
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, label=text)
+        ax.set_xlabel(x_key)
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.grid(alpha=0.3)
+        if others:
+            ax.legend(fontsize=7)
+    fig.suptitle("mean and 95 % interval over seeds", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,181 @@
+"""`twin sweep`: repair robots × seeds on demo, in parallel; intervals shrink with more seeds;
+any run re-run alone (`twin run --set … --seed …`) writes the same log byte for byte."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.cli import main
+from services.sweep import SweepSpec, grid_summary, run_sweep, run_task
+from twin.planning.stats import mean_interval, t_quantile_975
+from twin.projections import fold
+
+UNTIL = "6h"
+SEEDS = 10
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]], str]:
+    out = tmp_path_factory.mktemp("sweep")
+    code, stdout, stderr = _cli(
+        "sweep", "demo", "--set", "repair.robots=0,2,4", "--seeds", str(SEEDS),
+        "--until", UNTIL, "--jobs", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    with (out / "runs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return out, rows, stderr
+
+
+def test_the_sweep_covers_the_grid_and_reports_progress(
+    sweep: tuple[Path, list[dict[str, str]], str],
+) -> None:
+    out, rows, stderr = sweep
+    assert len(rows) == 3 * SEEDS
+    assert [(r["repair.robots"], r["seed"]) for r in rows] == [
+        (str(robots), str(42 + k)) for robots in (0, 2, 4) for k in range(SEEDS)
+    ]
+    assert stderr.count("\n") == 3 * SEEDS and f"[{3 * SEEDS}/{3 * SEEDS}]" in stderr
+    assert len({r["log_sha256"] for r in rows}) == 3 * SEEDS  # every run its own log
+    for name in ("points.csv", "sweep.json", "sweep.png"):
+        assert (out / name).stat().st_size > 0
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["grid"] == {"repair.robots": [0, 2, 4]} and len(doc["runs"]) == 3 * SEEDS
+    # robots are used where there are any, and reported as such
+    for r in rows:
+        if r["repair.robots"] == "0":
+            assert r["robots"] == "0" and r["robot_utilisation"] == ""
+        else:
+            assert int(r["robots"]) == 8 * int(r["repair.robots"])  # robots_per = "plane"
+            assert 0.0 <= float(r["robot_utilisation"]) <= 1.0
+
+
+def test_points_are_means_with_t_intervals(sweep: tuple[Path, list[dict[str, str]], str]) -> None:
+    out, rows, _ = sweep
+    with (out / "points.csv").open() as fh:
+        points = {(p["repair.robots"], p["outcome"]): p for p in csv.DictReader(fh)}
+    for robots in ("0", "2", "4"):
+        values = [
+            float(r["compute_accelerator_hours"]) for r in rows if r["repair.robots"] == robots
+        ]
+        p = points[robots, "compute_accelerator_hours"]
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        assert float(p["mean"]) == pytest.approx(mean, rel=1e-12)
+        assert float(p["ci95_half_width"]) == pytest.approx(2.2622 * sd / math.sqrt(10), rel=1e-9)
+
+
+def test_intervals_shrink_as_seeds_grow(sweep: tuple[Path, list[dict[str, str]], str]) -> None:
+    _, rows, _ = sweep
+    typed: list[dict[str, Any]] = [
+        {**r, "repair.robots": int(r["repair.robots"]), "seed": int(r["seed"])}
+        | {k: float(r[k]) for k in ("compute_accelerator_hours", "energy_consumed_kwh")}
+        for r in rows
+    ]
+    for outcome in ("compute_accelerator_hours", "energy_consumed_kwh"):
+        widths = []
+        for n in (3, 6, SEEDS):
+            subset = [r for r in typed if r["seed"] < 42 + n]
+            points = grid_summary(subset, ["repair.robots"])
+            widths.append(
+                {
+                    p["repair.robots"]: p["ci95_half_width"]
+                    for p in points
+                    if p["outcome"] == outcome
+                }
+            )
+        for robots in (0, 2, 4):
+            w3, w6, w10 = (w[robots] for w in widths)
+            assert w3 > w6 > w10 > 0, (outcome, robots, w3, w6, w10)
+
+
+def test_a_run_re_run_alone_gives_the_same_log_and_outcomes(
+    sweep: tuple[Path, list[dict[str, str]], str], tmp_path: Path
+) -> None:
+    _, rows, _ = sweep
+    row = next(r for r in rows if r["repair.robots"] == "2" and r["seed"] == "45")
+    log, jsonl = tmp_path / "alone.twinlog", tmp_path / "alone.jsonl"
+    code, _, err = _cli(
+        "run", "demo", "--set", "repair.robots=2", "--seed", "45", "--until", UNTIL,
+        "--log", str(log), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert _cli("log", "export", str(log), "--out", str(jsonl))[0] == 0
+    assert hashlib.sha256(jsonl.read_bytes()).hexdigest() == row["log_sha256"]
+    code, out, _ = _cli("state", str(log), "--json")
+    state = json.loads(out)
+    assert state["run"]["run_id"] == row["run_id"]
+    assert float(row["availability"]) == state["losses"]["availability"]
+    assert float(row["compute_accelerator_hours"]) == pytest.approx(
+        state["integrals"]["compute_accelerator_hours"], rel=1e-15
+    )
+    assert float(row["tonnes_to_orbit"]) == state["launch"]["tonnes_to_orbit"]
+
+
+def test_local_processes_and_one_process_agree() -> None:
+    spec = SweepSpec("demo", (("repair.robots", (0, 4)),), 2, 7, 3 * 3600.0)
+    tasks = spec.tasks()
+    parallel = run_sweep(tasks, jobs=2)
+    alone = [run_task(t) for t in tasks]
+    assert parallel == alone
+    assert [r["index"] for r in parallel] == [0, 1, 2, 3]
+
+
+def test_the_outcome_row_agrees_with_the_fold() -> None:
+    """Delivered compute counted by the losses equals the core's integral."""
+    from twin.sim.engine import config_from_scenario, simulate
+    from twin.sim.scenario import resolve_scenario
+
+    scenario = resolve_scenario("demo", {"repair.robots": 0})
+    state = fold(simulate(config_from_scenario(scenario, until_s=86400.0), 3)).summary()
+    losses = state["losses"]["accelerator_hours"]
+    assert losses["delivered"] == pytest.approx(
+        state["integrals"]["compute_accelerator_hours"], rel=1e-12
+    )
+    assert state["losses"]["potential_accelerator_hours"] == pytest.approx(sum(losses.values()))
+    assert losses["waiting_for_robot"] == 0.0  # no robots: nobody waits, faults are fatal
+    assert losses["unrepairable"] > 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["--set", "repair.robots=-1,2"], "--set repair.robots=-1"),
+        (["--set", "repair.robotz=1"], "--set repair.robotz=1"),
+        (["--set", "repair.robots"], "--set"),
+        (["--set", "repair.robots=1,", "--seeds", "2"], "--set"),
+        (["--set", "repair.robots=1", "--seeds", "0"], "--seeds"),
+        (["--set", "repair.robots=1", "--plot", "happiness"], "--plot"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_any_run(args: list[str], where: str, tmp_path: Path) -> None:
+    code, _, err = _cli("sweep", "demo", *args, "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert f"twin: error: {where}" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_t_quantiles() -> None:
+    assert t_quantile_975(1) == 12.7062 and t_quantile_975(9) == 2.2622
+    for dof, expected in ((31, 2.0395), (40, 2.0211), (60, 2.0003), (120, 1.9799), (10**6, 1.96)):
+        assert t_quantile_975(dof) == pytest.approx(expected, abs=2e-4)
+    ci = mean_interval([1.0, 2.0, 3.0, 4.0])
+    assert ci.mean == 2.5 and ci.sd == pytest.approx(math.sqrt(5 / 3))
+    assert ci.low == pytest.approx(2.5 - 3.1824 * math.sqrt(5 / 3) / 2)
+    assert mean_interval([5.0]).half_width is None
