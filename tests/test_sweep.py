@@ -179,3 +179,21 @@ def test_t_quantiles() -> None:
     assert ci.mean == 2.5 and ci.sd == pytest.approx(math.sqrt(5 / 3))
     assert ci.low == pytest.approx(2.5 - 3.1824 * math.sqrt(5 / 3) / 2)
     assert mean_interval([5.0]).half_width is None
+
+
+def test_a_dask_cluster_runs_the_same_tasks_to_the_same_rows() -> None:
+    """The same run_task mapped by dask.distributed (a local cluster of 2 processes)."""
+    import distributed  # the test extra installs it: this runs in CI
+
+    spec = SweepSpec("demo", (("repair.robots", (0, 2)),), 2, 11, 2 * 3600.0)
+    tasks = spec.tasks()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = run_sweep(tasks, scheduler=client)
+        workers = client.run(lambda: __import__("os").getpid())
+    assert len(set(workers.values())) == 2
+    assert on_dask == [run_task(t) for t in tasks]
