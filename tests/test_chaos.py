@@ -281,7 +281,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
         # the run first: it refuses a topic that already holds events, and creates it
         run = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "run", "demo", "--until", UNTIL, "--live",
-             "--speed", str(SPEED), "--kafka", bootstrap, "--topic", topic,
+             "--speed", str(SPEED), "--bootstrap-server", bootstrap, "--topic", topic,
              "--log", str(log_path), "--quiet"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=_env() if patient else dict(_env(), **impatient),
@@ -337,7 +337,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
         if run.returncode == 1 and "--resume" in run_err:
             resume = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "log", "import", str(log_path),
-                 "--kafka", bootstrap, "--topic", topic, "--resume"],
+                 "--bootstrap-server", bootstrap, "--topic", topic, "--resume"],
                 cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             started_pids[resume.pid] = _started_at(resume.pid)

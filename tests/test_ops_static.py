@@ -241,7 +241,7 @@ def test_twin_command_parses(resolved: dict[str, Any]) -> None:
     args = build_parser().parse_args(command[1:])
     assert args.command == "run" and args.live and args.scenario == "demo"
     assert args.speed == 600.0
-    assert args.kafka == "kafka:19092" and args.topic == DEFAULT_TOPIC
+    assert args.bootstrap_server == "kafka:19092" and args.topic == DEFAULT_TOPIC
     assert args.metrics_port == _prometheus_targets()["twin-live"][0][1]
     done = compose_config(GF_ADMIN_PASSWORD=PASSWORD, TWIN_SCENARIO="suncatcher", TWIN_SPEED="60")
     assert done.returncode == 0, done.stderr
@@ -261,7 +261,7 @@ def test_projector_commands_parse(resolved: dict[str, Any]) -> None:
         command = resolved["services"][name]["command"]
         assert command[0] == "twin-projector"
         args = build_parser().parse_args(command[1:])
-        assert (args.kafka, args.topic, args.group) == (
+        assert (args.bootstrap_server, args.topic, args.group) == (
             "kafka:19092",
             DEFAULT_TOPIC,
             "twin-projector",

@@ -51,7 +51,7 @@ class ProjectorProcess:
     def __init__(self, bootstrap: str, topic: str, group: str, db: Path, *extra: str) -> None:
         self.port = free_port()
         self.log_path = db.with_name(f"{group}-{self.port}.log")
-        args = [sys.executable, "-m", "services.projector", "--kafka", bootstrap, "--topic", topic]
+        args = [sys.executable, "-m", "services.projector", "--bootstrap-server", bootstrap, "--topic", topic]
         args += ["--group", group, "--state-db", str(db), "--port", str(self.port)]
         args += ["--host", "127.0.0.1", *extra]
         env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -153,7 +153,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 name,
                 [
                     *(sys.executable, "-m", "services.projector"),
-                    *("--kafka", kafka_bootstrap, "--topic", topic),
+                    *("--bootstrap-server", kafka_bootstrap, "--topic", topic),
                     *("--group", f"stack-{run}", "--host", HOST),
                     *("--port", str(ports[name]), "--state-db", str(tmp / "projectors.db")),
                 ],
@@ -163,7 +163,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             [
                 *(sys.executable, "-m", "services.cli", "run", "demo", "--live"),
                 *("--speed", str(SPEED), "--until", "30d", "--quiet"),
-                *("--kafka", kafka_bootstrap, "--topic", topic),
+                *("--bootstrap-server", kafka_bootstrap, "--topic", topic),
                 *("--metrics-port", str(ports["twin"]), "--log", str(tmp / "live.twinlog")),
             ],
         )
