@@ -49,7 +49,7 @@ MARK_ENV = "TWIN_CHAOS_MARK"  # every process this test starts inherits it
 #: not sums across a group's members by design (see services.projector.http)
 NOT_SUMS = {
     "twin_mean_time_to_repair_seconds",
-    "twin_sim_time_seconds",
+    "twin_sim_time_timestamp_seconds",
     "twin_consumer_lag_sim_seconds",
     "twin_projector_ready",
 }
@@ -380,7 +380,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
                 ready == [200, 200]
                 and [_total(m, "twin_projector_partitions") for m in ms] == [3, 3]
                 and sum(_total(m, "twin_events_consumed_total") for m in ms) == len(events)
-                and sum(_total(m, "twin_compute_online_tflops") for m in ms)
+                and sum(_total(m, "twin_compute_online_flops") for m in ms)
                 == pytest.approx(want_tflops, rel=1e-9)
             )
 

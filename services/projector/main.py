@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from prometheus_client import CollectorRegistry
 
+    from services.metric_names import standard_collectors
     from services.projector.http import ProjectorCollector, serve
 
     args = build_parser().parse_args(argv)
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         registry = CollectorRegistry()
         registry.register(ProjectorCollector(projector))
+        standard_collectors(registry)
         server = serve(projector, registry, args.host, args.port)
     except TwinError as exc:  # bad settings or port: 2; broker unreachable: 1 (restart helps)
         print(f"twin-projector: {exc}", file=sys.stderr)
