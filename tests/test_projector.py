@@ -51,7 +51,15 @@ class ProjectorProcess:
     def __init__(self, bootstrap: str, topic: str, group: str, db: Path, *extra: str) -> None:
         self.port = free_port()
         self.log_path = db.with_name(f"{group}-{self.port}.log")
-        args = [sys.executable, "-m", "services.projector", "--bootstrap-server", bootstrap, "--topic", topic]
+        args = [
+            sys.executable,
+            "-m",
+            "services.projector",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+        ]
         args += ["--group", group, "--state-db", str(db), "--port", str(self.port)]
         args += ["--host", "127.0.0.1", *extra]
         env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -128,6 +136,8 @@ def wait_for(predicate: Callable[[], bool], log: Path, timeout_s: float = WAIT_S
 def parse_metrics(text: str) -> Series:
     out: Series = {}
     for family in text_string_to_metric_families(text):
+        if family.name.startswith(("process_", "python_")):
+            continue  # the process and platform collectors: this process, not the fold
         for s in family.samples:
             if s.name.endswith("_created"):
                 continue
@@ -248,7 +258,7 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
     figures = {
         "twin_satellites_planned": expected["run"]["satellites_planned"],
         "twin_compute_online_accelerators": fleet["compute_online_accelerators"],
-        "twin_compute_online_flops": fleet["compute_online_tflops"],
+        "twin_compute_online_flops": fleet["compute_online_tflops"] * 1e12,  # base unit
         "twin_power_generated_watts": fleet["power_generated_w"],
         "twin_power_consumed_watts": fleet["power_consumed_w"],
         "twin_satellites_in_shadow": fleet["in_shadow"],
@@ -261,14 +271,18 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
         "twin_deployments_total": counters["deployments"],
         "twin_reboots_total": counters["reboots"],
         "twin_repairs_completed_total": counters["repairs_completed"],
+        # base units: the summary's accelerator-hours, PFLOP-days and kWh converted
         "twin_compute_delivered_accelerator_seconds_total": expected["integrals_closed"][
             "compute_accelerator_hours"
-        ],
-        "twin_compute_delivered_flop_total": expected["integrals_closed"][
-            "compute_pflop_days"
-        ],
-        "twin_energy_generated_joules_total": expected["integrals_closed"]["energy_generated_kwh"],
-        "twin_energy_consumed_joules_total": expected["integrals_closed"]["energy_consumed_kwh"],
+        ]
+        * 3600,
+        "twin_compute_delivered_flop_total": expected["integrals_closed"]["compute_pflop_days"]
+        * 1e15
+        * 86400,
+        "twin_energy_generated_joules_total": expected["integrals_closed"]["energy_generated_kwh"]
+        * 3.6e6,
+        "twin_energy_consumed_joules_total": expected["integrals_closed"]["energy_consumed_kwh"]
+        * 3.6e6,
         "twin_eclipse_satellite_seconds_total": expected["integrals_closed"]["eclipse_satellite_s"],
         "twin_load_shed_satellite_seconds_total": expected["integrals_closed"][
             "load_shed_satellite_s"
@@ -368,6 +382,7 @@ def test_two_projectors_in_one_group_sum_to_one(
         "twin_sim_time_timestamp_seconds",
         "twin_consumer_lag_sim_seconds",
         "twin_projector_ready",
+        "twin_build_info",  # one per process
     }
     got = {k: v for k, v in summed().items() if k[0] not in not_sums}
     assert_same_series(got, {k: v for k, v in want.items() if k[0] not in not_sums})
