@@ -248,7 +248,7 @@ def _start_projector(bootstrap: str, topic: str, group: str, port: int, tmp: Pat
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(tmp / "projector.log", "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.projector", "--kafka", bootstrap, "--topic", topic,
+            [sys.executable, "-m", "services.projector", "--bootstrap-server", bootstrap, "--topic", topic,
              "--group", group, "--port", str(port), "--host", "127.0.0.1",
              "--state-db", str(tmp / "projector.db")],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,

@@ -107,6 +107,38 @@ class Panel:
     stacked: bool = False
     decimals: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    thresholds: list[tuple[float | None, str]] | None = None
+    """Colour steps ``(from value, colour)``; the first starts at -inf (``None``). Stats and
+    gauges without their own get one neutral colour: a count is not good or bad."""
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    no_value: str | None = None
+
+
+@dataclass
+class Row:
+    """A collapsible row heading: the panels after it, up to the next row, belong to it."""
+
+    title: str
+
+
+NEUTRAL = [(None, "blue")]
+#: Series colours by meaning: computing states green, shadow blue, trouble orange/red.
+STATE_COLOURS = {
+    "planned": "#8e8e8e",
+    "launched": "#b877d9",
+    "deployed": "#a352cc",
+    "orbit_raising": "#8f3bb8",
+    "commissioning": "#5794f2",
+    "operational": "green",
+    "in_eclipse": "dark-blue",
+    "load_shed": "orange",
+    "faulted": "red",
+    "awaiting_repair": "dark-red",
+    "under_repair": "yellow",
+    "end_of_life": "#6e6e6e",
+    "deorbited": "#464646",
+    "launch_failed": "#c4162a",
+}
 
 
 def ts(title: str, *queries: Query, **kw: Any) -> Panel:
@@ -135,6 +167,16 @@ def _field_config(p: Panel) -> dict[str, Any]:
     defaults: dict[str, Any] = {"unit": p.unit}
     if p.decimals is not None:
         defaults["decimals"] = p.decimals
+    if p.no_value is not None:
+        defaults["noValue"] = p.no_value
+    steps = p.thresholds or (NEUTRAL if p.kind in GAUGE_KINDS else None)
+    if steps:
+        defaults["thresholds"] = {
+            "mode": "absolute",
+            "steps": [{"value": value, "color": colour} for value, colour in steps],
+        }
+        if p.kind in GAUGE_KINDS:
+            defaults["color"] = {"mode": "thresholds"}
     if p.kind == "timeseries":
         defaults["custom"] = {
             "drawStyle": "line",
@@ -143,7 +185,22 @@ def _field_config(p: Panel) -> dict[str, Any]:
             "showPoints": "never",
             "stacking": {"mode": "normal" if p.stacked else "none", "group": "A"},
         }
-    return {"defaults": defaults, "overrides": []}
+    return {"defaults": defaults, "overrides": p.overrides}
+
+
+GAUGE_KINDS = ("stat", "gauge", "bargauge")
+"""Panel types whose colour comes from thresholds."""
+
+
+def state_colours(legend_prefix: str = "") -> list[dict[str, Any]]:
+    """Overrides fixing each lifecycle state's series colour by meaning (faulted red)."""
+    return [
+        {
+            "matcher": {"id": "byName", "options": f"{legend_prefix}{state}"},
+            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}],
+        }
+        for state, colour in STATE_COLOURS.items()
+    ]
 
 
 def _options(p: Panel) -> dict[str, Any]:
@@ -170,10 +227,15 @@ def _options(p: Panel) -> dict[str, Any]:
     return base
 
 
-def _layout(panels: list[Panel]) -> Iterator[tuple[Panel, dict[str, int]]]:
-    """Left-to-right, top-to-bottom flow on Grafana's 24-column grid."""
+def _layout(panels: list[Panel | Row]) -> Iterator[tuple[Panel | Row, dict[str, int]]]:
+    """Left-to-right, top-to-bottom flow on Grafana's 24-column grid; a row starts a line."""
     x = y = row_height = 0
     for p in panels:
+        if isinstance(p, Row):
+            y, row_height = y + row_height, 0
+            yield p, {"x": 0, "y": y, "w": GRID_WIDTH, "h": 1}
+            x, y = 0, y + 1
+            continue
         if x + p.width > GRID_WIDTH:
             x, y, row_height = 0, y + row_height, 0
         yield p, {"x": x, "y": y, "w": p.width, "h": p.height}
@@ -181,10 +243,104 @@ def _layout(panels: list[Panel]) -> Iterator[tuple[Panel, dict[str, int]]]:
         row_height = max(row_height, p.height)
 
 
-def build_dashboard(uid: str, title: str, about: str, panels: list[Panel]) -> dict[str, Any]:
+#: Dashboard variables: the projector instance and the shell (both multi-select, "All").
+VARIABLES = {
+    "instance": "label_values(twin_projector_ready, instance)",
+    "shell": "label_values(twin_shell_satellites, shell)",
+    "satellite": "label_values(twin_satellite_soc_ratio, satellite)",
+}
+
+
+_VARIABLE_RE = re.compile(r"\$(" + "|".join(VARIABLES) + r")\b")
+
+
+def _variable(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": name,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": VARIABLES[name], "refId": f"{name}-values"},
+        "definition": VARIABLES[name],
+        "refresh": 2,  # on time range change
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 3,
+    }
+
+
+def _annotations() -> list[dict[str, Any]]:
+    """Grafana's built-in alert annotations, and marks where the event stream shows
+    launches, faults and repairs (from the counters' increases)."""
+    marks = [
+        ("Launches", "twin_launches_total", "purple"),
+        ("Faults", "twin_faults_total", "red"),
+        ("Repairs", "twin_repairs_completed_total", "green"),
+    ]
+    out: list[dict[str, Any]] = [
+        {
+            "builtIn": 1,
+            "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+            "enable": True,
+            "hide": True,
+            "iconColor": "rgba(0, 211, 255, 1)",
+            "name": "Annotations & Alerts",
+            "type": "dashboard",
+        }
+    ]
+    for name, counter, colour in marks:
+        out.append(
+            {
+                "name": name,
+                "datasource": DATASOURCE,
+                "enable": name != "Faults",  # many faults: off by default, one click away
+                "iconColor": colour,
+                "expr": f"sum(increase({metric(counter)}[1m])) > 0",
+                "step": "1m",
+                "titleFormat": name,
+                "textFormat": f"{{{{value}}}} {name.lower()} in the last minute",
+                "useValueForTime": False,
+            }
+        )
+    return out
+
+
+def build_dashboard(
+    uid: str,
+    title: str,
+    about: str,
+    panels: list[Panel | Row],
+    variables: tuple[str, ...] = ("instance",),
+) -> dict[str, Any]:
     """The Grafana JSON model of one dashboard (ids and grid positions assigned here)."""
     out: list[dict[str, Any]] = []
     for pid, (p, grid) in enumerate(_layout(panels), start=1):
+        if isinstance(p, Row):
+            out.append(
+                {
+                    "id": pid,
+                    "type": "row",
+                    "title": p.title,
+                    "collapsed": False,
+                    "gridPos": grid,
+                    "panels": [],
+                }
+            )
+            continue
+        if p.kind == "alertlist":
+            out.append(
+                {
+                    "id": pid,
+                    "type": "alertlist",
+                    "title": p.title,
+                    "description": p.description,
+                    "gridPos": grid,
+                    "options": p.options,
+                }
+            )
+            continue
         targets = []
         for i, q in enumerate(p.queries):
             target: dict[str, Any] = {
@@ -223,14 +379,16 @@ def build_dashboard(uid: str, title: str, about: str, panels: list[Panel]) -> di
         "version": 1,
         "time": {"from": "now-30m", "to": "now"},
         "timepicker": {},
-        "templating": {"list": []},
-        "annotations": {"list": []},
+        "templating": {"list": [_variable(v) for v in variables]},
+        "annotations": {"list": _annotations()},
         "links": [
             {
                 "type": "dashboards",
                 "tags": ["orbital-twin"],
                 "asDropdown": False,
                 "title": "Orbital Twin",
+                "includeVars": True,
+                "keepTime": True,
             }
         ],
         "panels": out,
@@ -242,37 +400,67 @@ def build_dashboard(uid: str, title: str, about: str, panels: list[Panel]) -> di
 
 def fleet_overview() -> dict[str, Any]:
     sats = rule("twin:satellites:sum")
-    panels = [
+    panels: list[Panel | Row] = [
+        Row("Now"),
         rule_stat("Satellites planned", "satellites_planned"),
         stat(
             "Satellites computing",
             Query(rule("twin:satellites_computing:sum")),
             description="Operational, in eclipse or load-shed satellites.",
         ),
-        # "tflops": Grafana's unit id for TFLOP/s
-        rule_stat("Compute online", "compute_online_tflops", unit="tflops"),
+        stat(
+            "Compute online",
+            Query(rule("twin:compute_online_pflops:sum")),
+            unit="pflops",
+            description=description("twin_compute_online_flops") + " Shown in PFLOP/s.",
+        ),
         rule_stat("Accelerators online", "compute_online_accelerators"),
-        total_stat(
-            "Compute delivered (PFLOP-days)", "twin_compute_delivered_pflop_days_total", decimals=1
+        stat(
+            "Compute delivered",
+            Query(rule("twin:compute_delivered_pflop_days:sum")),
+            unit="suffix: PFLOP-days",
+            decimals=1,
+            description=description("twin_compute_delivered_flop_total") + " Shown in PFLOP-days.",
         ),
         stat(
             "Simulation time",
-            Query(f"{rule('twin:sim_time_seconds:max')} * 1000"),
+            Query(f"{rule('twin:sim_time_timestamp_seconds:max')} * 1000"),
             unit="dateTimeAsIso",
-            description=description("twin_sim_time_seconds"),
+            description=description("twin_sim_time_timestamp_seconds"),
         ),
+        Panel(
+            "Firing alerts",
+            "alertlist",
+            [],
+            width=24,
+            height=5,
+            description="Alerts of prometheus/rules/alerts.yml that fire now; each links to "
+            "its runbook in docs/operators.md.",
+            options={
+                "alertInstanceLabelFilter": "",
+                "groupMode": "default",
+                "maxItems": 20,
+                "sortOrder": 1,
+                "stateFilter": {"firing": True, "pending": True, "normal": False},
+                "viewMode": "list",
+            },
+        ),
+        Row("Over time"),
         ts(
             "Satellites by state",
             Query(sats, "{{state}}"),
             stacked=True,
             width=24,
             height=9,
-            description=description("twin_satellites"),
+            description=description("twin_satellites") + " Faulted red, in eclipse blue, "
+            "load shed orange, operational green.",
+            overrides=state_colours(),
         ),
         ts(
             "Computing satellites by shell",
             Query(
-                f"sum by (shell) ({rule('twin:shell_satellites:sum')}{{{COMPUTING}}})",
+                f"sum by (shell) "
+                f'({rule("twin:shell_satellites:sum")}{{{COMPUTING}, shell=~"$shell"}})',
                 "shell {{shell}}",
             ),
             stacked=True,
@@ -280,9 +468,9 @@ def fleet_overview() -> dict[str, Any]:
         ),
         ts(
             "Compute online",
-            Query(rule("twin:compute_online_tflops:sum"), "TFLOP/s"),
-            unit="tflops",
-            description=description("twin_compute_online_tflops"),
+            Query(rule("twin:compute_online_pflops:sum"), "PFLOP/s"),
+            unit="pflops",
+            description=description("twin_compute_online_flops") + " Shown in PFLOP/s.",
         ),
         ts(
             "Launches, deployments and deorbits (cumulative)",
@@ -295,11 +483,10 @@ def fleet_overview() -> dict[str, Any]:
         ),
         ts(
             "Compute delivered",
-            Query(
-                total("twin_compute_delivered_accelerator_hours_total"),
-                "accelerator-hours",
-            ),
-            description=description("twin_compute_delivered_accelerator_hours_total"),
+            Query(rule("twin:compute_delivered_accelerator_hours:sum"), "accelerator-hours"),
+            unit="suffix: accelerator-h",
+            description=description("twin_compute_delivered_accelerator_seconds_total")
+            + " Shown in accelerator-hours.",
         ),
     ]
     return build_dashboard(
@@ -307,19 +494,28 @@ def fleet_overview() -> dict[str, Any]:
         "Orbital Twin / Fleet overview",
         "The constellation's lifecycle and compute, summed over projectors.",
         panels,
+        variables=("instance", "shell"),
     )
 
 
 def power_and_eclipses() -> dict[str, Any]:
-    panels = [
+    panels: list[Panel | Row] = [
+        Row("Now"),
         rule_stat("In Earth's shadow", "satellites_in_shadow", width=6),
-        rule_stat("Load shed", "satellites_load_shed", width=6),
+        rule_stat(
+            "Load shed",
+            "satellites_load_shed",
+            width=6,
+            thresholds=[(None, "green"), (1, "orange")],
+        ),
         stat(
             "Batteries at or below 20 %",
             Query(rule("twin:battery_soc_low:ratio")),
             unit="percentunit",
             width=6,
-            description="Share of satellites with telemetry whose state of charge is ≤ 0.2.",
+            thresholds=[(None, "green"), (0.1, "orange"), (0.25, "red")],
+            description="Share of satellites with telemetry whose state of charge is ≤ 0.2; "
+            "FleetBatteryCritical fires above 25 %.",
         ),
         stat(
             "Power balance",
@@ -328,8 +524,10 @@ def power_and_eclipses() -> dict[str, Any]:
             ),
             unit="watt",
             width=6,
+            thresholds=[(None, "orange"), (0, "green")],
             description="Array output minus consumption of the fleet; negative in eclipse.",
         ),
+        Row("Over time"),
         ts(
             "Power generated and consumed",
             Query(rule("twin:power_generated_watts:sum"), "generated"),
@@ -348,10 +546,13 @@ def power_and_eclipses() -> dict[str, Any]:
             "bargauge",
             [
                 Query(
-                    rule("twin:battery_soc_bucket:sum"), "≤ {{le}}", instant=True, format="heatmap"
+                    rule("twin:battery_soc_ratio_bucket:sum"),
+                    "≤ {{le}}",
+                    instant=True,
+                    format="heatmap",
                 )
             ],
-            description=description("twin_battery_soc") + " Satellites per SoC bin.",
+            description=description("twin_battery_soc_ratio") + " Satellites per SoC bin.",
         ),
         ts(
             "Low batteries and load shedding",
@@ -364,8 +565,8 @@ def power_and_eclipses() -> dict[str, Any]:
         ts(
             "Mean state of charge",
             Query(
-                f"{total('twin_battery_soc_gsum')} / "
-                f"clamp_min({total('twin_battery_soc_gcount')}, 1)",
+                f"{total('twin_battery_soc_ratio_gsum')} / "
+                f"clamp_min({total('twin_battery_soc_ratio_gcount')}, 1)",
                 "mean SoC",
             ),
             unit="percentunit",
@@ -373,12 +574,13 @@ def power_and_eclipses() -> dict[str, Any]:
         ),
         ts(
             "Energy (cumulative)",
-            Query(total("twin_energy_generated_kwh_total"), "generated"),
-            Query(total("twin_energy_consumed_kwh_total"), "consumed"),
+            Query(rule("twin:energy_generated_kwh:sum"), "generated"),
+            Query(rule("twin:energy_consumed_kwh:sum"), "consumed"),
             unit="kwatth",
             description=descriptions(
-                "twin_energy_generated_kwh_total", "twin_energy_consumed_kwh_total"
-            ),
+                "twin_energy_generated_joules_total", "twin_energy_consumed_joules_total"
+            )
+            + " Shown in kWh.",
         ),
         ts(
             "Satellite-hours in shadow and load shed (cumulative)",
@@ -403,19 +605,30 @@ def power_and_eclipses() -> dict[str, Any]:
 
 
 def reliability_and_repair() -> dict[str, Any]:
-    panels = [
-        rule_stat("Repair queue", "repair_queue_length"),
+    panels: list[Panel | Row] = [
+        Row("Now"),
+        rule_stat(
+            "Repair queue",
+            "repair_queue_length",
+            thresholds=[(None, "green"), (1, "yellow"), (20, "orange")],
+        ),
         rule_stat("Robots busy", "repair_robots_busy"),
         rule_stat("Robots", "repair_robots"),
         total_stat("Spare parts", "twin_repair_spares"),
         stat(
             "Mean time to repair",
-            Query(rule("twin:repair_time_seconds:mean")),
+            # no value (not 0 s) before the first repair
+            Query(
+                f"{rule('twin:repair_time_seconds:mean')} "
+                f"and on() {total('twin_repairs_completed_total')} > 0"
+            ),
             unit="s",
+            no_value="no repairs yet",
             description=description("twin_mean_time_to_repair_seconds")
             + " Simulated seconds, weighted over projectors.",
         ),
         total_stat("Repairs completed", "twin_repairs_completed_total"),
+        Row("Over time"),
         ts(
             "Faults by component (per wall-clock minute)",
             Query(f"sum by (component) ({rule('twin:faults:rate5m')}) * 60", "{{component}}"),
@@ -441,9 +654,14 @@ def reliability_and_repair() -> dict[str, Any]:
         ),
         ts(
             "Mean time to repair",
-            Query(rule("twin:repair_time_seconds:mean"), "fleet"),
             Query(
-                f"max by (instance) ({metric('twin_mean_time_to_repair_seconds')})",
+                f"{rule('twin:repair_time_seconds:mean')} "
+                f"and on() {total('twin_repairs_completed_total')} > 0",
+                "fleet",
+            ),
+            Query(
+                f"max by (instance) "
+                f'({metric("twin_mean_time_to_repair_seconds")}{{instance=~"$instance"}})',
                 "{{instance}}",
             ),
             unit="s",
@@ -471,28 +689,48 @@ def reliability_and_repair() -> dict[str, Any]:
 
 
 def pipeline_health() -> dict[str, Any]:
-    panels = [
+    panels: list[Panel | Row] = [
+        Row("Now"),
         stat(
             "Projectors up",
             Query('sum(up{job="twin-projector"})'),
             width=6,
-            description="Projector instances Prometheus can scrape (ProjectorDown alert).",
+            thresholds=[(None, "red"), (1, "orange"), (2, "green")],
+            description="Projector instances Prometheus can scrape, of the 2 in the stack "
+            "(ProjectorDown alert).",
         ),
-        total_stat("Projectors ready", "twin_projector_ready", width=6),
+        total_stat(
+            "Projectors ready",
+            "twin_projector_ready",
+            width=6,
+            thresholds=[(None, "red"), (1, "orange"), (2, "green")],
+        ),
         stat(
             "Live lag behind wall clock",
             Query(f"max({metric('twin_live_lag_seconds')})"),
             unit="s",
             width=6,
-            description=description("twin_live_lag_seconds"),
+            thresholds=[(None, "green"), (10, "orange"), (30, "red")],
+            description=description("twin_live_lag_seconds")
+            + " LiveSimulationDrifting fires above 30 s.",
         ),
         stat(
             "Live speed",
-            Query(f"max({metric('twin_live_speed')})"),
+            Query(f"max({metric('twin_live_speed_ratio')})"),
             unit="suffix:×",
             width=6,
-            description=description("twin_live_speed"),
+            description=description("twin_live_speed_ratio"),
         ),
+        stat(
+            "Versions running",
+            Query(f"count by (version) ({metric('twin_build_info')})", "{{version}}"),
+            width=24,
+            height=3,
+            options={"textMode": "value_and_name"},
+            description=description("twin_build_info")
+            + " Processes (simulator, projectors) per version.",
+        ),
+        Row("Over time"),
         ts(
             "Events per second",
             Query(f"sum({rule('twin:events_consumed:rate1m')})", "consumed (projectors)"),
@@ -515,7 +753,11 @@ def pipeline_health() -> dict[str, Any]:
         ),
         ts(
             "Consumer lag (simulated seconds)",
-            Query(f"max by (instance) ({metric('twin_consumer_lag_sim_seconds')})", "{{instance}}"),
+            Query(
+                f"max by (instance) "
+                f'({metric("twin_consumer_lag_sim_seconds")}{{instance=~"$instance"}})',
+                "{{instance}}",
+            ),
             unit="s",
             description=description("twin_consumer_lag_sim_seconds"),
         ),
@@ -538,14 +780,18 @@ def pipeline_health() -> dict[str, Any]:
         ),
         ts(
             "Simulation clock",
-            Query(f"max({metric('twin_live_sim_time_seconds')}) * 1000", "simulator"),
-            Query(f"{rule('twin:sim_time_seconds:max')} * 1000", "projectors"),
+            Query(f"max({metric('twin_live_sim_time_timestamp_seconds')}) * 1000", "simulator"),
+            Query(f"{rule('twin:sim_time_timestamp_seconds:max')} * 1000", "projectors"),
             unit="dateTimeAsIso",
             description="Simulation time of the simulator and of the last folded event.",
         ),
         ts(
             "Partitions per projector",
-            Query(f"sum by (instance) ({metric('twin_projector_partitions')})", "{{instance}}"),
+            Query(
+                f"sum by (instance) "
+                f'({metric("twin_projector_partitions")}{{instance=~"$instance"}})',
+                "{{instance}}",
+            ),
             description=description("twin_projector_partitions"),
         ),
         ts(
@@ -563,8 +809,58 @@ def pipeline_health() -> dict[str, Any]:
     )
 
 
+def satellite() -> dict[str, Any]:
+    """The drill-down board: one satellite's (or a few) battery and compute, from the opt-in
+    per-satellite series (``twin-projector --per-satellite-metrics N``)."""
+    sel = '{satellite=~"$satellite"}'
+    panels: list[Panel | Row] = [
+        Row("Now"),
+        stat(
+            "State of charge",
+            Query(f"min({metric('twin_satellite_soc_ratio')}{sel})"),
+            unit="percentunit",
+            width=12,
+            thresholds=[(None, "red"), (0.2, "orange"), (0.4, "green")],
+            description=description("twin_satellite_soc_ratio") + " Lowest of the selection.",
+        ),
+        stat(
+            "Accelerators computing",
+            Query(f"sum({metric('twin_satellite_compute_online_accelerators')}{sel})"),
+            width=12,
+            description=description("twin_satellite_compute_online_accelerators"),
+        ),
+        Row("Over time"),
+        ts(
+            "State of charge",
+            Query(f"{metric('twin_satellite_soc_ratio')}{sel}", "{{satellite}}"),
+            unit="percentunit",
+            description=description("twin_satellite_soc_ratio"),
+        ),
+        ts(
+            "Accelerators computing",
+            Query(f"{metric('twin_satellite_compute_online_accelerators')}{sel}", "{{satellite}}"),
+            description=description("twin_satellite_compute_online_accelerators"),
+        ),
+    ]
+    return build_dashboard(
+        "twin-satellite",
+        "Orbital Twin / Satellite",
+        "One satellite at a time (choose it above), from the projectors' opt-in per-satellite "
+        "series (twin-projector --per-satellite-metrics N exports the first N by id).",
+        panels,
+        variables=("satellite",),
+    )
+
+
 #: Grafana unit ids for the units the projections declare (twin.projections.specs).
-GRAFANA_UNITS = {"": "short", "s": "s", "W": "watt", "kWh": "kwatth", "TFLOPS": "tflops"}
+GRAFANA_UNITS = {
+    "": "short",
+    "s": "s",
+    "W": "watt",
+    "J": "joule",
+    "FLOP/s": "flops",
+    "ratio": "percentunit",
+}
 
 
 def spec_query(spec: MetricSpec) -> str:
@@ -580,8 +876,9 @@ def spec_query(spec: MetricSpec) -> str:
 def projections() -> dict[str, Any]:
     """Every metric family every projection declares, one panel each, grouped by projection:
     a new projection's metrics are on a board without touching this file."""
-    panels = []
+    panels: list[Panel | Row] = []
     for part in (FleetCore, *REGISTRY):
+        panels.append(Row(part.name))
         for spec in part.metrics:
             legend = " ".join(f"{{{{{label}}}}}" for label in spec.labels) or spec.name
             if spec.kind == "gaugehistogram":
@@ -612,6 +909,7 @@ BOARDS = {
     "reliability-repair.json": reliability_and_repair,
     "pipeline-health.json": pipeline_health,
     "projections.json": projections,
+    "satellite.json": satellite,
 }
 
 
@@ -626,12 +924,14 @@ def dashboards() -> dict[str, dict[str, Any]]:
 
 
 def panel_queries(boards: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, str, str]]:
-    """``(dashboard uid, panel title, expr)`` for every target of every panel."""
+    """``(dashboard uid, panel title, expr)`` for every target of every panel, with the
+    dashboard variables at "All" (``.*``), as Grafana sends them on first load."""
     out = []
     for board in (boards or dashboards()).values():
         for panel in board["panels"]:
             for target in panel.get("targets", []):
-                out.append((board["uid"], panel["title"], target["expr"]))
+                expr = _VARIABLE_RE.sub(".*", target["expr"])
+                out.append((board["uid"], panel["title"], expr))
     return out
 
 

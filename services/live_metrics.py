@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from services.http_server import TimeoutHandler, listen
-from services.metric_names import BY_NAME
+from services.metric_names import BY_NAME, standard_collectors
 
 if TYPE_CHECKING:
     from twin.sim.engine import Engine
@@ -32,13 +32,13 @@ class LiveCollector:
         engine = self.engine
         name, doc = meta("twin_live_events_emitted_total")
         yield CounterMetricFamily(name, doc, value=engine.offset)
-        name, doc = meta("twin_live_sim_time_seconds")
+        name, doc = meta("twin_live_sim_time_timestamp_seconds")
         yield GaugeMetricFamily(name, doc, value=self.epoch_unix + engine.env.now)
         current = getattr(engine.env, "current_lag_s", None)
         lag = current() if current is not None else 0.0
         name, doc = meta("twin_live_lag_seconds")
         yield GaugeMetricFamily(name, doc, value=lag)
-        name, doc = meta("twin_live_speed")
+        name, doc = meta("twin_live_speed_ratio")
         yield GaugeMetricFamily(name, doc, value=self.speed or 0.0)
 
 
@@ -49,6 +49,7 @@ def serve_live_metrics(
     :mod:`services.http_server`); returns the registry."""
     registry = CollectorRegistry()
     registry.register(LiveCollector(engine, speed))
+    standard_collectors(registry)
 
     class Handler(TimeoutHandler):
         def do_GET(self) -> None:

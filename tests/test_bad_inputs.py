@@ -412,7 +412,7 @@ def _(tmp: Path) -> tuple[list[str], list[str]]:
 def cli_state_case(id: str, at: str) -> None:
     def build(tmp: Path) -> tuple[list[str], list[str]]:
         log = write_log(tmp / "run.twinlog")
-        return ["state", str(log), "--at", at], ["--at"]
+        return ["state", str(log), "--until", at], ["--until"]
 
     CASES.append(Case(f"cli-state-at-{id or 'empty'}", build))
 
@@ -564,14 +564,15 @@ def import_case(
     *,
     existing_log: bool = True,
 ) -> None:
-    """Import ``records`` over an existing log (which must stay byte-identical)."""
+    """Import ``records`` over an existing log with ``--force`` (the log must stay
+    byte-identical: it is replaced only by a complete, valid import)."""
 
     def build(tmp: Path) -> tuple[list[str], list[str]]:
         src = write_jsonl(tmp / "in.jsonl", records())
         target = tmp / "target.twinlog"
         if existing_log:
             write_log(target, sample_run(n_sats=2, run_id="existing"))
-        argv = ["log", "import", str(src), "--log", str(target)]
+        argv = ["log", "import", str(src), "--log", str(target), "--force"]
         return argv, [w.replace("{src}", str(src)) for w in where]
 
     CASES.append(Case(f"import-{id}", build))
@@ -719,14 +720,14 @@ import_case("nan-duration", _nan_field, ["{src}:", "duration_s"])
 @case("import-missing-file")
 def _(tmp: Path) -> tuple[list[str], list[str]]:
     target = write_log(tmp / "target.twinlog")
-    return ["log", "import", str(tmp / "missing.jsonl"), "--log", str(target)], ["missing.jsonl"]
+    return ["log", "import", str(tmp / "missing.jsonl"), "--log", str(target), "--force"], ["missing.jsonl"]
 
 
 @case("import-source-is-a-directory")
 def _(tmp: Path) -> tuple[list[str], list[str]]:
     (tmp / "d.jsonl").mkdir()
     target = write_log(tmp / "target.twinlog")
-    return ["log", "import", str(tmp / "d.jsonl"), "--log", str(target)], ["d.jsonl"]
+    return ["log", "import", str(tmp / "d.jsonl"), "--log", str(target), "--force"], ["d.jsonl"]
 
 
 @case("import-target-is-a-directory")
@@ -741,7 +742,7 @@ def _(tmp: Path) -> tuple[list[str], list[str]]:
     src = write_log(tmp / "src.twinlog")
     corrupt_payload(src, 3, b"garbage")
     target = write_log(tmp / "target.twinlog", sample_run(n_sats=2, run_id="existing"))
-    return ["log", "import", str(src), "--log", str(target)], [str(src), "3"]
+    return ["log", "import", str(src), "--log", str(target), "--force"], [str(src), "3"]
 
 
 @case("import-from-log-with-duplicate-ids")
@@ -751,7 +752,22 @@ def _(tmp: Path) -> tuple[list[str], list[str]]:
         src, 6, _payload_with(src, 6, event_id=json.loads(_payload_with(src, 2))["event_id"])
     )
     target = write_log(tmp / "target.twinlog", sample_run(n_sats=2, run_id="existing"))
-    return ["log", "import", str(src), "--log", str(target)], [str(src), "event_id"]
+    argv = ["log", "import", str(src), "--log", str(target), "--force"]
+    return argv, [str(src), "event_id"]
+
+
+@case("import-over-existing-log-without-force")
+def _(tmp: Path) -> tuple[list[str], list[str]]:
+    src = write_jsonl(tmp / "in.jsonl", list(good()))
+    target = write_log(tmp / "target.twinlog", sample_run(n_sats=2, run_id="existing"))
+    return ["log", "import", str(src), "--log", str(target)], ["target.twinlog", "--force"]
+
+
+@case("cli-run-over-existing-log-without-force")
+def _(tmp: Path) -> tuple[list[str], list[str]]:
+    target = write_log(tmp / "out.twinlog")
+    argv = ["run", str(scenario_with(tmp)), "--log", str(target), "--quiet"]
+    return argv, ["out.twinlog", "--force"]
 
 
 # ---------------------------------------------------------------------- the test

@@ -49,9 +49,10 @@ MARK_ENV = "TWIN_CHAOS_MARK"  # every process this test starts inherits it
 #: not sums across a group's members by design (see services.projector.http)
 NOT_SUMS = {
     "twin_mean_time_to_repair_seconds",
-    "twin_sim_time_seconds",
+    "twin_sim_time_timestamp_seconds",
     "twin_consumer_lag_sim_seconds",
     "twin_projector_ready",
+    "twin_build_info",  # one per process
 }
 
 
@@ -281,7 +282,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
         # the run first: it refuses a topic that already holds events, and creates it
         run = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "run", "demo", "--until", UNTIL, "--live",
-             "--speed", str(SPEED), "--kafka", bootstrap, "--topic", topic,
+             "--speed", str(SPEED), "--bootstrap-server", bootstrap, "--topic", topic,
              "--log", str(log_path), "--quiet"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=_env() if patient else dict(_env(), **impatient),
@@ -337,7 +338,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
         if run.returncode == 1 and "--resume" in run_err:
             resume = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "log", "import", str(log_path),
-                 "--kafka", bootstrap, "--topic", topic, "--resume"],
+                 "--bootstrap-server", bootstrap, "--topic", topic, "--resume"],
                 cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             started_pids[resume.pid] = _started_at(resume.pid)
@@ -367,7 +368,7 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
 
         # both projectors ready, together folding every event once
         expected = fold(events).summary()
-        want_tflops = expected["fleet"]["compute_online_tflops"]
+        want_flops = expected["fleet"]["compute_online_tflops"] * 1e12  # base unit
         seen: dict[str, Any] = {}
 
         def settled() -> bool:
@@ -380,8 +381,8 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
                 ready == [200, 200]
                 and [_total(m, "twin_projector_partitions") for m in ms] == [3, 3]
                 and sum(_total(m, "twin_events_consumed_total") for m in ms) == len(events)
-                and sum(_total(m, "twin_compute_online_tflops") for m in ms)
-                == pytest.approx(want_tflops, rel=1e-9)
+                and sum(_total(m, "twin_compute_online_flops") for m in ms)
+                == pytest.approx(want_flops, rel=1e-9)
             )
 
         _wait(settled, slots, seen)

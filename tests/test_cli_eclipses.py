@@ -15,7 +15,7 @@ import services.cli
 
 DATA = Path(__file__).parent / "data" / "eclipses"
 FLEET = str(DATA / "fleet.3le")  # ISS-LIKE (starts in shadow), SHELL-550, ECC-0.1
-FIELDS = ["satellite", "shadow_start", "umbra_start", "umbra_end", "shadow_end"]
+FIELDS = ["satellite", "norad_cat_id", "shadow_start", "umbra_start", "umbra_end", "shadow_end"]
 ARGS = ["eclipses", FLEET, "--start", "2026-11-23T00:00:00Z", "--duration", "3h"]
 
 
@@ -39,13 +39,19 @@ def test_jsonl_records_sorted_with_nulls(capsys: pytest.CaptureFixture[str]) -> 
     keys = [(r["satellite"], r["shadow_start"] or "") for r in rows]
     assert keys == sorted(keys)
     assert {r["satellite"] for r in rows} == {"ISS-LIKE", "SHELL-550", "ECC-0.1"}
+    # every record carries the catalogue number the file gives (TLE columns 3-7)
+    lines = Path(FLEET).read_text().splitlines()
+    catalog = {
+        name.strip(): int(line2[2:7]) for name, line2 in zip(lines[0::3], lines[2::3], strict=True)
+    }
+    assert all(r["norad_cat_id"] == catalog[r["satellite"]] for r in rows)
     iss = [r for r in rows if r["satellite"] == "ISS-LIKE"]
     # in shadow at the span start: entry times cut (null); last pass cut at the end
     assert iss[0]["shadow_start"] is None and iss[0]["umbra_start"] is None
     assert iss[0]["shadow_end"] == "2026-11-23T00:26:47.092Z"
     assert iss[-1]["shadow_end"] is None and iss[-1]["shadow_start"] is not None
     for r in rows:
-        times = [r[f] for f in FIELDS[1:] if r[f] is not None]
+        times = [r[f] for f in FIELDS[2:] if r[f] is not None]
         assert times == sorted(times)
         assert all(t.startswith("2026-11-23T") and t.endswith("Z") and len(t) == 24 for t in times)
 
@@ -57,11 +63,11 @@ def test_csv_matches_jsonl(capsys: pytest.CaptureFixture[str]) -> None:
     rows = list(csv.reader(io.StringIO(out_csv)))
     assert rows[0] == FIELDS
     expected = [
-        [r[f] if r[f] is not None else "" for f in FIELDS]
+        [str(r[f]) if r[f] is not None else "" for f in FIELDS]
         for r in map(json.loads, out_json.splitlines())
     ]
     assert rows[1:] == expected
-    assert rows[1][1] == "" or any(row[1] == "" for row in rows[1:])
+    assert any(row[2] == "" for row in rows[1:])
 
 
 @pytest.mark.parametrize(

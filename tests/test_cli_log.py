@@ -39,7 +39,7 @@ def test_export_writes_the_codec_bytes(
 
 def test_export_import_round_trip_is_byte_identical(log_path: Path, tmp_path: Path) -> None:
     jsonl = tmp_path / "run.jsonl"
-    assert main(["log", "export", str(log_path), "--jsonl", "--out", str(jsonl)]) == 0
+    assert main(["log", "export", str(log_path), "--out", str(jsonl)]) == 0
     copy = tmp_path / "copy.twinlog"
     assert main(["log", "import", str(jsonl), "--log", str(copy)]) == 0
     again = tmp_path / "again.jsonl"
@@ -53,6 +53,25 @@ def test_export_import_round_trip_is_byte_identical(log_path: Path, tmp_path: Pa
         "run.jsonl",
         "run.twinlog",
     ]
+
+
+def test_import_replaces_an_existing_log_only_with_force(
+    log_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = tmp_path / "run.jsonl"
+    assert main(["log", "export", str(log_path), "--out", str(jsonl)]) == 0
+    other = tmp_path / "other.twinlog"
+    with SqliteEventLog(other, mode="w") as log:
+        log.append(sample_run(n_sats=1, run_id="other"))
+    before = other.read_bytes()
+    capsys.readouterr()
+    assert main(["log", "import", str(jsonl), "--log", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "other.twinlog" in err and "--force" in err
+    assert other.read_bytes() == before
+    assert main(["log", "import", str(jsonl), "--log", str(other), "--force"]) == 0
+    with SqliteEventLog(log_path) as a, SqliteEventLog(other) as b:
+        assert list(a.read_raw()) == list(b.read_raw())
 
 
 def test_import_upcasts_old_versions_and_skips_blank_lines(tmp_path: Path) -> None:
@@ -155,11 +174,11 @@ def test_state_at_a_time_or_a_duration(
     prefix = [e for e in events if e.sim_time <= "2026-11-23T00:03:00.000Z"]
     expected = json.loads(json.dumps(fold(prefix).summary()))
     for at in (t, "180s", "3m"):
-        assert main(["state", str(log_path), "--at", at, "--json"]) == 0
+        assert main(["state", str(log_path), "--until", at, "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == expected, at
     assert expected["fleet"]["in_shadow"] == 2
-    assert main(["state", str(log_path), "--at", "yesterday"]) == 2
-    assert "--at" in capsys.readouterr().err
+    assert main(["state", str(log_path), "--until", "yesterday"]) == 2
+    assert "--until" in capsys.readouterr().err
 
 
 def test_state_human_table(log_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

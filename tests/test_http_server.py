@@ -79,7 +79,7 @@ def test_services_listen_on_loopback_by_default() -> None:
     from services.cli import build_parser as cli_parser
     from services.projector.main import build_parser
 
-    assert build_parser().parse_args(["--kafka", "k:9092"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["--bootstrap-server", "k:9092"]).host == "127.0.0.1"
     args = cli_parser().parse_args(["run", "demo", "--metrics-port", "9107"])
     assert args.metrics_host == "127.0.0.1"
 

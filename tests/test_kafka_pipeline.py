@@ -74,7 +74,7 @@ def demo_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     topic = unique_topic("demo")
     log = tmp_path_factory.mktemp("demo") / "demo.twinlog"
     argv = ["run", "demo", "--until", "1d", "--quiet", "--log", str(log)]
-    assert main([*argv, "--kafka", kafka_bootstrap, "--topic", topic]) == 0
+    assert main([*argv, "--bootstrap-server", kafka_bootstrap, "--topic", topic]) == 0
     with SqliteEventLog(log) as embedded:
         raws = list(embedded.read_raw())
     return {"topic": topic, "log": log, "raws": raws, "run_id": decode(raws[0]).run_id}
@@ -112,20 +112,45 @@ def test_round_trip_embedded_kafka_embedded_is_byte_identical(
 ) -> None:
     topic = unique_topic("roundtrip")
     log = str(demo_run["log"])
-    assert main(["log", "import", log, "--kafka", kafka_bootstrap, "--topic", topic]) == 0
+    assert (
+        main(["log", "import", log, "--bootstrap-server", kafka_bootstrap, "--topic", topic]) == 0
+    )
     back = tmp_path / "back.twinlog"
-    argv = ["log", "import", "--from-kafka", kafka_bootstrap, "--topic", topic, "--log", str(back)]
+    argv = [
+        "log",
+        "import",
+        "--from-topic",
+        topic,
+        "--bootstrap-server",
+        kafka_bootstrap,
+        "--log",
+        str(back),
+    ]
     assert main(argv) == 0
     with SqliteEventLog(back) as copy:
         assert list(copy.read_raw()) == demo_run["raws"]
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     assert main(["log", "export", log, "--out", str(a)]) == 0
     assert (
-        main(["log", "export", "--kafka", kafka_bootstrap, "--topic", topic, "--out", str(b)]) == 0
+        main(
+            [
+                "log",
+                "export",
+                "--bootstrap-server",
+                kafka_bootstrap,
+                "--topic",
+                topic,
+                "--out",
+                str(b),
+            ]
+        )
+        == 0
     )
     assert a.read_bytes() == b.read_bytes()
     # a topic that already holds a run is refused, not appended to
-    assert main(["log", "import", log, "--kafka", kafka_bootstrap, "--topic", topic]) == 2
+    assert (
+        main(["log", "import", log, "--bootstrap-server", kafka_bootstrap, "--topic", topic]) == 2
+    )
 
 
 @pytest.mark.parametrize("until", ["2026-11-23T17:30:00Z", "2d"])
@@ -136,14 +161,26 @@ def test_replay_until_equals_state_at(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = demo_run["topic"]
-    assert main(["replay", "--kafka", kafka_bootstrap, "--topic", topic, "--until", until]) == 0
+    assert (
+        main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", topic, "--until", until])
+        == 0
+    )
     replayed = capsys.readouterr().out
-    assert main(["state", str(demo_run["log"]), "--at", until]) == 0
+    assert main(["state", str(demo_run["log"]), "--until", until]) == 0
     assert replayed == capsys.readouterr().out
-    argv = ["replay", "--kafka", kafka_bootstrap, "--topic", topic, "--until", until, "--json"]
+    argv = [
+        "replay",
+        "--bootstrap-server",
+        kafka_bootstrap,
+        "--topic",
+        topic,
+        "--until",
+        until,
+        "--json",
+    ]
     assert main(argv) == 0
     replayed_json = json.loads(capsys.readouterr().out)
-    assert main(["state", str(demo_run["log"]), "--at", until, "--json"]) == 0
+    assert main(["state", str(demo_run["log"]), "--until", until, "--json"]) == 0
     assert replayed_json == json.loads(capsys.readouterr().out)
     assert replayed_json["position"]["events_applied"] > 0
 

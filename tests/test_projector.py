@@ -51,7 +51,15 @@ class ProjectorProcess:
     def __init__(self, bootstrap: str, topic: str, group: str, db: Path, *extra: str) -> None:
         self.port = free_port()
         self.log_path = db.with_name(f"{group}-{self.port}.log")
-        args = [sys.executable, "-m", "services.projector", "--kafka", bootstrap, "--topic", topic]
+        args = [
+            sys.executable,
+            "-m",
+            "services.projector",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+        ]
         args += ["--group", group, "--state-db", str(db), "--port", str(self.port)]
         args += ["--host", "127.0.0.1", *extra]
         env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -128,6 +136,8 @@ def wait_for(predicate: Callable[[], bool], log: Path, timeout_s: float = WAIT_S
 def parse_metrics(text: str) -> Series:
     out: Series = {}
     for family in text_string_to_metric_families(text):
+        if family.name.startswith(("process_", "python_")):
+            continue  # the process and platform collectors: this process, not the fold
         for s in family.samples:
             if s.name.endswith("_created"):
                 continue
@@ -248,7 +258,7 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
     figures = {
         "twin_satellites_planned": expected["run"]["satellites_planned"],
         "twin_compute_online_accelerators": fleet["compute_online_accelerators"],
-        "twin_compute_online_tflops": fleet["compute_online_tflops"],
+        "twin_compute_online_flops": fleet["compute_online_tflops"] * 1e12,  # base unit
         "twin_power_generated_watts": fleet["power_generated_w"],
         "twin_power_consumed_watts": fleet["power_consumed_w"],
         "twin_satellites_in_shadow": fleet["in_shadow"],
@@ -261,14 +271,18 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
         "twin_deployments_total": counters["deployments"],
         "twin_reboots_total": counters["reboots"],
         "twin_repairs_completed_total": counters["repairs_completed"],
-        "twin_compute_delivered_accelerator_hours_total": expected["integrals_closed"][
+        # base units: the summary's accelerator-hours, PFLOP-days and kWh converted
+        "twin_compute_delivered_accelerator_seconds_total": expected["integrals_closed"][
             "compute_accelerator_hours"
-        ],
-        "twin_compute_delivered_pflop_days_total": expected["integrals_closed"][
-            "compute_pflop_days"
-        ],
-        "twin_energy_generated_kwh_total": expected["integrals_closed"]["energy_generated_kwh"],
-        "twin_energy_consumed_kwh_total": expected["integrals_closed"]["energy_consumed_kwh"],
+        ]
+        * 3600,
+        "twin_compute_delivered_flop_total": expected["integrals_closed"]["compute_pflop_days"]
+        * 1e15
+        * 86400,
+        "twin_energy_generated_joules_total": expected["integrals_closed"]["energy_generated_kwh"]
+        * 3.6e6,
+        "twin_energy_consumed_joules_total": expected["integrals_closed"]["energy_consumed_kwh"]
+        * 3.6e6,
         "twin_eclipse_satellite_seconds_total": expected["integrals_closed"]["eclipse_satellite_s"],
         "twin_load_shed_satellite_seconds_total": expected["integrals_closed"][
             "load_shed_satellite_s"
@@ -286,11 +300,11 @@ def test_metrics_equal_the_fold(single: dict[str, Any], expected: dict[str, Any]
     cumulative = 0
     for k, n in enumerate(fleet["soc_histogram"], start=1):
         cumulative += n
-        assert value(m, "twin_battery_soc_bucket", le=f"{k / 10:.1f}") == cumulative
-    assert value(m, "twin_battery_soc_gcount") == cumulative
+        assert value(m, "twin_battery_soc_ratio_bucket", le=f"{k / 10:.1f}") == cumulative
+    assert value(m, "twin_battery_soc_ratio_gcount") == cumulative
     lags = [v for (name, _), v in m.items() if name == "twin_consumer_lag_events"]
     assert lags == [0] * 6
-    assert sum(1 for (name, _) in m if name == "twin_satellite_soc") <= 5
+    assert sum(1 for (name, _) in m if name == "twin_satellite_soc_ratio") <= 5
 
 
 def test_satellite_endpoint(single: dict[str, Any], events: list[EventBase]) -> None:
@@ -356,23 +370,24 @@ def test_two_projectors_in_one_group_sum_to_one(
             v for m in (ma, mb) for (n, _), v in m.items() if n == "twin_events_consumed_total"
         )
         # the projector without the run partition learns TFLOPS per accelerator by a probe
-        tflops = sum(value(m, "twin_compute_online_tflops") for m in (ma, mb))
+        tflops = sum(value(m, "twin_compute_online_flops") for m in (ma, mb))
         return parts == [3, 3] and ready == [1, 1] and total == len(events) and tflops == want_tf
 
     want = fleet_series(single["metrics"])
-    want_tf = value(want, "twin_compute_online_tflops")
+    want_tf = value(want, "twin_compute_online_flops")
     wait_for(settled, a.log_path)
     # not sums by design (see services.projector.http): max, min or a ratio of two counters
     not_sums = {
         "twin_mean_time_to_repair_seconds",
-        "twin_sim_time_seconds",
+        "twin_sim_time_timestamp_seconds",
         "twin_consumer_lag_sim_seconds",
         "twin_projector_ready",
+        "twin_build_info",  # one per process
     }
     got = {k: v for k, v in summed().items() if k[0] not in not_sums}
     assert_same_series(got, {k: v for k, v in want.items() if k[0] not in not_sums})
-    sim_times = [value(p.metrics(), "twin_sim_time_seconds") for p in (a, b)]
-    assert max(sim_times) == value(want, "twin_sim_time_seconds")
+    sim_times = [value(p.metrics(), "twin_sim_time_timestamp_seconds") for p in (a, b)]
+    assert max(sim_times) == value(want, "twin_sim_time_timestamp_seconds")
 
 
 # ---------------------------------------------------------------------- poison messages

@@ -59,7 +59,7 @@ def test_a_run_outlives_its_broker_and_resume_finishes_the_topic(
     }
     run = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "run", "demo", "--until", "3d", "--live",
-         "--speed", "13000", "--kafka", bootstrap, "--topic", topic, "--log", str(log),
+         "--speed", "13000", "--bootstrap-server", bootstrap, "--topic", topic, "--log", str(log),
          "--quiet"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -84,13 +84,13 @@ def test_a_run_outlives_its_broker_and_resume_finishes_the_topic(
 
     # a second run onto the same topic is refused before it simulates anything
     with redirect_stderr(io.StringIO()) as err:
-        code = main(["run", "demo", "--until", "1h", "--kafka", bootstrap, "--topic", topic,
+        code = main(["run", "demo", "--until", "1h", "--bootstrap-server", bootstrap, "--topic", topic,
                      "--log", str(tmp_path / "other.twinlog"), "--quiet"])  # fmt: skip
     assert code == 2 and "already holds events" in err.getvalue()
     assert not (tmp_path / "other.twinlog").exists()
     assert _records_on(bootstrap, topic) == published
 
-    resume = ["log", "import", str(log), "--kafka", bootstrap, "--topic", topic, "--resume"]
+    resume = ["log", "import", str(log), "--bootstrap-server", bootstrap, "--topic", topic, "--resume"]
     with redirect_stderr(io.StringIO()) as err:
         assert main(resume) == 0
     assert f"{published:,} events were there" in err.getvalue()
@@ -108,12 +108,12 @@ def test_resume_refuses_a_topic_of_another_run(kafka_bootstrap: str, tmp_path: P
     topic = f"resume-other-{uuid.uuid4().hex[:10]}"
     first, second = tmp_path / "a.twinlog", tmp_path / "b.twinlog"
     assert main(["run", "demo", "--until", "2h", "--seed", "1", "--log", str(first), "--quiet",
-                 "--kafka", kafka_bootstrap, "--topic", topic]) == 0  # fmt: skip
+                 "--bootstrap-server", kafka_bootstrap, "--topic", topic]) == 0  # fmt: skip
     assert main(["run", "demo", "--until", "2h", "--seed", "2", "--log", str(second),
                  "--quiet"]) == 0  # fmt: skip
     before = _records_on(kafka_bootstrap, topic)
     with redirect_stderr(io.StringIO()) as err:
-        code = main(["log", "import", str(second), "--kafka", kafka_bootstrap, "--topic", topic,
+        code = main(["log", "import", str(second), "--bootstrap-server", kafka_bootstrap, "--topic", topic,
                      "--resume"])  # fmt: skip
     assert code == 2, err.getvalue()
     assert "holds run" in err.getvalue() and str(second) in err.getvalue()
@@ -135,6 +135,6 @@ def test_log_info_refuses_a_topic_that_holds_a_run_twice(
         publisher.publish(events)  # what re-running onto one topic used to do
     err = io.StringIO()
     with redirect_stderr(err), redirect_stdout(io.StringIO()):
-        code = main(["log", "info", "--kafka", kafka_bootstrap, "--topic", topic])
+        code = main(["log", "info", "--bootstrap-server", kafka_bootstrap, "--topic", topic])
     assert code != 0  # not a count inflated without comment
     assert "holds event offset 0 twice" in err.getvalue(), err.getvalue()

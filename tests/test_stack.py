@@ -153,9 +153,10 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 name,
                 [
                     *(sys.executable, "-m", "services.projector"),
-                    *("--kafka", kafka_bootstrap, "--topic", topic),
+                    *("--bootstrap-server", kafka_bootstrap, "--topic", topic),
                     *("--group", f"stack-{run}", "--host", HOST),
                     *("--port", str(ports[name]), "--state-db", str(tmp / "projectors.db")),
+                    *("--per-satellite-metrics", "20"),  # the Satellite board's series
                 ],
             )
         procs.start(
@@ -163,7 +164,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             [
                 *(sys.executable, "-m", "services.cli", "run", "demo", "--live"),
                 *("--speed", str(SPEED), "--until", "30d", "--quiet"),
-                *("--kafka", kafka_bootstrap, "--topic", topic),
+                *("--bootstrap-server", kafka_bootstrap, "--topic", topic),
                 *("--metrics-port", str(ports["twin"]), "--log", str(tmp / "live.twinlog")),
             ],
         )
@@ -216,6 +217,27 @@ def _expressions() -> list[tuple[str, str]]:
                 if "record" in rule:
                     out.append((f"rule {rule['record']}", rule["record"]))
     return out
+
+
+def test_real_scrapes_pass_promtool_check_metrics(stack: str) -> None:
+    """The projector's and the live twin's /metrics, as Prometheus scrapes them, pass
+    `promtool check metrics` (naming, base units, help texts) and carry build info and the
+    process collector."""
+    targets = json.loads(
+        urllib.request.urlopen(f"{stack}/api/v1/targets?state=active", timeout=30).read()
+    )["data"]["activeTargets"]
+    urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets}
+    for job in ("twin-projector", "twin-live"):
+        body = urllib.request.urlopen(urls[job], timeout=30).read()
+        done = subprocess.run(
+            [shutil.which("promtool") or "promtool", "check", "metrics"],
+            input=body,
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (job, done.stdout.decode(), done.stderr.decode())
+        text = body.decode()
+        assert "twin_build_info{" in text and "process_cpu_seconds_total" in text, job
 
 
 def test_every_board_query_and_recording_rule_returns_data(stack: str) -> None:

@@ -15,8 +15,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from services.cli.common import HelpFormatter, plain
+from twin import __version__
 from twin.errors import TwinError
 
 # Sub-command modules; each exposes ``register(subparsers)`` which adds its parser(s)
@@ -35,6 +37,14 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
+    """Plain-text help with every default shown (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("formatter_class", HelpFormatter)
+        if kw.get("description"):
+            kw["description"] = plain(kw["description"])
+        super().__init__(*args, **kw)
+
     def error(self, message: str) -> NoReturn:
         """Exit 2. A bad option value reads like every other input error,
         ``twin: error: --seed: PROBLEM (allowed: ...)``, followed by the usage."""
@@ -49,6 +59,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="twin", description="Orbital Twin: event-sourced constellation twin")
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:

@@ -1,18 +1,106 @@
-"""Helpers the sub-command modules share: documented parsers and matplotlib on demand."""
+"""Helpers the sub-command modules share: the help formatter, documented parsers, progress
+bars and matplotlib on demand."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import re
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from twin.errors import InputError
 
+T = TypeVar("T")
+
+_RST = (
+    (re.compile(r":[a-z]+:`~?([^`]+)`"), r"\1"),  # :func:`name` -> name
+    (re.compile(r"``([^`]+)``"), r"\1"),  # ``code`` -> code
+)
+
+
+def plain(text: str | None) -> str | None:
+    """Docstring text as plain text for ``--help``: no reStructuredText roles or literals."""
+    if text is None:
+        return None
+    for pattern, repl in _RST:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped paragraph by paragraph (indented lines, such as examples, kept
+    as written), and every option's default shown unless its help already names it or there
+    is nothing to show (None, False)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in textwrap.dedent(text).strip().split("\n\n"):
+            lines = para.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(
+                    textwrap.fill(
+                        " ".join(lines), width, initial_indent=indent, subsequent_indent=indent
+                    )
+                )
+        return "\n\n".join(out)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
 
 def add_documented_parser(subparsers: Any, name: str, doc: str | None, **kw: Any) -> Any:
-    """A sub-command parser whose ``--help`` shows ``doc`` (its module docstring) as written."""
-    return subparsers.add_parser(
-        name, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+    """A sub-command parser whose ``--help`` shows ``doc`` (its module docstring) as plain text."""
+    return subparsers.add_parser(name, description=plain(doc), **kw)
+
+
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: float | None = None,
+    desc: str,
+    unit: str = "it",
+    enabled: bool = True,
+    **kw: Any,
+) -> Any:
+    """A progress bar on stderr (``tqdm``), shown only when stderr is a terminal and
+    ``enabled``; otherwise a silent bar with the same interface."""
+    from tqdm import tqdm
+
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=None if enabled else True,  # None: off when stderr is not a terminal
+        leave=False,
+        dynamic_ncols=True,
+        **kw,
     )
+
+
+def counted(items: Iterable[T], bar: Any) -> Iterator[T]:
+    """``items``, advancing ``bar`` by one per item (in batches, so the bar costs nothing)."""
+    n = 0
+    for item in items:
+        yield item
+        n += 1
+        if n == 1000:
+            bar.update(n)
+            n = 0
+    bar.update(n)
 
 
 def pyplot(field: str) -> Any:

@@ -2,7 +2,8 @@
 
 Reads a TLE/3LE or OMM (JSON/CSV) file (format recognised by content), searches every
 satellite's passes through Earth's shadow in ``[start, start + duration]`` and prints one
-record per pass, sorted by satellite then time. Times are UTC ISO-8601 with milliseconds;
+record per pass, sorted by satellite then time; each record names the satellite and its catalogue number
+(NORAD_CAT_ID). Times are UTC ISO-8601 with milliseconds;
 ``null`` (JSON) or an empty field (CSV) where the span cut the pass or there is no umbra.
 """
 
@@ -21,7 +22,7 @@ from twin.physics.eclipses import find_eclipses
 from twin.physics.orbits import load_file
 from twin.timeutil import format_sim, parse_duration, parse_time
 
-FIELDS = ("satellite", "shadow_start", "umbra_start", "umbra_end", "shadow_end")
+FIELDS = ("satellite", "norad_cat_id", "shadow_start", "umbra_start", "umbra_end", "shadow_end")
 MAX_DURATION_S = 366 * SECONDS_PER_DAY
 
 
@@ -36,17 +37,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (JSON or CSV) file")
     p.add_argument("--start", required=True, help="span start, UTC ISO-8601 (2026-11-23T00:00:00Z)")
     p.add_argument("--duration", required=True, help="span length, e.g. 90m, 6h, 1d")
-    p.add_argument("--format", default="jsonl", help="jsonl (default) or csv")
-    p.add_argument("--step", default="300s", help="coarse search grid (default 300s; 30s..600s)")
+    p.add_argument("--format", default="jsonl", choices=("jsonl", "csv"), help="output format")
+    p.add_argument("--step", default="300s", help="coarse search grid, 30s..600s")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Validate options, search, write records to ``out`` (stdout). Returns the exit code."""
     out = out or sys.stdout
-    fmt = str(args.format).lower()
-    if fmt not in ("jsonl", "csv"):
-        raise InputError(f"unknown format {args.format!r}", field="--format", allowed="jsonl, csv")
+    fmt = args.format
     start = parse_time(args.start, field="--start")
     duration_s = parse_duration(args.duration, field="--duration")
     if not 0 < duration_s <= MAX_DURATION_S:
@@ -65,6 +64,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     rows = [
         {
             "satellite": p.satellite,
+            "norad_cat_id": int(fleet.satrecs[p.sat_index].satnum),
             "shadow_start": when(p.shadow_start),
             "umbra_start": when(p.umbra_start),
             "umbra_end": when(p.umbra_end),

@@ -20,16 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from services.cli.common import counted, progress
 from services.cli.run import check_log_target
 from services.cli.sources import (
-    add_kafka_source,
+    add_kafka_options,
+    bootstrap,
     import_source,
     import_target,
+    import_to_kafka,
+    kafka_url,
     open_kafka_log,
     open_source,
+    topic,
 )
 from services.eventlog import LogAppendError, check_batch
-from services.kafka.settings import DEFAULT_TOPIC
 from twin.errors import IllegalTransition, InputError
 from twin.events import EventBase
 from twin.projections import EventOrderError, FleetState
@@ -38,36 +42,43 @@ IMPORT_BATCH = 10_000
 
 
 def register(subparsers: Any) -> None:
-    """Add ``log`` (with ``export``, ``info``, ``import``) and ``state``."""
+    """Add ``log`` (with ``export``, ``info``, ``import``)."""
     log = subparsers.add_parser("log", help="export, import or describe an event log")
     log_sub = log.add_subparsers(dest="log_command", metavar="ACTION")
     log.set_defaults(func=lambda args: _usage(log))
 
     p = log_sub.add_parser("export", help="write the log as JSON lines (the codec's bytes)")
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
-    add_kafka_source(p)
-    p.add_argument("--jsonl", action="store_true", help="JSON lines (the default and only format)")
+    add_kafka_options(p, "read the log from this Kafka topic instead of PATH")
     p.add_argument("--out", default=None, metavar="FILE", help="output file (default: stdout)")
     p.set_defaults(func=run_export)
 
     p = log_sub.add_parser("info", help="summarise an event log")
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
-    add_kafka_source(p)
+    add_kafka_options(p, "read the log from this Kafka topic instead of PATH")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_info)
 
-    p = log_sub.add_parser("import", help="build an embedded log (or a topic) from JSON lines")
-    p.add_argument("jsonl", metavar="JSONL", nargs="?", help="JSON-lines file (or an embedded log)")
-    p.add_argument("--log", default=None, metavar="PATH", help="embedded event log to write")
-    p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="write to a Kafka topic")
-    p.add_argument(
-        "--from-kafka", default=None, metavar="BOOTSTRAP", help="read from a Kafka topic"
+    p = log_sub.add_parser(
+        "import",
+        help="build an embedded log (or a topic) from JSON lines",
+        description="Read SOURCE (JSON lines, or an embedded log) or --from-topic, check every "
+        "record, and write --log PATH or the Kafka topic --topic. Nothing is written unless "
+        "the whole input is valid; an existing --log is replaced only with --force.",
     )
-    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"Kafka topic (default: {DEFAULT_TOPIC})")
+    p.add_argument(
+        "jsonl", metavar="SOURCE", nargs="?", help="JSON-lines file (or an embedded log)"
+    )
+    p.add_argument("--log", default=None, metavar="PATH", help="embedded event log to write")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing --log (only once all is read)"
+    )
+    add_kafka_options(p, "write to this Kafka topic")
+    p.add_argument("--from-topic", default=None, metavar="TOPIC", help="read from this Kafka topic")
     p.add_argument(
         "--resume",
         action="store_true",
-        help="with --kafka: finish publishing a run that stopped part way (publish only the "
+        help="with --topic: finish publishing a run that stopped part way (publish only the "
         "events the topic lacks; safe to repeat)",
     )
     p.set_defaults(func=run_import)
@@ -105,7 +116,8 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
 
 def run_export(args: argparse.Namespace) -> int:
     with open_source(args) as log, _output(args.out) as out:
-        for raw in log.read_checked_raw():
+        bar = progress(total=len(log), desc="export", unit="ev")
+        for raw in counted(log.read_checked_raw(), bar):
             out.write(raw)
             out.write(b"\n")
     return 0
@@ -161,34 +173,36 @@ def run_import(args: argparse.Namespace) -> int:
     batch: list[EventBase] = []
     source, events = import_source(args)
     if args.log is not None:
-        check_log_target(args.log, "--log")
-    with import_target(args) as log:
-        for event in checked(source, events):
+        check_log_target(args.log, "--log", force=args.force)
+    bar = progress(desc="import", unit="ev")
+    with bar, import_target(args) as log:
+        for event in counted(checked(source, events), bar):
             batch.append(event)
             if len(batch) >= IMPORT_BATCH:
                 log.append(batch)
                 batch.clear()
         log.append(batch)
         count = len(log)
-    target = args.log or f"kafka://{args.kafka}/{args.topic}"
+    target = args.log or kafka_url(args)
     print(f"imported {count:,} events into {target}", file=sys.stderr)
     return 0
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    """``twin log import LOG --kafka B --topic T --resume``: publish what the topic lacks."""
-    if args.kafka is None or args.log is not None:
+    """``twin log import LOG --topic T --resume``: publish what the topic lacks."""
+    if not import_to_kafka(args) or args.log is not None:
         raise InputError(
             "--resume finishes publishing to Kafka",
             field="--resume",
-            allowed="twin log import LOG --kafka BOOTSTRAP --topic TOPIC --resume",
+            allowed="twin log import LOG --bootstrap-server HOST:PORT --topic TOPIC --resume",
         )
     source, events = import_source(args)
-    with open_kafka_log(args.kafka, args.topic, create=True) as log:
-        had, sent = log.resume(checked(source, events), source=source)
+    bar = progress(desc="resume", unit="ev")
+    with bar, open_kafka_log(bootstrap(args), topic(args), create=True) as log:
+        had, sent = log.resume(counted(checked(source, events), bar), source=source)
         total = log.next_offset
     print(
-        f"kafka://{args.kafka}/{args.topic}: {had:,} events were there, published the other "
+        f"{kafka_url(args)}: {had:,} events were there, published the other "
         f"{sent:,}; the topic now holds the whole run ({total:,} events)",
         file=sys.stderr,
     )

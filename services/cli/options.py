@@ -11,13 +11,31 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from twin.errors import InputError
 from twin.sim.scenario import MAX_SEED, OVERRIDE_ALLOWED, override_value
-from twin.timeutil import SECONDS_ALLOWED, parse_duration
+from twin.timeutil import (
+    SECONDS_ALLOWED,
+    format_sim,
+    format_time,
+    parse_duration,
+    parse_time,
+    seconds_since,
+)
 
-__all__ = ["assignment", "assignments", "duration", "integer", "port", "positive_number", "seed"]
+__all__ = [
+    "assignment",
+    "assignments",
+    "duration",
+    "integer",
+    "port",
+    "positive_number",
+    "seed",
+    "until",
+    "until_seconds",
+]
 
 T = TypeVar("T")
 
@@ -93,3 +111,45 @@ def assignment(text: str) -> tuple[str, object]:
     if len(values) != 1:
         raise argparse.ArgumentTypeError(f"{text!r} gives several values (allowed: one VALUE)")
     return key, values[0]
+
+
+UNTIL_ALLOWED = (
+    "a duration after the run's epoch (90m, 36h, 30d, 5y, 1d12h) or an ISO-8601 UTC time "
+    "(2026-11-25T12:00:00Z)"
+)
+
+
+def until(text: str) -> float | datetime:
+    """``--until`` (and its alias ``--at``): a point in simulated time, written as a duration
+    after the scenario's epoch (``36h``, ``5y``) or as an ISO-8601 UTC time. The same
+    vocabulary in ``twin run``, ``twin state`` and ``twin replay``."""
+    try:
+        return duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return parse_time(text)
+    except (InputError, ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"cannot read {text!r} as a duration or a time (allowed: {UNTIL_ALLOWED})"
+        ) from None
+
+
+def until_seconds(value: float | datetime, epoch: datetime, option: str = "--until") -> float:
+    """Simulation seconds after ``epoch`` for an :func:`until` value; a time must be after
+    the epoch."""
+    if not isinstance(value, datetime):
+        return value
+    seconds = seconds_since(epoch, value)
+    if seconds <= 0:
+        raise InputError(
+            f"{format_time(value)} is not after the run's epoch {format_time(epoch)}",
+            field=option,
+            allowed=UNTIL_ALLOWED,
+        )
+    return seconds
+
+
+def until_time(value: float | datetime, epoch: datetime) -> str:
+    """An :func:`until` value as a wire time string."""
+    return format_time(value) if isinstance(value, datetime) else format_sim(epoch, value)

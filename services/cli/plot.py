@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from services.cli import options
-from services.cli.common import pyplot
+from services.cli.common import counted, progress, pyplot
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InputError
 from twin.lifecycle import State
@@ -69,7 +69,8 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
                 }
             )
 
-        for event in log.read():
+        bar = progress(total=len(log), desc="replay", unit="ev")
+        for event in counted(log.read(), bar):
             t_s = seconds_since(t0, parse_time(event.sim_time))
             while t_s > next_t:
                 take(next_t)
@@ -78,6 +79,7 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
         while next_t <= span + 1e-9:
             take(next_t)
             next_t += step
+        bar.close()
     return {"scenario": state.scenario, "run_id": state.run_id, "epoch": first, "rows": rows}
 
 

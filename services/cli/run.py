@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from services.cli import options
+from services.cli.common import progress
+from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
+from twin.constants import SECONDS_PER_DAY
 from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
@@ -38,7 +41,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "run",
         help="simulate a scenario into an event log",
         description="Simulate SCENARIO (a preset name from `twin scenarios` or a TOML path) "
-        "and write its event log.",
+        "and write its event log. The log appears only when the run has finished; an "
+        "existing log is replaced only with --force, and a failed run leaves it untouched.",
     )
     p.add_argument("scenario", metavar="SCENARIO")
     p.add_argument(
@@ -54,13 +58,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--until",
-        type=options.duration,
+        type=options.until,
         default=None,
-        help="simulated span, e.g. 36h, 30d (default: the scenario's)",
+        metavar="TIME",
+        help="simulate up to this sim time: a duration after the epoch (36h, 30d, 5y) or an "
+        "ISO-8601 UTC time (default: the scenario's duration)",
     )
     p.add_argument(
         "--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)"
     )
+    p.add_argument("--force", action="store_true", help="replace an existing --log")
     p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
     p.add_argument(
         "--speed",
@@ -68,18 +75,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=60.0,
         help="live mode: sim seconds per wall second",
     )
-    p.add_argument("--kafka", default=None, metavar="BOOTSTRAP", help="also publish to Kafka")
-    p.add_argument("--topic", default="twin.events", help="Kafka topic (with --kafka)")
+    add_kafka_options(p, "Kafka topic; giving it or --bootstrap-server also publishes the run")
     p.add_argument(
         "--metrics-port",
         type=options.port,
         default=None,
-        help="serve the live simulation's own Prometheus metrics on this port",
+        metavar="PORT",
+        help="serve the simulation's own Prometheus metrics on this port",
     )
     p.add_argument(
         "--metrics-host",
         default=DEFAULT_HOST,
-        help=f"address for --metrics-port (default: {DEFAULT_HOST}; 0.0.0.0 for all)",
+        metavar="HOST",
+        help="address for --metrics-port (0.0.0.0 for all)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,52 +95,46 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 class Progress:
-    """A progress bar on stderr (a line per 10 % when stderr is not a terminal)."""
+    """The run's progress bar on stderr (:func:`services.cli.common.progress`): simulated
+    days done, events and their rate."""
 
-    def __init__(self, total_s: float, stream: TextIO, enabled: bool) -> None:
-        self.total_s = max(total_s, 1e-9)
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = stream.isatty()
-        self.t0 = time.monotonic()
-        self._last_decile = -1
+    def __init__(self, total_s: float, enabled: bool) -> None:
+        self.bar = progress(
+            total=round(total_s / SECONDS_PER_DAY, 3),
+            desc="simulate",
+            unit="sim-day",
+            enabled=enabled,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} sim days "
+            "[{elapsed}<{remaining}{postfix}]",
+        )
 
     def update(self, sim_s: float, sim_time: str, events: int) -> None:
-        if not self.enabled:
-            return
-        frac = min(sim_s / self.total_s, 1.0)
-        wall = time.monotonic() - self.t0
-        rate = events / wall if wall > 0 else 0.0
-        eta = wall * (1 - frac) / frac if frac > 0 else float("nan")
-        bar = "#" * int(frac * 30)
-        line = (
-            f"[{bar:<30}] {frac * 100:5.1f}%  sim {sim_time}  {events:,} events"
-            f"  {rate / 1000:,.1f}k ev/s  eta {eta:,.0f}s"
-        )
-        if self.tty:
-            self.stream.write("\r" + line)
-            if frac >= 1.0:
-                self.stream.write("\n")
-        else:
-            decile = int(frac * 10)
-            if decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.bar.n = min(round(sim_s / SECONDS_PER_DAY, 3), self.bar.total)
+        self.bar.set_postfix_str(f"{sim_time[:16]}Z, {events:,} events", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def default_log_path(name: str) -> str:
     return f"{Path(name).stem}.twinlog"
 
 
-def check_log_target(path: str, option: str) -> None:
+def check_log_target(path: str, option: str, *, force: bool = False) -> None:
     """Refuse, before any work, a log path that cannot be written: a directory, a missing
-    directory, or one without write permission."""
+    directory, one without write permission, or (without ``force``) an existing file."""
     target = Path(path)
     allowed = "a file path in an existing, writable directory"
     if target.is_dir():
         raise InputError("is a directory", file=path, field=option, allowed=allowed)
+    if target.exists() and not force:
+        raise InputError(
+            "already exists; it was left as it is",
+            file=path,
+            field=option,
+            allowed="a new path, or --force to replace it once the new log is complete",
+        )
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise InputError(
@@ -148,15 +150,17 @@ def run(args: argparse.Namespace) -> int:
     from services.eventlog import atomic_log
 
     scenario = resolve_scenario(args.scenario, dict(args.set) or None)
-    until_s = args.until
+    until_s = None
+    if args.until is not None:
+        until_s = options.until_seconds(args.until, scenario.scenario.epoch)
     seed = scenario.scenario.seed if args.seed is None else args.seed
     config = config_from_scenario(scenario, until_s=until_s)
     log_path = args.log or default_log_path(scenario.scenario.name)
-    check_log_target(log_path, "--log")
+    check_log_target(log_path, "--log", force=args.force)
     state = FleetState()
     publisher = None
-    if args.kafka:
-        publisher = KeepGoingPublisher(connect_empty_topic(args.kafka, args.topic))
+    if wants_kafka(args):
+        publisher = KeepGoingPublisher(connect_empty_topic(bootstrap(args), topic(args)))
 
     with atomic_log(log_path) as log:
         sink, flush = make_sink(state, log, publisher)
@@ -172,14 +176,16 @@ def run(args: argparse.Namespace) -> int:
             serve_live_metrics(
                 args.metrics_host, args.metrics_port, engine, args.speed if args.live else None
             )
-        progress = Progress(config.until_s, sys.stderr, enabled=not args.quiet)
+        bar = Progress(config.until_s, enabled=not args.quiet)
         t0 = time.monotonic()
         try:
-            simulate(engine, config.until_s, flush, live=args.live, progress=progress)
+            simulate(engine, config.until_s, flush, live=args.live, progress=bar)
         except BaseException:
             if publisher is not None:
                 publisher.abandon()  # what was published stays; the log file is discarded
             raise
+        finally:
+            bar.close()
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
         wall_s = time.monotonic() - t0
@@ -200,8 +206,9 @@ def run(args: argparse.Namespace) -> int:
     if publisher is not None and publisher.failure is not None:
         raise InfraError(
             f"the run is complete in {log_path} ({engine.offset:,} events), but publishing to "
-            f"kafka://{args.kafka}/{args.topic} stopped: {publisher.failure}. Finish it with: "
-            f"twin log import {log_path} --kafka {args.kafka} --topic {args.topic} --resume",
+            f"{kafka_url(args)} stopped: {publisher.failure}. Finish it with: "
+            f"twin log import {log_path} --bootstrap-server {bootstrap(args)} "
+            f"--topic {topic(args)} --resume",
             retryable=True,
         )
     return 0
@@ -220,7 +227,7 @@ def connect_empty_topic(bootstrap: str, topic: str) -> Publisher:
             f"Kafka topic {topic!r} already holds events of run {run_id}",
             field="--topic",
             allowed="a new or empty topic; to finish publishing a run that stopped part way: "
-            "twin log import LOG --kafka BOOTSTRAP --topic TOPIC --resume",
+            "twin log import LOG --bootstrap-server HOST:PORT --topic TOPIC --resume",
         )
     return Publisher.connect(bootstrap, topic=topic)
 
@@ -228,7 +235,7 @@ def connect_empty_topic(bootstrap: str, topic: str) -> Publisher:
 class KeepGoingPublisher:
     """Publishes a run alongside its local log; the first Kafka failure stops publishing,
     never the run. The log is the source of truth: it is kept complete whatever happens to
-    Kafka, and ``twin log import LOG --kafka ... --resume`` finishes the publish later."""
+    Kafka, and ``twin log import LOG --topic ... --resume`` finishes the publish later."""
 
     def __init__(self, publisher: Publisher) -> None:
         self.publisher = publisher

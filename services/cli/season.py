@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from services.cli import options
 from services.cli.common import add_documented_parser, pyplot
 from twin.constants import SECONDS_PER_DAY
-from twin.errors import InputError
 from twin.physics.eclipses import eclipse_table
 from twin.physics.geometry import fleet_beta_angles_rad
 from twin.physics.orbits import Fleet, load_file
@@ -38,9 +38,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="ISO-8601 UTC (default: the scenario's epoch; for a file 2026-11-23T00:00:00Z)",
     )
-    p.add_argument("--days", type=int, default=365, help="span in days (default 365)")
     p.add_argument(
-        "--max-satellites", type=int, default=12, help="satellites analysed (evenly picked)"
+        "--days", type=options.integer(1, 3660, "days"), default=365, help="span in days"
+    )
+    p.add_argument(
+        "--max-satellites",
+        type=options.integer(1, 100_000, "satellites"),
+        default=12,
+        help="satellites analysed (evenly picked)",
     )
     p.add_argument("--csv", default=None, help="write the daily table here")
     p.add_argument("--out", default=None, help="write a PNG plot here")
@@ -91,8 +96,6 @@ def season_table(fleet: Fleet, start: Any, days: int) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.days <= 3660:
-        raise InputError(f"--days {args.days}", field="--days", allowed="1..3660")
     fleet, start = _fleet_and_start(args.source, args.start)
     if len(fleet) > args.max_satellites:
         pick = sorted({(k * len(fleet)) // args.max_satellites for k in range(args.max_satellites)})

@@ -6,25 +6,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from services.cli.sources import add_kafka_source, open_source
+from services.cli import options
+from services.cli.common import counted, progress
+from services.cli.sources import add_kafka_options, open_source
 from services.eventlog import EventLog, corrupted
-from services.kafka.settings import DEFAULT_TOPIC
 from twin.constants import SECONDS_PER_HOUR
 from twin.errors import IllegalTransition, InputError
 from twin.events import Event
 from twin.projections import EventOrderError, fold
-from twin.timeutil import format_sim, format_time, parse_duration, parse_time
+from twin.timeutil import parse_time
 
 
 def register(subparsers: Any) -> None:
     """Add ``state`` and ``replay``."""
-    p = subparsers.add_parser("state", help="fleet state rebuilt by replaying an event log")
+    p = subparsers.add_parser(
+        "state",
+        help="fleet state rebuilt by replaying an event log",
+        description="Fold PATH (an embedded log) or a Kafka topic into the fleet state, up "
+        "to a sim time if given, and print it as a table or JSON.",
+    )
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
-    add_kafka_source(p)
-    _add_replay_options(p, "--at", run_state)
+    add_kafka_options(p, "read the log from this Kafka topic instead of PATH")
+    _add_replay_options(p)
 
     p = subparsers.add_parser(
         "replay",
@@ -33,67 +39,55 @@ def register(subparsers: Any) -> None:
         "into log order and fold it into the fleet state (as `twin state` does for an "
         "embedded log).",
     )
-    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="Kafka bootstrap host:port")
-    p.add_argument("--topic", default=DEFAULT_TOPIC, help=f"topic (default: {DEFAULT_TOPIC})")
-    _add_replay_options(p, "--until", run_replay)
+    add_kafka_options(p, "the topic to replay")
+    _add_replay_options(p)
+    p.set_defaults(path=None, replay=True)
 
 
-def _add_replay_options(
-    p: argparse.ArgumentParser, until_flag: str, func: Callable[[argparse.Namespace], int]
-) -> None:
-    """``until_flag TIME`` (how far to replay) and ``--json``; ``func`` runs the command."""
+def _add_replay_options(p: argparse.ArgumentParser) -> None:
+    """``--until TIME`` (alias ``--at``: how far to replay) and ``--json``."""
     p.add_argument(
-        until_flag,
+        "--until",
+        "--at",
+        dest="until",
+        type=options.until,
         default=None,
         metavar="TIME",
-        help="replay events up to this sim time: ISO-8601, or a duration after the epoch (36h)",
+        help="replay events up to this sim time: a duration after the run's epoch (36h, 5y) "
+        "or an ISO-8601 UTC time (default: the whole log)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=func)
-
-
-def run_replay(args: argparse.Namespace) -> int:
-    return run_state(
-        argparse.Namespace(
-            path=None, kafka=args.kafka, topic=args.topic, at=args.until, json=args.json
-        )
-    )
+    p.set_defaults(func=run_state, replay=False)
 
 
 # ---------------------------------------------------------------------- state
 
 
-def resolve_at(text: str, log: EventLog) -> str:
-    """``--at``: an ISO-8601 time, or a duration (``36h``) after the run's epoch."""
-    try:
-        return format_time(parse_time(text, field="--at"))
-    except InputError:
-        pass
-    try:
-        offset_s = parse_duration(text, field="--at")
-    except InputError:
-        raise InputError(
-            f"cannot read time {text!r}",
-            field="--at",
-            allowed="an ISO-8601 time (2026-11-23T06:00:00Z) or a duration after the epoch (36h)",
-        ) from None
-    epoch = log.info().get("epoch")
-    if epoch is None:
-        raise InputError(
-            "a duration needs the run's epoch, but the log has no scenario_started event",
-            field="--at",
-            allowed="an ISO-8601 time",
-        )
-    return format_sim(parse_time(epoch), offset_s)
+def resolve_until(value: Any, log: EventLog) -> str:
+    """``--until``: a time as given, or a duration after the run's epoch."""
+    if isinstance(value, float):
+        epoch = log.info().get("epoch")
+        if epoch is None:
+            raise InputError(
+                "a duration needs the run's epoch, but the log has no scenario_started event",
+                field="--until",
+                allowed="an ISO-8601 time",
+            )
+        return options.until_time(value, parse_time(epoch))
+    return options.until_time(value, value)
 
 
 def run_state(args: argparse.Namespace) -> int:
     with open_source(args) as log:
-        events = log.read() if args.at is None else log.read_until(resolve_at(args.at, log))
+        if args.until is None:
+            events, total = log.read(), len(log)
+        else:
+            events, total = log.read_until(resolve_until(args.until, log)), None
         at = [0]
+        bar = progress(total=total, desc="replay", unit="ev")
 
         def tracked() -> Iterator[Event]:
-            for event in events:
+            for event in counted(events, bar):
                 at[0] = event.offset
                 yield event
 
@@ -101,6 +95,8 @@ def run_state(args: argparse.Namespace) -> int:
             summary = fold(tracked()).summary()
         except (EventOrderError, IllegalTransition) as exc:
             raise corrupted(log.name, at[0], str(exc)) from None
+        finally:
+            bar.close()
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:

@@ -4,7 +4,7 @@ Kafka 4 has no ZooKeeper: one JVM plays both roles, *controller* (keeps the clus
 metadata in a Raft log) and *broker* (serves produce/fetch). Running it takes three steps:
 
 1. **fetch** the jars: Maven resolves ``org.apache.kafka:kafka_2.13`` and its runtime
-   dependencies (pinned in ``scripts/kafka/pom.xml``) into a per-user cache,
+   dependencies (listed in ``scripts/kafka/pom.xml``, version from ``.env``) into a per-user cache,
    ``${XDG_CACHE_HOME:-~/.cache}/orbital-twin/kafka-<version>/libs``; later runs reuse it.
 2. **format** the data directory once: the storage tool writes ``meta.properties`` with a
    random cluster id and node id 1. A formatted directory is never formatted again, so a
@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from twin.errors import InfraError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM_PATH = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
+VERSIONS_PATH = REPO_ROOT / ".env"
 HOST = "127.0.0.1"
 NODE_ID = 1
 DEFAULT_HEAP = ("-Xmx512m", "-Xms256m")
@@ -131,13 +131,25 @@ def _stderr(message: str) -> None:
 # --------------------------------------------------------------------------- jars
 
 
-def kafka_version(pom_path: Path = POM_PATH) -> str:
-    """The Apache Kafka version pinned as ``kafka.version`` in ``scripts/kafka/pom.xml``."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(pom_path).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not (node.text or "").strip():
-        raise BrokerError(f"{pom_path}: no <kafka.version> property", retryable=False)
-    return (node.text or "").strip()
+def stack_versions(path: Path = VERSIONS_PATH) -> dict[str, str]:
+    """``NAME=value`` lines of the repository's ``.env``: the versions of Kafka, Prometheus
+    and Grafana that docker compose and the tests both use."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def kafka_version(path: Path = VERSIONS_PATH) -> str:
+    """The Apache Kafka version pinned as ``KAFKA_VERSION`` in the repository's ``.env``
+    (compose's image tag too); Maven gets it as ``-Dkafka.version``."""
+    version = stack_versions(path).get("KAFKA_VERSION", "")
+    if not version:
+        raise BrokerError(f"{path}: no KAFKA_VERSION", retryable=False)
+    return version
 
 
 def cache_root() -> Path:
@@ -239,6 +251,7 @@ def fetch_jars(progress: Progress = _stderr) -> Path:
         "-f",
         str(POM_PATH),
         "dependency:copy-dependencies",
+        f"-Dkafka.version={version}",
         f"-DoutputDirectory={staging}",
         "-DincludeScope=runtime",
     ]

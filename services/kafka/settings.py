@@ -1,6 +1,6 @@
 """Kafka connection settings, in the style of pydantic-settings.
 
-Sources, highest priority first: explicit arguments (e.g. ``--kafka BOOTSTRAP``),
+Sources, highest priority first: explicit arguments (e.g. ``--bootstrap-server HOST:PORT``),
 environment variables ``TWIN_KAFKA_*`` (``TWIN_KAFKA_BOOTSTRAP``,
 ``TWIN_KAFKA_SECURITY_PROTOCOL``, ``TWIN_KAFKA_SASL_USERNAME``...), a TOML file named by
 ``TWIN_KAFKA_CONFIG`` (keys as the field names below, e.g. ``sasl_mechanism = "SCRAM-SHA-512"``),

@@ -21,7 +21,7 @@ aggregate several projectors of one group in PromQL:
   right. Spares follow that projector's newest ``repair_completed``; repairs folded by other
   projectors reach it only through later ones (a lag, not a double count).
 * not sums: ``twin_mean_time_to_repair_seconds`` (use ``sum(twin_repair_time_seconds_total) /
-  sum(twin_repairs_completed_total)``), ``twin_sim_time_seconds`` and
+  sum(twin_repairs_completed_total)``), ``twin_sim_time_timestamp_seconds`` and
   ``twin_consumer_lag_sim_seconds`` (``max``), ``twin_projector_ready`` (``min``).
 """
 
@@ -41,7 +41,8 @@ from prometheus_client.core import (
 )
 
 from services.http_server import BoundedHTTPServer, TimeoutHandler, listen
-from services.metric_names import BY_NAME, FLEET
+from services.metric_names import BY_NAME, DEAD_LETTER_REASONS, DECODE_REASONS, FLEET
+from twin.events import EVENT_TYPES
 from twin.projections import FleetState, HistogramSample
 
 if TYPE_CHECKING:
@@ -154,13 +155,14 @@ class ProjectorCollector:
             ):
                 for k, n in src.items():
                     dst[k] = dst.get(k, 0) + n
-        for name, label, counts in (
-            ("twin_events_consumed_total", "type", by_type),
-            ("twin_decode_errors_total", "reason", decode_errors),
-            ("twin_dead_letters_total", "reason", dead_letters),
+        for name, label, counts, known in (
+            ("twin_events_consumed_total", "type", by_type, EVENT_TYPES),
+            ("twin_decode_errors_total", "reason", decode_errors, DECODE_REASONS),
+            ("twin_dead_letters_total", "reason", dead_letters, DEAD_LETTER_REASONS),
         ):
+            # every known label value from 0, so increase() and rate() see the first one
             fam = _family(name, (label,))
-            for k, n in sorted(counts.items()):
+            for k, n in sorted(({k: 0 for k in known} | counts).items()):
                 fam.add_metric([k], n)
             yield fam
         lag = _family("twin_consumer_lag_events", ("partition",))
@@ -185,7 +187,7 @@ class ProjectorCollector:
                 if record is not None:
                     records.append(record)
         records = sorted(records, key=lambda r: str(r["satellite"]))[:cap]
-        soc = _family("twin_satellite_soc", ("satellite",))
+        soc = _family("twin_satellite_soc_ratio", ("satellite",))
         compute = _family("twin_satellite_compute_online_accelerators", ("satellite",))
         for r in records:
             if r["soc"] is not None:

@@ -1,6 +1,6 @@
 """The projector: folds the Kafka event topic into fleet state and serves it over HTTP.
 
-Run it as ``twin-projector --kafka HOST:PORT`` (or ``python -m services.projector``). Several
+Run it as ``twin-projector --bootstrap-server HOST:PORT`` (or ``python -m services.projector``). Several
 projectors in one consumer group split the topic's partitions between them; Prometheus sums
 their ``/metrics``.
 

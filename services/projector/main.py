@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from kafka.errors import KafkaError
 
+from services.cli.common import HelpFormatter
 from services.http_server import DEFAULT_HOST
 from services.kafka.settings import load_settings
 from services.projector.kafka import DEFAULT_GROUP, DEFAULT_PORT, Projector, log
@@ -24,17 +25,24 @@ from twin.errors import InfraError, TwinError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="twin-projector",
+        formatter_class=HelpFormatter,
         description="Fold the Kafka event topic into fleet state; serve /metrics, /state, "
         "/satellites/{id}, /healthz and /readyz.",
     )
-    p.add_argument("--kafka", required=True, metavar="BOOTSTRAP", help="host:port[,host:port]")
+    p.add_argument(
+        "--bootstrap-server",
+        "--kafka",  # the old spelling, kept working
+        dest="bootstrap_server",
+        default=None,
+        metavar="HOST:PORT",
+        help="Kafka broker(s), comma-separated (default: $TWIN_KAFKA_BOOTSTRAP, else "
+        "127.0.0.1:9092)",
+    )
     p.add_argument("--topic", default=None, help="event topic (default: twin.events)")
     p.add_argument("--group", default=DEFAULT_GROUP, help="consumer group")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
     p.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        help=f"HTTP address (default: {DEFAULT_HOST}; 0.0.0.0 for all, as in containers)",
+        "--host", default=DEFAULT_HOST, help="HTTP address (0.0.0.0 for all, as in containers)"
     )
     p.add_argument(
         "--state-db", default=None, help="snapshot database (default: ./projector-<group>.db)"
@@ -46,14 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="export per-satellite series for at most N satellites (default 0: off)",
     )
-    p.add_argument("--snapshot-every-s", type=float, default=2.0)
-    p.add_argument("--snapshot-every-events", type=int, default=20_000)
+    p.add_argument(
+        "--snapshot-every-s", type=float, default=2.0, help="snapshot at most this often, s"
+    )
+    p.add_argument(
+        "--snapshot-every-events",
+        type=int,
+        default=20_000,
+        help="snapshot at least every this many events",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from prometheus_client import CollectorRegistry
 
+    from services.metric_names import standard_collectors
     from services.projector.http import ProjectorCollector, serve
 
     args = build_parser().parse_args(argv)
@@ -62,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
-        settings = load_settings(bootstrap=args.kafka, topic=args.topic)
+        settings = load_settings(bootstrap=args.bootstrap_server, topic=args.topic)
         projector = Projector(
             settings,
             group=args.group,
@@ -73,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         registry = CollectorRegistry()
         registry.register(ProjectorCollector(projector))
+        standard_collectors(registry)
         server = serve(projector, registry, args.host, args.port)
     except TwinError as exc:  # bad settings or port: 2; broker unreachable: 1 (restart helps)
         print(f"twin-projector: {exc}", file=sys.stderr)
@@ -82,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KafkaError as exc:
         print(
-            f"twin-projector: cannot reach Kafka at {args.kafka} ({type(exc).__name__}: {exc});"
+            f"twin-projector: cannot reach Kafka at {settings.bootstrap} ({type(exc).__name__}: {exc});"
             " retrying may help",
             file=sys.stderr,
         )

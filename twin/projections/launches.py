@@ -36,11 +36,11 @@ class Launches(Projection):
     metrics = (
         MetricSpec("twin_launch_flights_total", "counter", "Launch vehicle flights flown."),
         MetricSpec(
-            "twin_launch_mass_tonnes_total",
+            "twin_launch_mass_grams_total",
             "counter",
-            "Satellite mass launched, t, by outcome (orbit: reached orbit; lost: launch failed).",
+            "Satellite mass launched, g (base unit), by outcome (orbit: reached orbit; lost: launch failed).",
             ("outcome",),
-            unit="t",
+            unit="g",
         ),
     )
 
@@ -107,8 +107,8 @@ class Launches(Projection):
     def collect(self, core: FleetCore) -> Iterator[Sample]:
         t = self.totals()
         yield Sample("twin_launch_flights_total", (), t["flights"])
-        yield Sample("twin_launch_mass_tonnes_total", ("orbit",), t["grams_to_orbit"] / _G_PER_T)
-        yield Sample("twin_launch_mass_tonnes_total", ("lost",), t["grams_lost"] / _G_PER_T)
+        yield Sample("twin_launch_mass_grams_total", ("orbit",), t["grams_to_orbit"])
+        yield Sample("twin_launch_mass_grams_total", ("lost",), t["grams_lost"])
 
     # ------------------------------------------------------------------ snapshots and merge
 
