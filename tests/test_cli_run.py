@@ -143,7 +143,8 @@ def test_live_mode_is_paced_by_the_wall_clock_and_reports_lag(tmp_path: Path) ->
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> None:
     """Ctrl-C and a supervisor's SIGTERM clean up alike: no log, no hidden temp files."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # faulthandler: if the run does not end, SIGABRT makes it print every thread's stack
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "run", "demo", "--live", "--speed", "60",
          "--log", "x.twinlog"],
@@ -154,8 +155,13 @@ def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> N
         assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
         time.sleep(0.1)
     proc.send_signal(sig)
-    proc.wait(timeout=120)
-    assert proc.returncode == code
+    try:
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        raise AssertionError(f"the run did not end on {sig!r}; its stacks:\n{err.decode()}")
+    assert proc.returncode == code, proc.communicate()[1].decode()
     assert not (tmp_path / "x.twinlog").exists()
     assert list(tmp_path.iterdir()) == []
 

@@ -137,6 +137,9 @@ class Launched(SatelliteEvent):
     vehicle: str
     mass_kg: float | None = Field(default=None, gt=0)
     """The satellite's launch mass; ``null`` when the scenario does not give it."""
+    flight_lead: bool | None = None
+    """True for the first satellite of its flight: the one that counts the flight, so that
+    folds of separate partitions add up to the flights flown; ``null`` before v3."""
 
 
 class LaunchFailed(SatelliteEvent):
@@ -144,6 +147,7 @@ class LaunchFailed(SatelliteEvent):
     launch_id: int
     vehicle: str
     mass_kg: float | None = Field(default=None, gt=0)
+    flight_lead: bool | None = None
 
 
 class Deployed(SatelliteEvent):
@@ -305,10 +309,12 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """v2 → v3: launch mass and the campaign were not recorded: ``null`` (unknown)."""
+    """v2 → v3: launch mass, the flight lead and the campaign were not recorded: ``null``
+    (unknown)."""
     out = dict(data)
     if out.get("type") in ("launched", "launch_failed"):
         out.setdefault("mass_kg", None)
+        out.setdefault("flight_lead", None)
     elif out.get("type") == "scenario_started":
         out.setdefault("launch", None)
     out["schema_version"] = 3

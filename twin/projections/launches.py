@@ -4,7 +4,10 @@ Applies ``scenario_started`` (the planned campaign, :class:`twin.events.LaunchCa
 ``launched``/``launch_failed`` (each satellite's flight and mass). A flight is a distinct
 ``launch_id`` > 0 (id 0 is a satellite already in orbit at the epoch); it failed if its
 satellites were lost. Mass is summed in integer grams per flight, so merging partitions (a
-flight's satellites fall in several, keyed by satellite) adds up exactly.
+flight's satellites fall in several, keyed by satellite) adds up exactly. The flights metric
+counts a flight where its lead satellite (``flight_lead``) is folded, so it too sums across
+partitions; logs before v3 do not say which satellite leads, and each part then counts every
+flight it has seen.
 
 The summary section ``launch`` gives what flew (flights, satellites, tonnes to orbit and
 lost) and, from the plan, the campaign's limits: tonnes per full flight, tonnes per year at
@@ -53,6 +56,10 @@ class Launches(Projection):
         """[satellites, grams] already in orbit at the epoch (launch id 0)."""
         self.without_mass = 0
         """Satellites launched whose mass the log does not record."""
+        self.led = 0
+        """Flights whose lead satellite this fold applied."""
+        self.lead_unknown = False
+        """A launch event without ``flight_lead`` (a log before v3) was applied."""
 
     def apply(self, event: EventBase, core: FleetCore) -> None:
         if isinstance(event, ScenarioStarted):
@@ -66,6 +73,10 @@ class Launches(Projection):
             self.at_epoch[0] += 1
             self.at_epoch[1] += grams
             return
+        if event.flight_lead is None:
+            self.lead_unknown = True
+        elif event.flight_lead:
+            self.led += 1
         flight = self.flights.get(event.launch_id)
         if flight is None:
             flight = self.flights[event.launch_id] = [0, 0, 0, core.sim_time_ms]
@@ -106,7 +117,8 @@ class Launches(Projection):
 
     def collect(self, core: FleetCore) -> Iterator[Sample]:
         t = self.totals()
-        yield Sample("twin_launch_flights_total", (), t["flights"])
+        flights = t["flights"] if self.lead_unknown else self.led
+        yield Sample("twin_launch_flights_total", (), flights)
         yield Sample("twin_launch_mass_grams_total", ("orbit",), t["grams_to_orbit"])
         yield Sample("twin_launch_mass_grams_total", ("lost",), t["grams_lost"])
 
@@ -118,6 +130,8 @@ class Launches(Projection):
             "flights": sorted([k, *v] for k, v in self.flights.items()),
             "at_epoch": self.at_epoch,
             "without_mass": self.without_mass,
+            "led": self.led,
+            "lead_unknown": self.lead_unknown,
         }
 
     @classmethod
@@ -128,6 +142,8 @@ class Launches(Projection):
             out.flights = {int(row[0]): [int(x) for x in row[1:5]] for row in doc["flights"]}
             out.at_epoch = [int(x) for x in doc["at_epoch"]]
             out.without_mass = int(doc["without_mass"])
+            out.led = int(doc["led"])
+            out.lead_unknown = bool(doc["lead_unknown"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise restore_error(cls.name, exc) from None
         return out
@@ -147,6 +163,8 @@ class Launches(Projection):
                 into[3] = min(into[3], first_ms)
             out.at_epoch = [a + b for a, b in zip(out.at_epoch, p.at_epoch, strict=True)]
             out.without_mass += p.without_mass
+            out.led += p.led
+            out.lead_unknown |= p.lead_unknown
         out.flights = dict(sorted(out.flights.items()))
         return out
 

@@ -143,6 +143,7 @@ class Sat:
     launch_id: int
     launch_ok: bool
     preflown: bool = False
+    flight_lead: bool = False
     """In service at the epoch: its launch events are all emitted at t = 0."""
     state: State = State.PLANNED
     seq: int = 0
@@ -450,6 +451,7 @@ class Engine:
                     launch_id=k + 1 if i >= preflown else 0,
                     launch_ok=bool(ok[k]) if i >= preflown else True,
                     preflown=i < preflown,
+                    flight_lead=i >= preflown and (i - preflown) % per_launch == 0,
                 )
             )
         return sats
@@ -729,15 +731,17 @@ class Engine:
         mass_kg = cfg.scenario.bus.mass_kg
         if sat.launch_s > cfg.until_s:
             return
+        flight = dict(
+            launch_id=sat.launch_id,
+            vehicle=vehicle,
+            mass_kg=mass_kg,
+            flight_lead=sat.flight_lead,
+        )
         yield env.timeout(sat.launch_s)
         if not sat.launch_ok:
-            self._transition(
-                sat, ev.LaunchFailed, launch_id=sat.launch_id, vehicle=vehicle, mass_kg=mass_kg
-            )
+            self._transition(sat, ev.LaunchFailed, **flight)
             return
-        self._transition(
-            sat, ev.Launched, launch_id=sat.launch_id, vehicle=vehicle, mass_kg=mass_kg
-        )
+        self._transition(sat, ev.Launched, **flight)
         if not sat.preflown and plan is not None:
             yield env.timeout(plan.deployment_s)
         sat.deployed_s = env.now
