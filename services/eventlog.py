@@ -226,12 +226,21 @@ _NOT_A_LOG = "a SQLite event log written by `twin run` or `twin log import`"
 _CONVERT = "convert it with `twin log import OLD.twinlog --log NEW.twinlog`"
 
 
-def pack_page(records: Sequence[bytes]) -> bytes:
-    """A page body: the records joined by newlines, zstd-compressed (one frame, checksummed)."""
+def pack_page(
+    records: Sequence[bytes], compressor: zstandard.ZstdCompressor | None = None
+) -> bytes:
+    """A page body: the records joined by newlines, zstd-compressed (one frame, checksummed).
+    A writer passes its own ``compressor`` (:func:`page_compressor`): reusing one saves a third
+    of the cost of a small page."""
     body = _PAGE_SEPARATOR.join(records)
     if body.count(_PAGE_SEPARATOR) != len(records) - 1:
         raise LogAppendError("a record holds a newline: not the codec's bytes")
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(body)
+    return (compressor or page_compressor()).compress(body)
+
+
+def page_compressor() -> zstandard.ZstdCompressor:
+    """The compressor of page bodies (not thread-safe: one per writer)."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
 
 
 def unpack_page(body: bytes) -> list[bytes]:
@@ -279,6 +288,7 @@ class SqliteEventLog(EventLog):
         self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._tail: list[bytes] = []  # the last page's records while it is not full (writers)
         self._tail_times: list[str] = []
+        self._compressor = page_compressor()
         try:
             self._setup()
         except BaseException:
@@ -379,7 +389,7 @@ class SqliteEventLog(EventLog):
                 len(records[i : i + PAGE_EVENTS]),
                 times[i],
                 times[min(i + PAGE_EVENTS, len(times)) - 1],
-                pack_page(records[i : i + PAGE_EVENTS]),
+                pack_page(records[i : i + PAGE_EVENTS], self._compressor),
             )
             for i in range(0, len(records), PAGE_EVENTS)
         ]
