@@ -53,6 +53,13 @@ class KafkaSettings(BaseSettings):
     topic: str = DEFAULT_TOPIC
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """``min.insync.replicas`` of topics this creates (default: the broker's). With
+    ``acks=all``, a write needs this many replicas in sync: 2 of 3 keeps a run publishing
+    while any one broker is down, and never acknowledges a record only one broker holds."""
+    compression_type: Literal["none", "gzip", "zstd"] = "zstd"
+    """How the producer compresses record batches (codecs kafka-python can use here: zstd
+    needs the ``zstandard`` package, a dependency). Consumers decompress whatever they get."""
     client_id: str = "orbital-twin"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
@@ -77,6 +84,11 @@ class KafkaSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFile(settings_cls))
+
+    @property
+    def compression(self) -> str | None:
+        """``compression_type`` as kafka-python's producer option (None: uncompressed)."""
+        return None if self.compression_type == "none" else self.compression_type
 
     @property
     def dlq_topic(self) -> str:

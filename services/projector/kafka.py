@@ -396,6 +396,8 @@ class Projector:
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
+        from services.kafka.publisher import min_insync
+
         admin = KafkaAdminClient(**self.settings.common())
         try:
             admin.create_topics(
@@ -404,6 +406,7 @@ class Projector:
                         self.settings.dlq_topic,
                         num_partitions=1,
                         replication_factor=self.settings.replication_factor,
+                        topic_configs=min_insync(self.settings),
                     )
                 ]
             )
