@@ -95,7 +95,7 @@ def ensure_topic(settings: KafkaSettings) -> bool:
             {
                 settings.topic: {
                     "num_partitions": settings.partitions,
-                    "replication_factor": settings.replication_factor,
+                    "replication_factor": settings.replicas,
                     "configs": topic_configs(settings),
                 }
             },

@@ -405,7 +405,7 @@ class Projector:
                     NewTopic(
                         self.settings.dlq_topic,
                         num_partitions=1,
-                        replication_factor=self.settings.replication_factor,
+                        replication_factor=self.settings.replicas,
                         topic_configs=min_insync(self.settings),
                     )
                 ]
