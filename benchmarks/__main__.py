@@ -33,6 +33,7 @@ KEYS = (
     "consume_fold_ratio",
     "fold_events_per_s",
     "replay_1m_s",
+    "log_bytes_per_event",
     "peak_rss_mb_per_10k_sats",
     "live_p99_s",
 )
@@ -167,6 +168,7 @@ def collect(results: dict[str, Any]) -> dict[str, Any]:
     out["sim_vs_bare_simpy_ratio"] = eng.get("sim_vs_bare_simpy_ratio")
     out["fold_events_per_s"] = rep.get("fold_events_per_s")
     out["replay_1m_s"] = rep.get("replay_1m_s")
+    out["log_bytes_per_event"] = rep.get("log_bytes_per_event")
     out["publish_ratio"] = kaf.get("publish_ratio")
     # the projector is the consume-and-fold service; the event log's group-less read
     # (kafka bench) is reported beside it in the details

@@ -39,7 +39,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.kafka.log import CONSUMER_OPTIONS, KafkaEventLog
-from services.kafka.publisher import PRODUCER_OPTIONS, Publisher, ensure_topic, record_key
+from services.kafka.publisher import Publisher, ensure_topic, producer_options, record_key
 from services.kafka.settings import KafkaSettings, load_settings
 from twin.events import SCHEMA_VERSION, EventBase, decode, encode
 from twin.projections import FleetState
@@ -74,8 +74,7 @@ def _settings(bootstrap: str, topic: str) -> KafkaSettings:
 def _producer_options(settings: KafkaSettings) -> dict[str, Any]:
     return {
         **settings.common(),
-        **PRODUCER_OPTIONS,
-        "max_block_ms": settings.max_block_ms,
+        **producer_options(settings),
         "delivery_timeout_ms": 120_000,
     }
 
@@ -139,6 +138,24 @@ def our_consume_fold(settings: KafkaSettings, expected: int) -> tuple[float, Fle
     return elapsed, state
 
 
+def topic_bytes(settings: KafkaSettings) -> int:
+    """Bytes the topic's partitions take in the brokers' log directories (all replicas)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings.common())
+    try:
+        dirs = admin.describe_log_dirs(topic_partitions=[settings.topic])
+    finally:
+        admin.close()
+    total = 0
+    for broker in dirs:
+        for log_dir in broker.get("log_dirs", []):
+            for topic in log_dir.get("topics", []):
+                if topic.get("name") == settings.topic:
+                    total += sum(p.get("partition_size", 0) for p in topic.get("partitions", []))
+    return total
+
+
 def decode_fold_in_memory(values: list[bytes]) -> float:
     """Seconds to decode and fold ``values`` with no Kafka at all: the floor of our path."""
     started = time.perf_counter()
@@ -189,11 +206,14 @@ def run(
         times["consume_fold"].append(fold_s)
         times["decode_fold_in_memory"].append(decode_fold_in_memory([v for _k, v, _h in records]))
     mean_bytes = sum(len(v) for _k, v, _h in records) / n
+    on_broker = topic_bytes(our_topic)
     rates = {f"{path}_per_s": n / min(seconds) for path, seconds in times.items()}
     return {
         "events": n,
         "rounds": rounds,
         "mean_value_bytes": round(mean_bytes, 1),
+        "compression_type": our_topic.compression_type,
+        "broker_bytes_per_event": round(on_broker / n, 1),
         "generate_s": round(generate_s, 2),
         "crc32c_c": crc32c_c is not None,
         **{k: round(v) for k, v in rates.items()},

@@ -1,9 +1,10 @@
 """Replay: read an embedded log, decode every event and fold it into a FleetState.
 
 ``python -m benchmarks.replay_bench [scenario] [until]``: the log is generated once by the
-engine (cached under ``~/.cache/orbital-twin/bench``, keyed by scenario, span and the
-code's version) and then replayed; ``replay_1m_s`` scales the measured time to 1,000,000
-events (it is the measured time when the log holds about a million events).
+engine (cached under ``~/.cache/orbital-twin/bench``, keyed by scenario, span, the code's
+version and the log format) and then replayed; ``replay_1m_s`` scales the measured time to
+1,000,000 events (it is the measured time when the log holds about a million events).
+``log_bytes_per_event`` is the log file's size on disk over its events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.eventlog import SqliteEventLog
+from services.eventlog import LOG_FORMAT_VERSION, SqliteEventLog
 from twin.projections import FleetState
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def cached_log(scenario: str, until: str) -> Path:
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "orbital-twin" / "bench"
     )
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{scenario}-{until}-{_code_version()}.twinlog"
+    path = cache / f"{scenario}-{until}-{_code_version()}-v{LOG_FORMAT_VERSION}.twinlog"
     if not path.exists():
         from services.cli import main
 
@@ -63,6 +64,8 @@ def run(scenario: str = "demo", until: str = "60d") -> dict[str, Any]:
         "until": until,
         "events": n,
         "read_raw_s": read_s,
+        "log_bytes": path.stat().st_size,
+        "log_bytes_per_event": path.stat().st_size / n,
         "replay_s": wall,
         "fold_events_per_s": n / wall,
         "replay_1m_s": wall * 1_000_000 / n,

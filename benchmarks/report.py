@@ -14,6 +14,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "consume_fold_ratio": (">=", "0.8"),
     "fold_events_per_s": ("", "—"),
     "replay_1m_s": ("<=", "20"),
+    "log_bytes_per_event": ("<=", "100"),
     "peak_rss_mb_per_10k_sats": ("", "—"),
     "live_p99_s": ("<=", "1"),
 }
@@ -26,6 +27,7 @@ MEANING = {
     "consume_fold_ratio": "projector's consume + decode + fold rate ÷ bare kafka-python group consumer",
     "fold_events_per_s": "read + decode + fold from the embedded log, events/s",
     "replay_1m_s": "replaying 1,000,000 events from the embedded log into a FleetState, s",
+    "log_bytes_per_event": "embedded log file size ÷ its events (the replay log, demo × 160 d), bytes",
     "peak_rss_mb_per_10k_sats": "peak memory per 10k satellites (engine + fold + log), MB",
     "live_p99_s": "live mode: event emission → visible on a projector's /metrics, p99, s",
 }
@@ -111,7 +113,9 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             "",
             f"`{rep['scenario']}` × {rep['until']}: {rep['events']:,} events replayed in "
             f"{rep['replay_s']:.2f} s ({rep['fold_events_per_s']:,.0f} events/s; raw reads "
-            f"{rep['read_raw_s']:.2f} s).",
+            f"{rep['read_raw_s']:.2f} s). The log file: "
+            f"{rep.get('log_bytes', 0) / 1e6:.1f} MB, "
+            f"{_fmt(rep.get('log_bytes_per_event'))} bytes per event.",
         ]
     kaf = details.get("kafka")
     if kaf:

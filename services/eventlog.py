@@ -21,17 +21,20 @@ import re
 import sqlite3
 import tempfile
 from abc import ABC, abstractmethod
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NoReturn
+
+import zstandard
 
 from twin.errors import DecodeError, InputError, TwinError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
 from twin.timeutil import format_time, parse_time
 
 LOG_FORMAT = "orbital-twin-eventlog"
-LOG_FORMAT_VERSION = 1
+LOG_FORMAT_VERSION = 2
 _WIRE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _READ_BATCH = 4096
 
@@ -193,22 +196,72 @@ def _refuse_time(event: EventBase, last: str) -> NoReturn:
     )
 
 
+# ------------------------------------------------------------------ the SQLite adapter
+
+#: Events per page. 256 codec records of ~330 bytes compress to ~23 bytes each (zstd level 3,
+#: a 3-day demo log); larger pages gain little and make every rewrite of the tail page dearer.
+PAGE_EVENTS = 256
+ZSTD_LEVEL = 3
+_PAGE_SEPARATOR = b"\n"  # the codec's JSON never holds a raw newline (it escapes them)
+_READ_PAGES = 16  # pages fetched per query while streaming (~4,096 events)
+_CACHED_PAGES = 8  # decoded pages kept for readers that come back to the same page
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    "offset"  INTEGER PRIMARY KEY,
-    sim_time  TEXT NOT NULL,
-    satellite TEXT,
-    type      TEXT NOT NULL,
-    payload   BLOB NOT NULL
+CREATE TABLE IF NOT EXISTS pages (
+    first_offset   INTEGER PRIMARY KEY,
+    count          INTEGER NOT NULL,
+    first_sim_time TEXT NOT NULL,
+    last_sim_time  TEXT NOT NULL,
+    body           BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_sim_time ON events (sim_time);
+CREATE INDEX IF NOT EXISTS pages_last_sim_time ON pages (last_sim_time);
+CREATE TABLE IF NOT EXISTS type_counts (
+    type  TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS satellites (satellite TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 _NOT_A_LOG = "a SQLite event log written by `twin run` or `twin log import`"
+_CONVERT = "convert it with `twin log import OLD.twinlog --log NEW.twinlog`"
+
+
+def pack_page(
+    records: Sequence[bytes], compressor: zstandard.ZstdCompressor | None = None
+) -> bytes:
+    """A page body: the records joined by newlines, zstd-compressed (one frame, checksummed).
+    A writer passes its own ``compressor`` (:func:`page_compressor`): reusing one saves a third
+    of the cost of a small page."""
+    body = _PAGE_SEPARATOR.join(records)
+    if body.count(_PAGE_SEPARATOR) != len(records) - 1:
+        raise LogAppendError("a record holds a newline: not the codec's bytes")
+    return (compressor or page_compressor()).compress(body)
+
+
+def page_compressor() -> zstandard.ZstdCompressor:
+    """The compressor of page bodies (not thread-safe: one per writer)."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+
+
+def unpack_page(body: bytes) -> list[bytes]:
+    """The records of a page body (:func:`pack_page`'s inverse); ``zstandard.ZstdError`` if
+    the body is not a whole, intact zstd frame."""
+    return zstandard.ZstdDecompressor().decompress(body).split(_PAGE_SEPARATOR)
 
 
 class SqliteEventLog(EventLog):
-    """The embedded event log: one SQLite file (WAL journal), table ``events``.
+    """The embedded event log: one SQLite file (WAL journal) of compressed pages.
+
+    Format version 2. Table ``pages`` holds the log in pages of :data:`PAGE_EVENTS` events:
+    ``first_offset`` (the key), ``count``, the first and last ``sim_time`` (so a time prefix
+    is found from the index) and ``body``, the codec's bytes of the events joined by newlines
+    and zstd-compressed (:func:`pack_page`). The last page is re-written by each append until
+    it is full, so small appends (live mode) still compress as well as big ones. Tables
+    ``type_counts`` and ``satellites`` are kept by every append, so :meth:`info` reads no
+    page. Reads stream page by page (bounded memory).
+
+    Logs of format version 1 (one row per event, table ``events``) are read as they are;
+    appending to one is refused (``twin log import OLD --log NEW`` converts it).
 
     ``mode``: ``"r"`` read an existing log; ``"w"`` create a new empty log (replacing any file
     at ``path``); ``"a"`` append to an existing log or create one. Each :meth:`append` is one
@@ -232,6 +285,10 @@ class SqliteEventLog(EventLog):
         except sqlite3.Error as exc:
             raise InputError(f"cannot open event log: {exc}", file=str(self.path)) from None
         self._closed = False
+        self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._tail: list[bytes] = []  # the last page's records while it is not full (writers)
+        self._tail_times: list[str] = []
+        self._compressor = page_compressor()
         try:
             self._setup()
         except BaseException:
@@ -252,8 +309,6 @@ class SqliteEventLog(EventLog):
                     [("format", LOG_FORMAT), ("format_version", str(LOG_FORMAT_VERSION))],
                 )
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            row = conn.execute('SELECT MAX("offset"), MAX(sim_time) FROM events').fetchone()
-            first = conn.execute('SELECT payload FROM events ORDER BY "offset" LIMIT 1').fetchone()
         except sqlite3.DatabaseError as exc:
             raise InputError(
                 f"not an Orbital Twin event log ({exc})", file=str(self.path), allowed=_NOT_A_LOG
@@ -262,15 +317,52 @@ class SqliteEventLog(EventLog):
             raise InputError(
                 "not an Orbital Twin event log", file=str(self.path), allowed=_NOT_A_LOG
             )
-        if meta.get("format_version") != str(LOG_FORMAT_VERSION):
+        version = meta.get("format_version")
+        if version not in ("1", str(LOG_FORMAT_VERSION)):
             raise InputError(
-                f"event log format version {meta.get('format_version')} is not supported",
+                f"event log format version {version} is not supported",
                 file=str(self.path),
-                allowed=f"format version {LOG_FORMAT_VERSION}",
+                allowed=f"format version {LOG_FORMAT_VERSION} (and 1, read-only)",
             )
-        self._next_offset = 0 if row[0] is None else int(row[0]) + 1
-        self._last_sim_time: str | None = row[1]
-        self._run_id: str | None = None if first is None else self._decode_at(0, first[0]).run_id
+        self._version = int(version)
+        if self._version == 1 and self.mode != "r":
+            raise InputError(
+                "event log format version 1 (one row per event) is read-only",
+                file=str(self.path),
+                allowed=f"appending to a log of format version {LOG_FORMAT_VERSION}; {_CONVERT}",
+            )
+        self._next_offset = 0
+        self._last_sim_time: str | None = None
+        self._run_id: str | None = None
+        self.refresh()
+        if self.mode != "r" and self._next_offset % PAGE_EVENTS:
+            first = self._next_offset - self._next_offset % PAGE_EVENTS
+            self._tail = list(self.read_raw(first))
+            self._tail_times = [
+                self._decode_at(o, r).sim_time for o, r in enumerate(self._tail, first)
+            ]
+
+    def refresh(self) -> int:
+        """Re-read where the log ends (another process may be appending to it) and return
+        :attr:`next_offset`. A reader sees only what was there when it opened, or last
+        refreshed."""
+        try:
+            if self._version == 1:
+                end, last = self._conn.execute(
+                    'SELECT MAX("offset") + 1, MAX(sim_time) FROM events'
+                ).fetchone()
+            else:
+                end, last = self._conn.execute(
+                    "SELECT first_offset + count, last_sim_time FROM pages"
+                    " ORDER BY first_offset DESC LIMIT 1"
+                ).fetchone() or (None, None)
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+        self._next_offset = end or 0
+        self._last_sim_time = last
+        if self._run_id is None and self._next_offset:
+            self._run_id = self._decode_at(0, next(self.read_raw(0, 1))).run_id
+        return self._next_offset
 
     @property
     def name(self) -> str:
@@ -288,55 +380,164 @@ class SqliteEventLog(EventLog):
         if not events:
             return
         rows = check_batch(events, self._next_offset, self._run_id, self._last_sim_time)
+        records = self._tail + [row[4] for row in rows]
+        times = self._tail_times + [row[1] for row in rows]
+        first = self._next_offset - len(self._tail)
+        pages = [
+            (
+                first + i,
+                len(records[i : i + PAGE_EVENTS]),
+                times[i],
+                times[min(i + PAGE_EVENTS, len(times)) - 1],
+                pack_page(records[i : i + PAGE_EVENTS], self._compressor),
+            )
+            for i in range(0, len(records), PAGE_EVENTS)
+        ]
+        by_type = Counter(row[3] for row in rows)
+        satellites = {(row[2],) for row in rows if row[2] is not None}
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            (count,) = conn.execute('SELECT COALESCE(MAX("offset") + 1, 0) FROM events').fetchone()
-            if count != self._next_offset:  # another writer got in: refuse, never interleave
+            (end,) = conn.execute(
+                "SELECT COALESCE(MAX(first_offset + count), 0) FROM pages"
+                " WHERE first_offset = (SELECT MAX(first_offset) FROM pages)"
+            ).fetchone()
+            if end != self._next_offset:  # another writer got in: refuse, never interleave
                 raise LogAppendError(
-                    f"{self.path} now ends at offset {count}, expected {self._next_offset}"
+                    f"{self.path} now ends at offset {end}, expected {self._next_offset}"
                 )
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)", pages)
+            conn.executemany(
+                "INSERT INTO type_counts VALUES (?, ?)"
+                " ON CONFLICT (type) DO UPDATE SET count = count + excluded.count",
+                sorted(by_type.items()),
+            )
+            conn.executemany("INSERT OR IGNORE INTO satellites VALUES (?)", sorted(satellites))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        full = len(records) % PAGE_EVENTS == 0
+        self._tail = [] if full else records[pages[-1][0] - first :]
+        self._tail_times = [] if full else times[pages[-1][0] - first :]
         self._next_offset = rows[-1][0] + 1
         self._last_sim_time = rows[-1][1]
         self._run_id = events[0].run_id
 
     def read_raw(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[bytes]:
-        stop = self._next_offset if to_offset is None else to_offset
-        return self._rows(
-            'SELECT payload FROM events WHERE "offset" >= ? AND "offset" < ? ORDER BY "offset"',
-            (from_offset, stop),
-        )
+        stop = self._next_offset if to_offset is None else min(to_offset, self._next_offset)
+        return self._records(max(from_offset, 0), stop)
+
+    def _records(self, start: int, stop: int) -> Iterator[bytes]:
+        for first, records in self._pages(start, stop):
+            yield from records[max(start - first, 0) : stop - first]
 
     def read_raw_until(self, sim_time: str) -> Iterator[bytes]:
-        return self._rows(
-            'SELECT payload FROM events WHERE sim_time <= ? ORDER BY "offset"',
-            (canonical_time(sim_time),),
-        )
+        until = canonical_time(sim_time)
+        stop = self._next_offset  # at the call, as read_raw
 
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> Iterator[bytes]:
+        def records() -> Iterator[bytes]:
+            yield from self._records(0, min(self._count_until(until), stop))
+
+        return records()
+
+    def _count_until(self, sim_time: str) -> int:
+        """How many events have ``sim_time <= sim_time`` (a prefix: time never decreases)."""
         try:
-            cursor = self._conn.execute(sql, params)
+            if self._version == 1:
+                return int(
+                    self._conn.execute(
+                        "SELECT COUNT(*) FROM events WHERE sim_time <= ?", (sim_time,)
+                    ).fetchone()[0]
+                )
+            row = self._conn.execute(
+                "SELECT first_offset, count FROM pages WHERE last_sim_time > ?"
+                " ORDER BY last_sim_time, first_offset LIMIT 1",
+                (sim_time,),
+            ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from None
-        try:
-            while True:
-                try:
-                    rows = cursor.fetchmany(_READ_BATCH)
-                except sqlite3.DatabaseError as exc:
-                    raise self._unreadable(exc) from None
-                if not rows:
-                    break
-                for (payload,) in rows:
-                    if not isinstance(payload, bytes):
-                        payload = str(payload).encode()
-                    yield payload
-        finally:
-            cursor.close()
+        if row is None:
+            return self._next_offset
+        first, count = row
+        for offset, raw in enumerate(self._records(first, first + count), start=first):
+            if self._decode_at(offset, raw).sim_time > sim_time:
+                return offset
+        return first + count
+
+    def _pages(self, start: int, stop: int) -> Iterator[tuple[int, list[bytes]]]:
+        """``(first offset, records)`` of the pages holding offsets ``[start, stop)``, in
+        order. Each query is read to its end before anything is yielded, so no cursor stays
+        open between pages (an append on this connection may rewrite the last page)."""
+        if self._version == 1:
+            yield from self._rows_v1(start, stop)
+            return
+        try:  # the page holding ``start``
+            (at,) = self._conn.execute(
+                "SELECT COALESCE(MAX(first_offset), 0) FROM pages WHERE first_offset <= ?",
+                (start,),
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+        while at < stop:
+            try:
+                rows = self._conn.execute(
+                    "SELECT first_offset, count, body FROM pages"
+                    " WHERE first_offset >= ? AND first_offset < ? ORDER BY first_offset LIMIT ?",
+                    (at, stop, _READ_PAGES),
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from None
+            if not rows:
+                raise self._bad_page(at, 1, f"no page holds offset {at}")
+            for first, count, body in rows:
+                if first != at:
+                    raise self._bad_page(at, first - at, f"no page holds offset {at}")
+                yield first, self._page(first, count, body)
+                at = first + count
+
+    def _page(self, first: int, count: int, body: bytes) -> list[bytes]:
+        key = (first, count)
+        records = self._cache.get(key)
+        if records is None:
+            try:
+                records = unpack_page(body)
+            except (zstandard.ZstdError, TypeError) as exc:
+                raise self._bad_page(first, count, f"not a zstd page ({exc})") from None
+            if len(records) != count:
+                raise self._bad_page(
+                    first, count, f"the page holds {len(records)} records, not {count}"
+                )
+            self._cache[key] = records
+            if len(self._cache) > _CACHED_PAGES:
+                self._cache.popitem(last=False)
+        return records
+
+    def _bad_page(self, first: int, count: int, problem: str) -> InputError:
+        last = first + max(count, 1) - 1
+        return InputError(
+            f"corrupted event log: page of offsets {first}-{last}: {problem}",
+            file=str(self.path),
+            field=f"offsets {first}-{last}",
+            allowed="a log written by `twin run` or `twin log import`; re-create it from its "
+            "source (run or JSON lines)",
+        )
+
+    def _rows_v1(self, start: int, stop: int) -> Iterator[tuple[int, list[bytes]]]:
+        """Format version 1 (a row per event) read as pages of up to 4,096 rows."""
+        while start < stop:
+            try:
+                rows = self._conn.execute(
+                    'SELECT payload FROM events WHERE "offset" >= ? AND "offset" < ?'
+                    ' ORDER BY "offset" LIMIT ?',
+                    (start, stop, _READ_BATCH),
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from None
+            if not rows:
+                return
+            yield start, [p if isinstance(p, bytes) else str(p).encode() for (p,) in rows]
+            start += len(rows)
 
     def _unreadable(self, exc: sqlite3.DatabaseError) -> InputError:
         return InputError(
@@ -353,12 +554,22 @@ class SqliteEventLog(EventLog):
 
     def _info(self) -> dict[str, Any]:
         conn = self._conn
-        by_type = dict(
-            conn.execute("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type")
-        )
-        first, last = conn.execute("SELECT MIN(sim_time), MAX(sim_time) FROM events").fetchone()
-        head = conn.execute('SELECT payload FROM events ORDER BY "offset" LIMIT 1').fetchone()
-        start = self._decode_at(0, head[0]) if head else None
+        if self._version == 1:
+            by_type = dict(
+                conn.execute("SELECT type, COUNT(*) FROM events GROUP BY type ORDER BY type")
+            )
+            first, last = conn.execute("SELECT MIN(sim_time), MAX(sim_time) FROM events").fetchone()
+            satellites = conn.execute(
+                "SELECT COUNT(DISTINCT satellite) FROM events WHERE satellite IS NOT NULL"
+            ).fetchone()[0]
+        else:
+            by_type = dict(conn.execute("SELECT type, count FROM type_counts ORDER BY type"))
+            first, last = conn.execute(
+                "SELECT MIN(first_sim_time), MAX(last_sim_time) FROM pages"
+            ).fetchone()
+            satellites = conn.execute("SELECT COUNT(*) FROM satellites").fetchone()[0]
+        head = next(self.read_raw(0, 1), None)
+        start = self._decode_at(0, head) if head is not None else None
         started = start if isinstance(start, ScenarioStarted) else None
         return {
             "path": str(self.path),
@@ -369,10 +580,9 @@ class SqliteEventLog(EventLog):
             "count": self._next_offset,
             "first_sim_time": first,
             "last_sim_time": last,
-            "satellites": conn.execute(
-                "SELECT COUNT(DISTINCT satellite) FROM events WHERE satellite IS NOT NULL"
-            ).fetchone()[0],
+            "satellites": satellites,
             "counts_by_type": by_type,
+            "format_version": self._version,
         }
 
     def close(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 from eventlog_contract import sample_run
 from factories import EventFactory
+from logfiles import damage_page, replace_record
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
@@ -458,14 +458,8 @@ def _(tmp: Path) -> tuple[list[str], list[str]]:
 # ---------------------------------------------------------------------- event logs
 
 
-def corrupt_payload(path: Path, offset: int, payload: bytes, etype: str | None = None) -> None:
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute('UPDATE events SET payload = ? WHERE "offset" = ?', (payload, offset))
-        if etype is not None:
-            conn.execute('UPDATE events SET type = ? WHERE "offset" = ?', (etype, offset))
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.close()
+def corrupt_payload(path: Path, offset: int, payload: bytes) -> None:
+    replace_record(path, offset, payload)
 
 
 def _payload_with(log: Path, offset: int, **changes: Any) -> bytes:
@@ -511,6 +505,11 @@ corrupted_log_case(
     "first-row-not-an-event",
     lambda log: corrupt_payload(log, 0, b"[]"),
     lambda log: [str(log), "offset 0"],
+)
+corrupted_log_case(
+    "page-not-zstd",
+    lambda log: damage_page(log, 2) and None,
+    lambda log: [str(log), "offsets 0-"],
 )
 corrupted_log_case(
     "field-out-of-range",

@@ -10,16 +10,26 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eventlog_contract import EventLogContract, sample_run
+from factories import EventFactory
+from logfiles import damage_page
 
-from services.eventlog import LogAppendError, SqliteEventLog, atomic_log
+from services.cli import main
+from services.eventlog import (
+    LOG_FORMAT_VERSION,
+    PAGE_EVENTS,
+    LogAppendError,
+    SqliteEventLog,
+    atomic_log,
+)
 from twin.errors import InputError
-from twin.events import decode
+from twin.events import decode, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,3 +204,139 @@ def test_a_killed_writer_leaves_a_readable_prefix(tmp_path: Path) -> None:
         raws = list(log.read_raw())
     assert len(raws) == n
     assert [decode(r).offset for r in raws] == list(range(n))
+
+
+# ---------------------------------------------------------------------- format 2: pages
+
+
+def long_run(n_sats: int = 10, rounds: int = 30) -> list[Any]:
+    """A legal run of several pages: satellites crossing the shadow ``rounds`` times."""
+    f = EventFactory(run_id="long-run")
+    events = [f.scenario_started(satellites_planned=n_sats)]
+    for i in range(n_sats):
+        events += f.to_operational(f"sat-{i}", t_s=5.0 * i)
+    t_s = 100.0
+    for _ in range(rounds):
+        for kind in ("eclipse_entered", "eclipse_exited"):
+            for i in range(n_sats):
+                extra = {"duration_s": 1800.0} if kind == "eclipse_exited" else {}
+                events.append(f.event(kind, f"sat-{i}", t_s=t_s, **extra))
+                t_s += 7.0 * (i % 2)  # runs of equal times, some across page boundaries
+            t_s += 1800.0
+    events.append(f.event("scenario_finished", t_s=t_s, events=len(events) + 1))
+    return events
+
+
+def _pages(path: Path) -> list[tuple[int, int]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT first_offset, count FROM pages ORDER BY first_offset"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_pages_hold_page_events_each_and_reads_cross_them(tmp_path: Path) -> None:
+    path = tmp_path / "run.twinlog"
+    events = long_run()
+    assert len(events) > 2 * PAGE_EVENTS
+    _write(path, events)
+    n = len(events)
+    assert _pages(path) == [
+        (first, min(PAGE_EVENTS, n - first)) for first in range(0, n, PAGE_EVENTS)
+    ]
+    with SqliteEventLog(path) as log:
+        assert list(log.read()) == events
+        for start, stop in [(0, 1), (255, 257), (250, 600), (PAGE_EVENTS, 2 * PAGE_EVENTS)]:
+            assert list(log.read(start, stop)) == events[start:stop]
+        for t in sorted({e.sim_time for e in events}):  # boundaries inside and between pages
+            assert list(log.read_until(t)) == [e for e in events if e.sim_time <= t]
+
+
+def test_small_appends_rewrite_the_last_page_until_it_is_full(tmp_path: Path) -> None:
+    """Live mode appends a few events at a time: they still land in full pages, and a log
+    reopened for appending carries on with its last page."""
+    path = tmp_path / "live.twinlog"
+    events = long_run()
+    cut = PAGE_EVENTS + 100
+    with SqliteEventLog(path, mode="w") as log:
+        for start in range(0, cut, 3):
+            log.append(events[start : min(start + 3, cut)])
+    with SqliteEventLog(path, mode="a") as log:
+        log.append(events[cut : cut + 1])
+        log.append(events[cut + 1 :])
+    n = len(events)
+    assert _pages(path) == [
+        (first, min(PAGE_EVENTS, n - first)) for first in range(0, n, PAGE_EVENTS)
+    ]
+    with SqliteEventLog(path) as log:
+        assert list(log.read()) == events
+        info = log.info()
+    assert info["count"] == n
+    assert info["counts_by_type"] == dict(sorted(Counter(e.type for e in events).items()))
+    assert info["satellites"] == 10
+    assert (info["first_sim_time"], info["last_sim_time"]) == (
+        events[0].sim_time,
+        events[-1].sim_time,
+    )
+    assert path.stat().st_size / n < 100  # bytes per event on disk, rewrites included
+
+
+def test_a_damaged_page_names_its_offset_range(tmp_path: Path) -> None:
+    path = tmp_path / "run.twinlog"
+    events = long_run()
+    _write(path, events)
+    first, last = damage_page(path, PAGE_EVENTS + 5)
+    assert (first, last) == (PAGE_EVENTS, 2 * PAGE_EVENTS - 1)
+    with SqliteEventLog(path) as log:
+        assert list(log.read(0, PAGE_EVENTS)) == events[:PAGE_EVENTS]  # before it: intact
+        with pytest.raises(InputError) as info:
+            log.check()
+    text = str(info.value)
+    assert str(path) in text
+    assert f"offsets {first}-{last}" in text
+    assert info.value.exit_code == 2
+
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events ("offset" INTEGER PRIMARY KEY, sim_time TEXT NOT NULL, satellite TEXT,
+                     type TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE INDEX events_sim_time ON events (sim_time);
+INSERT INTO meta VALUES ('format', 'orbital-twin-eventlog'), ('format_version', '1');
+"""
+
+
+def _write_v1(path: Path, events: list[Any]) -> None:
+    """A log as format version 1 wrote it: one row per event."""
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_SCHEMA)
+    with conn:
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+            [(e.offset, e.sim_time, e.satellite, e.type, encode(e)) for e in events],
+        )
+    conn.close()
+
+
+def test_format_1_logs_are_read_and_converted_not_appended(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.twinlog", tmp_path / "new.twinlog"
+    events = long_run()
+    _write_v1(old, events)
+    with SqliteEventLog(old) as log:
+        assert list(log.read()) == events
+        assert list(log.read(3, 9)) == events[3:9]
+        t = events[len(events) // 2].sim_time
+        assert list(log.read_until(t)) == [e for e in events if e.sim_time <= t]
+        info = log.info()
+    assert info["format_version"] == 1
+    assert info["count"] == len(events) and info["satellites"] == 10
+    with pytest.raises(InputError) as refused:
+        SqliteEventLog(old, mode="a")
+    assert "format version 1" in str(refused.value)
+    assert "twin log import" in str(refused.value)
+    assert main(["log", "import", str(old), "--log", str(new)]) == 0
+    with SqliteEventLog(new) as log:
+        assert log.info()["format_version"] == LOG_FORMAT_VERSION
+        assert list(log.read_raw()) == [encode(e) for e in events]

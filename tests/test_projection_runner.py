@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logfiles import write_raw_log
 from summaries import assert_same_summary
 
 from services.eventlog import SqliteEventLog
@@ -51,34 +52,21 @@ def events() -> list[EventBase]:
     return [e.model_copy(update={"offset": i}) for i, e in enumerate(chosen)]
 
 
-def _write_log(path: Path, rows: list[tuple[str, str | None, str, bytes]]) -> None:
-    """A SQLite event log holding ``rows`` (sim_time, satellite, type, payload) as they are:
-    the adapter's append would refuse the poison ones, the partitioned view must not."""
-    SqliteEventLog(path, mode="w").close()
-    with sqlite3.connect(path) as conn:
-        conn.executemany(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-            [(i, *row) for i, row in enumerate(rows)],
-        )
-
-
 @pytest.fixture(scope="module")
 def log_path(events: list[EventBase], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rows: list[tuple[str, str | None, str, bytes]] = [
-        (e.sim_time, e.satellite, e.type, encode(e)) for e in events
-    ]
+    rows: list[tuple[str, bytes]] = [(e.sim_time, encode(e)) for e in events]
     third = len(events) // 3
     a, b = events[third], events[2 * third]
     good = json.loads(encode(b))
     poison = [
-        (third, (a.sim_time, a.satellite, a.type, b"{not json")),
-        (third + 5, (b.sim_time, b.satellite, "x", json.dumps(dict(good, type="warp")).encode())),
-        (2 * third + 1, (b.sim_time, b.satellite, b.type, encode(b))),  # replayed: event_order
+        (third, (a.sim_time, b"{not json")),
+        (third + 5, (b.sim_time, json.dumps(dict(good, type="warp")).encode())),
+        (2 * third + 1, (b.sim_time, encode(b))),  # replayed: event_order
     ]
     for at, row in reversed(poison):
         rows.insert(at, row)
     path = tmp_path_factory.mktemp("log") / "run.db"
-    _write_log(path, rows)
+    write_raw_log(path, rows)
     return path
 
 

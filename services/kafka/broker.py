@@ -371,8 +371,14 @@ class KafkaBroker:
         jvm_options: tuple[str, ...] = DEFAULT_HEAP,
         progress: Progress = _stderr,
         detached: bool = False,
+        node_id: int = NODE_ID,
     ) -> None:
         self.detached = detached
+        self.node_id = node_id
+        #: node id → controller port of every voter of the KRaft quorum (a cluster sets it;
+        #: ``None``: this node alone)
+        self.voters: dict[int, int] | None = None
+        self.cluster_id: str | None = None  # the id to format with (a cluster's, shared)
         self.data_dir = Path(data_dir).expanduser().resolve()
         # the broker's files, all inside data_dir
         self.properties_path = self.data_dir / "server.properties"
@@ -450,14 +456,18 @@ class KafkaBroker:
             return self.bootstrap
         libs = fetch_jars(self.progress)
         java = _java()
+        self._prepare(java, libs)
+        self._launch(java, libs)
+        self._wait_ready(timeout_s)
+        return self.bootstrap
+
+    def _prepare(self, java: str, libs: Path) -> None:
+        """Ports, ``server.properties`` and (once) the formatted storage."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
         self._write_config()
         if not self.is_formatted():
             self._format(java, libs)
-        self._launch(java, libs)
-        self._wait_ready(timeout_s)
-        return self.bootstrap
 
     def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
         """Ask the broker to shut down cleanly (SIGTERM); SIGKILL it after ``grace_s``."""
@@ -503,8 +513,13 @@ class KafkaBroker:
     def _write_config(self) -> None:
         settings = {
             "process.roles": "broker,controller",
-            "node.id": str(NODE_ID),
-            "controller.quorum.voters": f"{NODE_ID}@{HOST}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": ",".join(
+                f"{node}@{HOST}:{port}"
+                for node, port in sorted(
+                    (self.voters or {self.node_id: self.controller_port}).items()
+                )
+            ),
             "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -541,7 +556,7 @@ class KafkaBroker:
         ]
 
     def _format(self, java: str, libs: Path) -> None:
-        cluster_id = _random_cluster_id()
+        cluster_id = self.cluster_id or _random_cluster_id()
         self.progress(f"Formatting KRaft storage in {self.log_dirs} (cluster id {cluster_id})")
         cmd = [
             *self._jvm_args(java, libs),
@@ -635,7 +650,9 @@ class KafkaBroker:
         finally:
             quiet.setLevel(old_level)
         ids = [b.get("broker_id") for b in cluster.get("brokers", [])]
-        return "" if NODE_ID in ids else f"metadata lists brokers {ids}, not {NODE_ID}"
+        if self.node_id not in ids:
+            return f"metadata lists brokers {ids}, not {self.node_id}"
+        return ""
 
     def _signal_and_wait(self, sig: signal.Signals, grace_s: float) -> None:
         pid = self.pid
@@ -668,3 +685,141 @@ class KafkaBroker:
         self._proc = None
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
+
+
+# --------------------------------------------------------------------------- cluster
+
+#: Heap of each node of a local cluster: three JVMs share this machine with everything else.
+CLUSTER_HEAP = ("-Xmx256m", "-Xms128m")
+
+
+def cluster_config(brokers: int) -> dict[str, str]:
+    """What a cluster of ``brokers`` nodes changes in :data:`DEFAULT_CONFIG`: every topic (the
+    internal ones too) replicated on up to 3 nodes, and a write acknowledged (``acks=all``)
+    only once up to 2 of them hold it, so any one node can die without losing a record or
+    stopping writes."""
+    replicas, min_isr = str(min(3, brokers)), str(min(2, brokers))
+    return {
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
+    }
+
+
+class KafkaCluster:
+    """``brokers`` KRaft nodes on this machine, each broker and controller, in
+    ``data_dir/node-<id>`` (ids from 1); the controller quorum is every node, so a majority
+    (2 of 3) keeps the cluster's metadata moving when one node dies.
+
+    The nodes are :class:`KafkaBroker` objects (:attr:`nodes`): kill, stop and start one to
+    play a failure. ``bootstrap`` lists every node. All nodes are formatted with one cluster
+    id and started together (a node's controller waits for a quorum before it serves).
+    ``config`` adds to :func:`cluster_config`; ``detached`` as for :class:`KafkaBroker`.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        brokers: int = 3,
+        *,
+        config: Mapping[str, str] | None = None,
+        jvm_options: tuple[str, ...] = CLUSTER_HEAP,
+        progress: Progress = _stderr,
+        detached: bool = False,
+    ) -> None:
+        if brokers < 1:
+            raise ValueError("a cluster needs at least one broker")
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.progress = progress
+        merged = {**cluster_config(brokers), **(config or {})}
+        self.nodes = [
+            KafkaBroker(
+                self.data_dir / f"node-{node}",
+                config=merged,
+                jvm_options=jvm_options,
+                progress=progress,
+                detached=detached,
+                node_id=node,
+            )
+            for node in range(1, brokers + 1)
+        ]
+
+    @staticmethod
+    def size_of(data_dir: str | os.PathLike[str]) -> int:
+        """How many nodes the cluster in ``data_dir`` has (0: it holds no cluster)."""
+        return len(list(Path(data_dir).expanduser().glob("node-*/server.properties")))
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def node(self, node_id: int) -> KafkaBroker:
+        return self.nodes[node_id - 1]
+
+    def is_running(self) -> bool:
+        """True if every node runs."""
+        return all(node.is_running() for node in self.nodes)
+
+    def start(self, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
+        """Start the nodes that are not running (formatting new ones with the cluster's id)
+        and wait until each serves; return the bootstrap list."""
+        libs = fetch_jars(self.progress)
+        java = _java()
+        for node in self.nodes:  # every node's ports first: each config lists all voters
+            if not node.is_running():
+                node.data_dir.mkdir(parents=True, exist_ok=True)
+                node._choose_ports()
+        voters = {node.node_id: node.controller_port for node in self.nodes}
+        if None in voters.values():
+            raise BrokerError("a running node has no controller port on record", retryable=False)
+        cluster_id = self._cluster_id()
+        waiting = []
+        for node in self.nodes:
+            node.voters = voters  # type: ignore[assignment]
+            node.cluster_id = cluster_id
+            if not node.is_running():
+                node._prepare(java, libs)
+                node._launch(java, libs)
+                waiting.append(node)
+        try:
+            for node in waiting:
+                node._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def _cluster_id(self) -> str:
+        """The id the formatted nodes carry (new nodes join it), or a new one."""
+        for node in self.nodes:
+            props = _read_properties(node.log_dirs / "meta.properties")
+            if props.get("cluster.id"):
+                return props["cluster.id"]
+        return _random_cluster_id()
+
+    def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after ``grace_s``)."""
+        for node in self.nodes:  # all at once: a node left alone waits for a quorum to go
+            pid = node.pid
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        errors = []
+        for node in self.nodes:
+            try:
+                node.stop(grace_s)
+            except BrokerError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> KafkaCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

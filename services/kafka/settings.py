@@ -52,7 +52,18 @@ class KafkaSettings(BaseSettings):
     bootstrap: str = "127.0.0.1:9092"
     topic: str = DEFAULT_TOPIC
     partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int | None = Field(default=None, ge=1)
+    """Replicas of each partition of topics this creates; default: the cluster's
+    ``default.replication.factor`` (1 on the local single broker, 3 on ``scripts/kafka-local
+    start --brokers 3``)."""
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """``min.insync.replicas`` of topics this creates; default: the cluster's (1 on the local
+    single broker, 2 on the local 3-broker cluster). With ``acks=all`` a write needs this many
+    replicas in sync: 2 of 3 keeps a run publishing while any one broker is down, and never
+    acknowledges a record that only one broker holds."""
+    compression_type: Literal["none", "gzip", "zstd"] = "zstd"
+    """How the producer compresses record batches (codecs kafka-python can use here: zstd
+    needs the ``zstandard`` package, a dependency). Consumers decompress whatever they get."""
     client_id: str = "orbital-twin"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
@@ -77,6 +88,16 @@ class KafkaSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFile(settings_cls))
+
+    @property
+    def replicas(self) -> int:
+        """``replication_factor`` for a CreateTopics request (-1: the cluster's default)."""
+        return -1 if self.replication_factor is None else self.replication_factor
+
+    @property
+    def compression(self) -> str | None:
+        """``compression_type`` as kafka-python's producer option (None: uncompressed)."""
+        return None if self.compression_type == "none" else self.compression_type
 
     @property
     def dlq_topic(self) -> str:

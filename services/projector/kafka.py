@@ -396,6 +396,8 @@ class Projector:
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
+        from services.kafka.publisher import min_insync
+
         admin = KafkaAdminClient(**self.settings.common())
         try:
             admin.create_topics(
@@ -403,7 +405,8 @@ class Projector:
                     NewTopic(
                         self.settings.dlq_topic,
                         num_partitions=1,
-                        replication_factor=self.settings.replication_factor,
+                        replication_factor=self.settings.replicas,
+                        topic_configs=min_insync(self.settings),
                     )
                 ]
             )

@@ -7,7 +7,9 @@ partition by Kafka's default partitioner (:func:`partition_for`: murmur2 of the 
 kafka-python's and the Java client's), each partition numbered from offset 0 in log order. So
 a :class:`~services.projector.runner.ProjectionRunner` folds the embedded log exactly as the
 projectors fold the topic, in-process and without a broker. The records are the stored bytes
-as they are (not re-validated), so poison rows reach the runner's dead-letter path.
+as they are (not re-validated), so poison rows reach the runner's dead-letter path. The log's pages carry no key column:
+a record's satellite is read from its bytes (:func:`satellite_of`), and a record whose bytes
+are not an event with a satellite is keyed by the run id.
 
 :class:`SqliteDeadLetters` is the dead-letter sink: a table keyed by (source, partition,
 offset), so a record dead-lettered again after a crash is stored once.
@@ -15,16 +17,32 @@ offset), so a record dead-lettered again after a crash is stored once.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sqlite3
-from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.eventlog import SqliteEventLog
 from services.kafka.publisher import partition_for
 from services.projector.runner import DeadLetter, RawRecord
 from twin.errors import DecodeError
 from twin.events import decode
+
+# The codec writes the envelope's fields first, ``satellite`` among them; inside a JSON string a
+# quote is escaped, so the first ``"satellite":`` is the envelope's.
+_SATELLITE = re.compile(rb'"satellite":(?:null|"((?:[^"\\]|\\.)*)")')
+
+
+def satellite_of(payload: bytes) -> str | None:
+    """The ``satellite`` of an event's codec bytes without decoding the event (None for
+    run-level events and for bytes that carry none)."""
+    found = _SATELLITE.search(payload)
+    if found is None or found.group(1) is None:
+        return None
+    text = found.group(1)
+    return json.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
 
 
 def _run_key(payload: bytes) -> bytes | None:
@@ -48,7 +66,7 @@ class SqlitePartitionedLog:
             raise ValueError("partitions must be at least 1")
         self.path = Path(path)
         self.n = partitions
-        self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        self._log = SqliteEventLog(self.path)
         self._index: list[list[int]] = [[] for _ in range(partitions)]
         self._scanned = 0
         self._run_key: bytes | None = None
@@ -60,21 +78,16 @@ class SqlitePartitionedLog:
         return f"{self.path.resolve()}#{self.n}"
 
     def _refresh(self) -> None:
-        rows = self._conn.execute(
-            'SELECT "offset", satellite, payload FROM events WHERE "offset" >= ? ORDER BY "offset"',
-            (self._scanned,),
-        )
+        log = self._log
+        log.refresh()
         cache: dict[str | None, int] = {}
-        for offset, satellite, payload in rows:
+        for offset, payload in enumerate(log.read_raw(self._scanned), start=self._scanned):
+            satellite = satellite_of(payload)
             partition = cache.get(satellite)
             if partition is None:
-                if satellite is not None:
-                    key = satellite.encode()
-                else:  # a run-level event: keyed by the run id
-                    if self._run_key is None:
-                        self._run_key = _run_key(payload)
-                    key = self._run_key or b""
-                partition = cache[satellite] = partition_for(key, self.n)
+                if satellite is None and self._run_key is None:
+                    self._run_key = _run_key(payload)
+                partition = cache[satellite] = partition_for(self._key(satellite), self.n)
             self._index[partition].append(offset)
             self._scanned = offset + 1
 
@@ -96,17 +109,14 @@ class SqlitePartitionedLog:
         wanted = self._index[partition][from_offset : from_offset + max_records]
         if not wanted:
             return []
-        rows = self._conn.execute(
-            'SELECT "offset", satellite, payload FROM events'
-            ' WHERE "offset" >= ? AND "offset" <= ? ORDER BY "offset"',
-            (wanted[0], wanted[-1]),
-        )
         out = []
         position = from_offset
-        for offset, satellite, payload in rows:
-            i = bisect_left(wanted, offset)
-            if i < len(wanted) and wanted[i] == offset:
-                out.append(RawRecord(position, self._key(satellite), bytes(payload)))
+        wanted_set = set(wanted)
+        records = self._log.read_raw(wanted[0], wanted[-1] + 1)
+        for offset, payload in enumerate(records, start=wanted[0]):
+            if offset in wanted_set:
+                key = self._key(satellite_of(payload))
+                out.append(RawRecord(position, key, payload))
                 position += 1
         return out
 
@@ -115,7 +125,7 @@ class SqlitePartitionedLog:
         return list(self._index[partition])
 
     def close(self) -> None:
-        self._conn.close()
+        self._log.close()
 
 
 _DLQ_SCHEMA = """
