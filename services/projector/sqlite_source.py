@@ -2,7 +2,8 @@
 
 :class:`SqlitePartitionedLog` presents a :class:`services.eventlog.SqliteEventLog` file the
 way the Kafka publisher lays a run out on a topic: every event keyed by its satellite id (the
-run id for run-level events, :func:`services.kafka.publisher.record_key`), the key hashed to a
+job id for job events, the run id for other run-level events,
+:func:`services.kafka.publisher.record_key`), the key hashed to a
 partition by Kafka's default partitioner (:func:`partition_for`: murmur2 of the key, as
 kafka-python's and the Java client's), each partition numbered from offset 0 in log order. So
 a :class:`~services.projector.runner.ProjectionRunner` folds the embedded log exactly as the
@@ -15,6 +16,7 @@ offset), so a record dead-lettered again after a crash is stored once.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from bisect import bisect_left
@@ -24,7 +26,16 @@ from pathlib import Path
 from services.kafka.publisher import partition_for
 from services.projector.runner import DeadLetter, RawRecord
 from twin.errors import DecodeError
-from twin.events import decode
+from twin.events import JOB_EVENT_TYPES, decode
+
+
+def _job_key(payload: bytes) -> bytes | None:
+    """The key of a job event: its job id (None if these bytes are not a JSON object)."""
+    try:
+        job = json.loads(payload).get("job")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return job.encode() if isinstance(job, str) else None
 
 
 def _run_key(payload: bytes) -> bytes | None:
@@ -61,11 +72,18 @@ class SqlitePartitionedLog:
 
     def _refresh(self) -> None:
         rows = self._conn.execute(
-            'SELECT "offset", satellite, payload FROM events WHERE "offset" >= ? ORDER BY "offset"',
+            'SELECT "offset", satellite, type, payload FROM events WHERE "offset" >= ?'
+            ' ORDER BY "offset"',
             (self._scanned,),
         )
         cache: dict[str | None, int] = {}
-        for offset, satellite, payload in rows:
+        for offset, satellite, etype, payload in rows:
+            if satellite is None and etype in JOB_EVENT_TYPES:
+                key = _job_key(payload)
+                if key is not None:
+                    self._index[partition_for(key, self.n)].append(offset)
+                    self._scanned = offset + 1
+                    continue
             partition = cache.get(satellite)
             if partition is None:
                 if satellite is not None:
@@ -78,9 +96,13 @@ class SqlitePartitionedLog:
             self._index[partition].append(offset)
             self._scanned = offset + 1
 
-    def _key(self, satellite: str | None) -> bytes:
+    def _key(self, satellite: str | None, etype: str, payload: bytes) -> bytes:
         if satellite is not None:
             return satellite.encode()
+        if etype in JOB_EVENT_TYPES:
+            key = _job_key(payload)
+            if key is not None:
+                return key
         return self._run_key or b""
 
     # -- the PartitionedSource port
@@ -97,16 +119,17 @@ class SqlitePartitionedLog:
         if not wanted:
             return []
         rows = self._conn.execute(
-            'SELECT "offset", satellite, payload FROM events'
+            'SELECT "offset", satellite, type, payload FROM events'
             ' WHERE "offset" >= ? AND "offset" <= ? ORDER BY "offset"',
             (wanted[0], wanted[-1]),
         )
         out = []
         position = from_offset
-        for offset, satellite, payload in rows:
+        for offset, satellite, etype, payload in rows:
             i = bisect_left(wanted, offset)
             if i < len(wanted) and wanted[i] == offset:
-                out.append(RawRecord(position, self._key(satellite), bytes(payload)))
+                key = self._key(satellite, etype, payload)
+                out.append(RawRecord(position, key, bytes(payload)))
                 position += 1
         return out
 

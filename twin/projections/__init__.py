@@ -28,6 +28,7 @@ from twin.projections.counters import LifecycleCounters
 from twin.projections.fleet import SOC_BINS, EventOrderError, FleetCore, integrals_report
 from twin.projections.repairs import Repairs
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, SnapshotError
+from twin.projections.workload import Contacts, Workload
 
 __all__ = [
     "REGISTRY",
@@ -46,7 +47,7 @@ __all__ = [
     "metric_specs",
 ]
 
-REGISTRY: tuple[type[Projection], ...] = (LifecycleCounters, Repairs)
+REGISTRY: tuple[type[Projection], ...] = (LifecycleCounters, Repairs, Workload, Contacts)
 """Every projection besides the core, in the order their summary sections are merged."""
 
 SNAPSHOT_VERSION = 3
