@@ -48,13 +48,10 @@ def ring_clusters(phase_deg: npt.ArrayLike, max_angle_deg: float) -> IntArray:
     wrap_gap = 360.0 - (sorted_phase[-1] - sorted_phase[0])
     if wrap_gap <= max_angle_deg + 1e-9 and chain[-1] > 0:
         chain[chain == chain[-1]] = 0  # the last chain joins the first around the orbit
+    # chains are numbered in phase order (cumsum), and folding the last into the first leaves
+    # 0..k-1: the labels are already numbered by first appearance
     labels[order] = chain
-    # renumber 0..k-1 by first appearance in phase order
-    _, first = np.unique(labels[order], return_index=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first)] = np.arange(first.size)
-    remap = dict(zip(np.unique(labels[order]).tolist(), rank.tolist(), strict=True))
-    return np.asarray([remap[x] for x in labels.tolist()], np.int64)
+    return labels
 
 
 def hops_between(phase_a_deg: float, phase_b_deg: float, max_angle_deg: float) -> int:

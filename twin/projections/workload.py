@@ -197,9 +197,14 @@ class Workload(Projection):
     def count(self, state: str) -> int:
         return sum(1 for job in self.jobs.values() if job[0] == state)
 
+    def _inference_total(self, column: int) -> float:
+        """A column of the inference table summed over regions in name order (the same
+        float whatever order the regions were first seen or restored in)."""
+        return sum(self.inference[region][column] for region in sorted(self.inference))
+
     @property
     def inference_accelerator_s(self) -> float:
-        return sum(row[3] for row in self.inference.values())
+        return self._inference_total(3)
 
     @property
     def goodput_accelerator_s(self) -> float:
@@ -218,8 +223,8 @@ class Workload(Projection):
     def summary(self, core: FleetCore) -> dict[str, dict[str, Any]]:
         available_h = core.integrals()["compute_accelerator_hours"]
         goodput_h = self.goodput_accelerator_s / SECONDS_PER_HOUR
-        served = sum(row[1] for row in self.inference.values())
-        unserved = sum(row[2] for row in self.inference.values())
+        served = self._inference_total(1)
+        unserved = self._inference_total(2)
         return {
             "workload": {
                 "goodput_accelerator_hours": goodput_h,
@@ -244,7 +249,7 @@ class Workload(Projection):
                 "job_completion_s": _histogram_doc(
                     COMPLETION_BUCKETS_S, self.completion_counts, self.completion_total_s
                 ),
-                "inference_requests": sum(row[0] for row in self.inference.values()),
+                "inference_requests": self._inference_total(0),
                 "inference_served": served,
                 "inference_unserved": unserved,
                 "inference_by_region": {
@@ -409,9 +414,6 @@ class Contacts(Projection):
             for st in stations:
                 out[st] = out.get(st, 0) + 1
         return dict(sorted(out.items()))
-
-    def satellite(self, sat_id: str) -> dict[str, Any]:
-        return {"in_contact": sorted(self.open.get(sat_id, {}))}
 
     def summary(self, core: FleetCore) -> dict[str, dict[str, Any]]:
         return {

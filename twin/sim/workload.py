@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import simpy
@@ -45,9 +45,11 @@ from twin.physics.geometry import Station
 from twin.physics.links import hops_between, max_link_angle_deg, ring_clusters
 from twin.sim.scenario import InferenceClass, TrainingClass, Workload
 
-if TYPE_CHECKING:
-    from twin.sim.engine import Engine, Sat
-
+Engine = Any
+"""The :class:`twin.sim.engine.Engine` hosting the service (not imported: the engine imports
+this module)."""
+Sat = Any
+"""The engine's working record of a satellite (:class:`twin.sim.engine.Sat`)."""
 ProcessGen = Generator[simpy.Event, Any, None]
 
 LIGHT_KM_S = 299_792.458
