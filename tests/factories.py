@@ -109,9 +109,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 #: Run-level types besides scenario_started/finished (no satellite); job types use a stream
 #: of their own, keyed by the job id.
-RUN_LEVEL_TYPES = frozenset(
-    t for t, cls in EVENT_TYPES.items() if "shell" not in cls.model_fields
-)
+RUN_LEVEL_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if "shell" not in cls.model_fields)
 SHELL = ShellInfo(
     shell=0, kind="walker", altitude_km=550.0, inclination_deg=53.0, planes=2, sats_per_plane=2
 )

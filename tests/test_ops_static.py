@@ -399,8 +399,8 @@ def test_dashboard_structure() -> None:
     assert datasource["uid"] == generate.DATASOURCE["uid"]
     assert datasource["url"] == "http://prometheus:9090"
     boards = generate.dashboards()
-    assert len(boards) == len(generate.BOARDS) == 5
-    assert len({b["uid"] for b in boards.values()}) == 5
+    assert len(boards) == len(generate.BOARDS) == 6
+    assert len({b["uid"] for b in boards.values()}) == 6
     for board in boards.values():
         assert board["uid"] and board["title"].startswith("Orbital Twin / ")
         panels = board["panels"]
