@@ -18,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from twin.constants import SECONDS_PER_HOUR
+from twin.constants import (
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_MINUTE,
+    SECONDS_PER_WEEK,
+)
 from twin.events import (
     ContactEnded,
     ContactStarted,
@@ -33,9 +38,10 @@ from twin.projections.base import Projection
 from twin.projections.fleet import FleetCore
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, restore_error
 
-WAIT_BUCKETS_S = (60.0, 600.0, 3600.0, 21600.0, 86400.0, 604800.0)
+_M, _H, _D, _W = SECONDS_PER_MINUTE, SECONDS_PER_HOUR, SECONDS_PER_DAY, SECONDS_PER_WEEK
+WAIT_BUCKETS_S = (_M, 10 * _M, _H, 6 * _H, _D, _W)
 """Upper bounds of the job wait histogram (1 min … 1 week)."""
-COMPLETION_BUCKETS_S = (3600.0, 21600.0, 86400.0, 259200.0, 604800.0, 2592000.0)
+COMPLETION_BUCKETS_S = (_H, 6 * _H, _D, 3 * _D, _W, 30 * _D)
 """Upper bounds of the job completion-time histogram (1 h … 30 d)."""
 
 

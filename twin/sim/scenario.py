@@ -47,7 +47,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 import scenarios
-from twin.constants import EARTH_RADIUS_KM, MU_KM3_S2, SECONDS_PER_DAY, SECONDS_PER_YEAR
+from twin.constants import (
+    EARTH_RADIUS_KM,
+    MU_KM3_S2,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_YEAR,
+)
 from twin.errors import InputError
 from twin.physics import orbits
 from twin.sim.toml_errors import Allowed, TomlIndex, source_line, syntax_error, validation_error
@@ -468,7 +474,9 @@ class Workload(_Model):
 
     isl_max_range_km: float = Field(gt=0, le=100_000)
     downlink_gbps: float = Field(default=0.0, ge=0, le=1e6)
-    inference_interval_s: Duration = Field(default=3600.0, alias="inference_interval", gt=0)
+    inference_interval_s: Duration = Field(
+        default=SECONDS_PER_HOUR, alias="inference_interval", gt=0
+    )
     inference_step_s: Duration = Field(default=60.0, alias="inference_step", ge=1)
     training: tuple[TrainingClass, ...] = Field(default=(), strict=False)
     inference: tuple[InferenceClass, ...] = Field(default=(), strict=False)

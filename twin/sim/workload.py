@@ -433,7 +433,8 @@ class WorkloadService:
         """Requests per second of ``region`` at ``t_s`` (diurnal profile in local solar time)."""
         station = self.stations[self._station_index(region.station)]
         epoch = self.engine.cfg.epoch
-        utc_h = (epoch.hour + epoch.minute / 60.0 + epoch.second / 3600.0) + t_s / 3600.0
+        midnight = epoch.replace(hour=0, minute=0, second=0, microsecond=0)
+        utc_h = ((epoch - midnight).total_seconds() + t_s) / SECONDS_PER_HOUR
         local_h = (utc_h + station.lon_deg / 15.0) % 24.0
         phase = 2.0 * math.pi * (local_h - region.peak_local_hour) / 24.0
         return float(region.requests_per_s * (1.0 + region.diurnal_amplitude * math.cos(phase)))
