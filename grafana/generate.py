@@ -1,4 +1,4 @@
-"""Grafana dashboards as code: four boards built from the metric catalogue.
+"""Grafana dashboards as code: the boards built from the metric catalogue.
 
     python -m grafana.generate            write grafana/dashboards/*.json
     python -m grafana.generate --check    exit 1 if the committed JSON differs (drift)
@@ -852,6 +852,163 @@ def satellite() -> dict[str, Any]:
     )
 
 
+def workload() -> dict[str, Any]:
+    goodput = metric("twin_workload_goodput_accelerator_seconds_total")
+    computed = metric("twin_compute_delivered_accelerator_seconds_total")
+    or0 = " or on() vector(0)"  # a labelled family has no series before its first event
+    panels: list[Panel | Row] = [
+        Row("Now"),
+        stat(
+            "Goodput (accelerator-hours)",
+            Query(f"sum({rule('twin:workload_goodput_accelerator_seconds:sum')}) / 3600"),
+            decimals=0,
+            description=description("twin_workload_goodput_accelerator_seconds_total"),
+        ),
+        stat(
+            "Goodput share (30 min)",
+            Query(rule("twin:workload_goodput:ratio30m")),
+            unit="percentunit",
+            thresholds=[(None, "red"), (0.5, "orange"), (0.8, "green")],
+            description="Goodput over accelerator-hours computed in the last 30 min (wall "
+            "clock); GoodputRatioLow fires below 50 % while jobs queue.",
+        ),
+        stat(
+            "Work lost (accelerator-hours)",
+            Query(f"(sum({rule('twin:workload_lost_accelerator_seconds:sum')}){or0}) / 3600"),
+            decimals=0,
+            description=description("twin_workload_lost_accelerator_seconds_total"),
+        ),
+        stat(
+            "Jobs queued",
+            Query(f'sum({rule("twin:workload_jobs:sum")}{{state="queued"}})'),
+            description=description("twin_workload_jobs"),
+        ),
+        stat(
+            "Longest queue wait",
+            Query(rule("twin:workload_queue_wait_seconds:max")),
+            unit="s",
+            thresholds=[(None, "green"), (3600, "orange"), (6 * 3600, "red")],
+            description=description("twin_workload_queue_wait_seconds")
+            + " QueueWaitHigh fires above 6 simulated hours.",
+        ),
+        stat(
+            "Inference served",
+            Query(rule("twin:inference_served:ratio")),
+            unit="percentunit",
+            thresholds=[(None, "red"), (0.5, "orange"), (0.9, "green")],
+            description="Share of inference requests served since the run started.",
+        ),
+        Row("Over time"),
+        ts(
+            "Goodput and compute (cumulative accelerator-hours)",
+            Query(f"sum by (kind) ({goodput}) / 3600", "goodput {{kind}}"),
+            Query(f"sum({computed}) / 3600", "computed"),
+            description=descriptions(
+                "twin_workload_goodput_accelerator_seconds_total",
+                "twin_compute_delivered_accelerator_seconds_total",
+            ),
+        ),
+        ts(
+            "Work lost by cause (cumulative accelerator-hours)",
+            Query(
+                f"(sum by (cause) ({rule('twin:workload_lost_accelerator_seconds:sum')}){or0})"
+                " / 3600",
+                "{{cause}}",
+            ),
+            stacked=True,
+            description=description("twin_workload_lost_accelerator_seconds_total"),
+        ),
+        ts(
+            "Jobs by state",
+            Query(rule("twin:workload_jobs:sum"), "{{state}}"),
+            Query(total("twin_workload_jobs_completed_total"), "completed (cumulative)"),
+            Query(total("twin_workload_jobs_submitted_total"), "submitted (cumulative)"),
+            description=descriptions(
+                "twin_workload_jobs",
+                "twin_workload_jobs_completed_total",
+                "twin_workload_jobs_submitted_total",
+            ),
+        ),
+        ts(
+            "Interruptions by cause (cumulative)",
+            Query(
+                f"sum by (cause) ({metric('twin_workload_interruptions_total')}){or0}", "{{cause}}"
+            ),
+            description=description("twin_workload_interruptions_total"),
+        ),
+        ts(
+            "Job wait and completion time (quantiles, simulated)",
+            Query(
+                "histogram_quantile(0.5, sum by (le) "
+                f"({metric('twin_workload_job_wait_seconds_bucket')}))",
+                "wait p50",
+            ),
+            Query(
+                "histogram_quantile(0.9, sum by (le) "
+                f"({metric('twin_workload_job_wait_seconds_bucket')}))",
+                "wait p90",
+            ),
+            Query(
+                "histogram_quantile(0.5, sum by (le) "
+                f"({metric('twin_workload_job_completion_seconds_bucket')}))",
+                "completion p50",
+            ),
+            unit="s",
+            description=descriptions(
+                "twin_workload_job_wait_seconds", "twin_workload_job_completion_seconds"
+            ),
+        ),
+        ts(
+            "Longest queue wait",
+            Query(rule("twin:workload_queue_wait_seconds:max"), "queue wait"),
+            unit="s",
+            description=description("twin_workload_queue_wait_seconds"),
+        ),
+        ts(
+            "Inference by region (cumulative requests)",
+            Query(
+                f"sum by (region) ({metric('twin_inference_served_total')}){or0}",
+                "served {{region}}",
+            ),
+            Query(
+                f"sum by (region) ({metric('twin_inference_unserved_total')}){or0}",
+                "unserved {{region}}",
+            ),
+            Query(
+                f"sum by (region) ({metric('twin_inference_requests_total')}){or0}",
+                "requests {{region}}",
+            ),
+            description=descriptions(
+                "twin_inference_served_total", "twin_inference_unserved_total"
+            ),
+        ),
+        ts(
+            "Contact time by station (cumulative hours)",
+            Query(
+                f"(sum by (station) ({metric('twin_contact_seconds_total')}){or0}) / 3600",
+                "{{station}}",
+            ),
+            description=description("twin_contact_seconds_total"),
+        ),
+        ts(
+            "Satellites in contact by station",
+            Query(
+                f"sum by (station) ({metric('twin_contacts_open')}){or0}",
+                "{{station}}",
+            ),
+            stacked=True,
+            description=description("twin_contacts_open"),
+        ),
+    ]
+    return build_dashboard(
+        "twin-workload",
+        "Orbital Twin / Workload",
+        "What the fleet computes: training goodput against compute, work lost by cause, jobs "
+        "and their waits, inference served by region and ground contacts.",
+        panels,
+    )
+
+
 #: Grafana unit ids for the units the projections declare (twin.projections.specs).
 GRAFANA_UNITS = {
     "": "short",
@@ -908,6 +1065,7 @@ BOARDS = {
     "power-eclipses.json": power_and_eclipses,
     "reliability-repair.json": reliability_and_repair,
     "pipeline-health.json": pipeline_health,
+    "workload.json": workload,
     "projections.json": projections,
     "satellite.json": satellite,
 }

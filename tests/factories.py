@@ -53,7 +53,64 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "deorbit_started": {"reason": "end_of_life"},
     "scenario_finished": {"events": 0, "satellites_by_state": {}},
+    "contact_started": {"station": "svalbard"},
+    "contact_ended": {
+        "station": "svalbard",
+        "duration_s": 0.0,
+        "inference_served": 0.0,
+        "data_gb": 0.0,
+    },
+    "job_submitted": {
+        "job": "job-1",
+        "job_class": "llm",
+        "satellites": 2,
+        "accelerators": 16,
+        "work_accelerator_s": 3600.0,
+    },
+    "job_started": {
+        "job": "job-1",
+        "job_class": "llm",
+        "members": ("sat-1", "sat-2"),
+        "cluster": "S0-P00-C0",
+        "wait_s": 0.0,
+        "restart": False,
+        "saved_accelerator_s": 0.0,
+    },
+    "job_checkpointed": {
+        "job": "job-1",
+        "job_class": "llm",
+        "saved_accelerator_s": 0.0,
+        "gained_accelerator_s": 0.0,
+    },
+    "job_interrupted": {
+        "job": "job-1",
+        "job_class": "llm",
+        "cause_satellite": "sat-1",
+        "cause_event": "fault_detected",
+        "lost_accelerator_s": 0.0,
+        "saved_accelerator_s": 0.0,
+    },
+    "job_completed": {
+        "job": "job-1",
+        "job_class": "llm",
+        "gained_accelerator_s": 0.0,
+        "work_accelerator_s": 3600.0,
+        "completion_s": 0.0,
+    },
+    "inference_reported": {
+        "inference_class": "chat",
+        "region": "eu",
+        "interval_s": 3600.0,
+        "requests": 0.0,
+        "served": 0.0,
+        "unserved": 0.0,
+        "served_accelerator_s": 0.0,
+    },
+    "spares_changed": {"change": -1, "spares_left": 0, "cause": "repair"},
 }
+#: Run-level types besides scenario_started/finished (no satellite); job types use a stream
+#: of their own, keyed by the job id.
+RUN_LEVEL_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if "shell" not in cls.model_fields)
 SHELL = ShellInfo(
     shell=0, kind="walker", altitude_km=550.0, inclination_deg=53.0, planes=2, sats_per_plane=2
 )
@@ -99,12 +156,13 @@ class EventFactory:
             )
             self.placement[satellite] = place
             data["shell"], data["plane"] = place
-        self.seq[satellite] += 1
+        stream = satellite if satellite is not None else data.get("job")
+        self.seq[stream] += 1
         event = cls(
             type=type_,
             event_id=f"{self.run_id}-{self.offset:010d}",
             run_id=self.run_id,
-            seq=self.seq[satellite],
+            seq=self.seq[stream],
             offset=self.offset,
             sim_time=self.time(t_s),
             satellite=satellite,

@@ -719,7 +719,9 @@ import_case("nan-duration", _nan_field, ["{src}:", "duration_s"])
 @case("import-missing-file")
 def _(tmp: Path) -> tuple[list[str], list[str]]:
     target = write_log(tmp / "target.twinlog")
-    return ["log", "import", str(tmp / "missing.jsonl"), "--log", str(target), "--force"], ["missing.jsonl"]
+    return ["log", "import", str(tmp / "missing.jsonl"), "--log", str(target), "--force"], [
+        "missing.jsonl"
+    ]
 
 
 @case("import-source-is-a-directory")

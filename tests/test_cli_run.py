@@ -160,7 +160,9 @@ def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> N
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGABRT)
         _, err = proc.communicate(timeout=60)
-        raise AssertionError(f"the run did not end on {sig!r}; its stacks:\n{err.decode()}")
+        raise AssertionError(
+            f"the run did not end on {sig!r}; its stacks:\n{err.decode()}"
+        ) from None
     assert proc.returncode == code, proc.communicate()[1].decode()
     assert not (tmp_path / "x.twinlog").exists()
     assert list(tmp_path.iterdir()) == []

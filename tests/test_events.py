@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from factories import EventFactory
+from factories import RUN_LEVEL_TYPES, EventFactory
 
 from twin.errors import DecodeError
 from twin.events import (
@@ -26,7 +26,10 @@ def one_of_each() -> list[Any]:
     f = EventFactory()
     out: list[Any] = [f.scenario_started()]
     for i, etype in enumerate(sorted(set(EVENT_TYPES) - RUN_LEVEL)):
-        out.append(f.event(etype, "sat-1", t_s=float(i), shell=1, plane=2))
+        if etype in RUN_LEVEL_TYPES:  # jobs, inference: no satellite
+            out.append(f.event(etype, t_s=float(i)))
+        else:
+            out.append(f.event(etype, "sat-1", t_s=float(i), shell=1, plane=2))
     out.append(f.event("scenario_finished", t_s=100.0, events=21))
     return out
 

@@ -25,7 +25,7 @@ from services.kafka.log import KafkaEventLog
 from services.kafka.publisher import Publisher
 from services.kafka.settings import load_settings
 from twin.errors import InfraError
-from twin.events import SCHEMA_VERSION, decode
+from twin.events import SCHEMA_VERSION, decode, stream_key
 
 pytestmark = pytest.mark.kafka
 
@@ -54,13 +54,14 @@ def topic_records(bootstrap: str, topic: str) -> dict[int, list[Any]]:
 
 
 def assert_satellite_order(records: dict[int, list[Any]], run_id: str) -> None:
-    """Each key sits in one partition, its events in gap-free ``seq`` order from 1."""
+    """Each key (a satellite, a job, the run) sits in one partition, its events in gap-free
+    ``seq`` order from 1."""
     partition_of: dict[bytes, int] = {}
     seqs: dict[bytes, list[int]] = defaultdict(list)
     for partition, recs in records.items():
         for record in recs:
             event = decode(record.value)
-            assert record.key == (event.satellite or event.run_id).encode()
+            assert record.key == stream_key(event).encode()
             assert partition_of.setdefault(record.key, partition) == partition, record.key
             seqs[record.key].append(event.seq)
     assert run_id.encode() in seqs

@@ -90,7 +90,16 @@ def test_a_run_outlives_its_broker_and_resume_finishes_the_topic(
     assert not (tmp_path / "other.twinlog").exists()
     assert _records_on(bootstrap, topic) == published
 
-    resume = ["log", "import", str(log), "--bootstrap-server", bootstrap, "--topic", topic, "--resume"]
+    resume = [
+        "log",
+        "import",
+        str(log),
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--resume",
+    ]
     with redirect_stderr(io.StringIO()) as err:
         assert main(resume) == 0
     assert f"{published:,} events were there" in err.getvalue()

@@ -270,3 +270,28 @@ def test_partitions_folded_apart_add_up_exactly_to_the_whole_log() -> None:
     assert summed == whole.integrals_ms()
     assert sum(p.compute_online for p in parts) == whole.compute_online
     assert sum(p.in_shadow for p in parts) == whole.in_shadow
+
+
+def test_spares_of_partitions_folded_apart_are_the_whole_logs() -> None:
+    """Spares are one run-level stock: the fold that holds the run partition reports it (the
+    others report 0), exactly, whichever partition held the newest repair."""
+    from twin.events import stream_key
+    from twin.sim.engine import config_from_scenario, simulate
+    from twin.sim.scenario import resolve_scenario
+
+    events = simulate(config_from_scenario(resolve_scenario("demo"), until_s=3 * 86400.0), 3)
+    changes = [e for e in events if e.type == "spares_changed"]
+    assert {e.cause for e in changes} >= {"repair"}
+    whole = fold(events)
+    assert whole.summary()["repair"]["spares_left"] == changes[-1].spares_left
+    for n in (2, 3, 6):
+        parts = [FleetState() for _ in range(n)]
+        for e in events:
+            parts[sum(stream_key(e).encode()) % n].apply(e)
+
+        def spares(state: FleetState) -> float:
+            return next(s.value for s in state.collect() if s.name == "twin_repair_spares")
+
+        assert sum(spares(p) for p in parts) == spares(whole) == changes[-1].spares_left
+        merged = FleetState.merge(parts)
+        assert merged.summary()["repair"]["spares_left"] == changes[-1].spares_left

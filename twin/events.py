@@ -230,6 +230,18 @@ class RepairCompleted(_WithTelemetry):
     """From fault detection to completion."""
 
 
+class SparesChanged(EventBase):
+    """The stock of spare parts changed: a robot took one for a repair, or a resupply
+    arrived. Run-level (keyed by the run id), so the fold holding the run knows the stock
+    exactly however satellites are spread over partitions."""
+
+    type: Literal["spares_changed"] = "spares_changed"
+    change: int
+    """Parts added (resupply, > 0) or taken (repair, -1)."""
+    spares_left: int = Field(ge=0)
+    cause: Literal["repair", "resupply"]
+
+
 class DeorbitStarted(_WithTelemetry):
     type: Literal["deorbit_started"] = "deorbit_started"
     reason: Literal["end_of_life", "unrepairable"]
@@ -237,6 +249,105 @@ class DeorbitStarted(_WithTelemetry):
 
 class Deorbited(SatelliteEvent):
     type: Literal["deorbited"] = "deorbited"
+
+
+# ---------------------------------------------------------------- ground contacts
+
+
+class ContactStarted(SatelliteEvent):
+    """The satellite rose above the station's elevation mask (acquisition of signal)."""
+
+    type: Literal["contact_started"] = "contact_started"
+    station: str
+
+
+class ContactEnded(SatelliteEvent):
+    """Loss of signal: the contact's length and what went through it."""
+
+    type: Literal["contact_ended"] = "contact_ended"
+    station: str
+    duration_s: float = Field(ge=0.0)
+    inference_served: float = Field(ge=0.0)
+    """Inference requests served through this contact (by the satellite or its ISL
+    neighbours), aggregated: per-request events are not written."""
+    data_gb: float = Field(ge=0.0)
+    """Gigabytes the link could carry in the contact (downlink rate × duration)."""
+
+
+# ---------------------------------------------------------------- workload
+
+
+class JobEvent(EventBase):
+    """A training job's event: run-level (no satellite), its own stream keyed by ``job``.
+
+    ``seq`` counts the job's events gap-free from 1, and the Kafka key is the job id, so
+    each job's events stay in one partition and in order.
+    """
+
+    satellite: None = None
+    job: str = Field(min_length=1)
+    job_class: str
+
+
+class JobSubmitted(JobEvent):
+    type: Literal["job_submitted"] = "job_submitted"
+    satellites: int = Field(ge=1)
+    """Members the job needs, all in one ISL cluster."""
+    accelerators: int = Field(ge=1)
+    """Accelerators the job computes on (its work rate, accelerator-seconds per second)."""
+    work_accelerator_s: float = Field(gt=0.0)
+
+
+class JobStarted(JobEvent):
+    type: Literal["job_started"] = "job_started"
+    members: tuple[str, ...]
+    cluster: str
+    wait_s: float = Field(ge=0.0)
+    """Time since the job was submitted or last interrupted."""
+    restart: bool
+    """True when the job resumes from a checkpoint (it pays the restart cost first)."""
+    saved_accelerator_s: float = Field(ge=0.0)
+
+
+class JobCheckpointed(JobEvent):
+    type: Literal["job_checkpointed"] = "job_checkpointed"
+    saved_accelerator_s: float = Field(ge=0.0)
+    """Work saved so far (the last checkpoint's)."""
+    gained_accelerator_s: float = Field(ge=0.0)
+    """Work this checkpoint saved (useful work: goodput)."""
+
+
+class JobInterrupted(JobEvent):
+    type: Literal["job_interrupted"] = "job_interrupted"
+    cause_satellite: str
+    cause_event: str
+    """Type of the cause satellite's event at this sim time that stopped it computing."""
+    lost_accelerator_s: float = Field(ge=0.0)
+    """Work done since the last checkpoint, lost."""
+    saved_accelerator_s: float = Field(ge=0.0)
+
+
+class JobCompleted(JobEvent):
+    type: Literal["job_completed"] = "job_completed"
+    gained_accelerator_s: float = Field(ge=0.0)
+    """Work since the last checkpoint, kept at completion (goodput)."""
+    work_accelerator_s: float = Field(gt=0.0)
+    completion_s: float = Field(ge=0.0)
+    """From submission to completion."""
+
+
+class InferenceReported(EventBase):
+    """Inference demand of one region in one interval and how much of it was served."""
+
+    type: Literal["inference_reported"] = "inference_reported"
+    inference_class: str
+    region: str
+    interval_s: float = Field(gt=0.0)
+    requests: float = Field(ge=0.0)
+    served: float = Field(ge=0.0)
+    unserved: float = Field(ge=0.0)
+    served_accelerator_s: float = Field(ge=0.0)
+    """Accelerator-seconds the served requests took (goodput of inference)."""
 
 
 Event = Annotated[
@@ -259,7 +370,16 @@ Event = Annotated[
     | RepairRobotArrived
     | RepairCompleted
     | DeorbitStarted
-    | Deorbited,
+    | Deorbited
+    | ContactStarted
+    | ContactEnded
+    | JobSubmitted
+    | JobStarted
+    | JobCheckpointed
+    | JobInterrupted
+    | JobCompleted
+    | InferenceReported
+    | SparesChanged,
     Field(discriminator="type"),
 ]
 
@@ -285,10 +405,28 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         RepairRobotDispatched,
         RepairRobotArrived,
         RepairCompleted,
+        SparesChanged,
         DeorbitStarted,
         Deorbited,
+        ContactStarted,
+        ContactEnded,
+        JobSubmitted,
+        JobStarted,
+        JobCheckpointed,
+        JobInterrupted,
+        JobCompleted,
+        InferenceReported,
     )
 }
+
+#: Event types of job streams (keyed by ``job``, not by satellite or run).
+JOB_EVENT_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if issubclass(cls, JobEvent))
+
+
+def stream_key(event: EventBase) -> str:
+    """The stream an event belongs to, which is its Kafka key: the satellite id, the job id
+    for job events, else the run id. ``seq`` is gap-free within a stream."""
+    return event.satellite or getattr(event, "job", None) or event.run_id
 
 
 # ---------------------------------------------------------------- codec

@@ -84,6 +84,9 @@ TRANSITIONS: dict[str, tuple[frozenset[State], State | str]] = {
     "repair_completed": (frozenset({State.UNDER_REPAIR}), RESUME),
     "deorbit_started": (IN_ORBIT - {State.DEORBITING}, State.DEORBITING),
     "deorbited": (frozenset({State.DEORBITING}), State.DEORBITED),
+    # ground contacts change no state: any satellite in orbit passes over stations
+    "contact_started": (IN_ORBIT, SAME),
+    "contact_ended": (IN_ORBIT, SAME),
 }
 
 

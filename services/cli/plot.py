@@ -1,8 +1,9 @@
 """`twin plot LOG --out run.png`: a run at a glance, replayed from its event log.
 
-Four panels over simulated time: satellites by lifecycle state (stacked), compute online
-(PFLOPS), fleet power generated and consumed with satellites in shadow and load-shed, and
-faults, repairs and the repair queue. The fold is sampled at evenly spaced sim times.
+Five panels over simulated time: satellites by lifecycle state (stacked), compute online
+(PFLOPS), fleet power generated and consumed with satellites in shadow and load-shed,
+faults, repairs and the repair queue, and the workload: goodput against accelerator-hours
+computed, and work lost. The fold is sampled at evenly spaced sim times.
 Needs matplotlib (`pip install -e '.[plots]'`).
 """
 
@@ -13,10 +14,11 @@ from typing import Any
 
 from services.cli import options
 from services.cli.common import counted, progress, pyplot
-from twin.constants import SECONDS_PER_DAY
+from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import InputError
 from twin.lifecycle import State
 from twin.projections import FleetState
+from twin.projections.workload import Workload
 from twin.timeutil import parse_time, seconds_since
 
 _IN_SERVICE = (State.OPERATIONAL, State.IN_ECLIPSE, State.LOAD_SHED, State.FAULTED)
@@ -66,6 +68,10 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
                     "faults": sum(state.faults.values()),
                     "repairs": state.repairs_completed,
                     "queue": len(state.repair_queue),
+                    "computed_h": state.compute_accelerator_hours,
+                    "goodput_h": state.projection(Workload).goodput_accelerator_s
+                    / SECONDS_PER_HOUR,
+                    "lost_h": state.projection(Workload).lost_accelerator_s / SECONDS_PER_HOUR,
                 }
             )
 
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     data = sample(args.log, args.samples)
     rows = data["rows"]
     t = [r["t_days"] for r in rows]
-    fig, axes = plt.subplots(4, 1, figsize=(11, 12), sharex=True, constrained_layout=True)
+    fig, axes = plt.subplots(5, 1, figsize=(11, 15), sharex=True, constrained_layout=True)
     fig.suptitle(f"{data['scenario']} ({data['run_id']}) from {data['epoch']}")
     states = [s.value for s in SHOWN if any(r[s.value] for r in rows)]
     axes[0].stackplot(t, *[[r[s] for r in rows] for s in states], labels=states)
@@ -109,8 +115,14 @@ def run(args: argparse.Namespace) -> int:
     axes[3].plot(t, [r["repairs"] for r in rows], label="repairs (cumulative)")
     axes[3].plot(t, [r["queue"] for r in rows], label="repair queue")
     axes[3].set_ylabel("count")
-    axes[3].set_xlabel("simulated days")
     axes[3].legend(loc="upper left", fontsize=7)
+    axes[4].plot(t, [r["computed_h"] for r in rows], color="0.5", label="computed")
+    axes[4].plot(t, [r["goodput_h"] for r in rows], color="tab:green", label="goodput")
+    axes[4].plot(t, [r["lost_h"] for r in rows], color="tab:red", label="work lost")
+    axes[4].set_ylabel("accelerator-hours (cumulative)")
+    axes[4].set_yscale("symlog")
+    axes[4].set_xlabel("simulated days")
+    axes[4].legend(loc="upper left", fontsize=7)
     out = args.out or str(args.log).rsplit(".", 1)[0] + ".png"
     fig.savefig(out, dpi=110)
     print(out)

@@ -159,4 +159,43 @@ def format_state(summary: dict[str, Any]) -> str:
             f" {_num(launch['tonnes_per_year'], ',.0f')} t/yr at the cadence,"
             f" fleet in service after {launch['fleet_ready_days']:,.1f} d",
         ]
+    lines += _format_workload(summary.get("workload"), summary.get("contacts"))
     return "\n".join(lines) + "\n"
+
+
+def _format_workload(work: dict[str, Any] | None, contacts: dict[str, Any] | None) -> list[str]:
+    """The compute service's lines: goodput against what was available, lost work by cause,
+    jobs, inference and contact time (nothing when the run has no workload events)."""
+    lines: list[str] = []
+    if work and (work["jobs"]["submitted"] or work["inference_requests"]):
+        ratio = work["goodput_ratio"]
+        lost = ", ".join(
+            f"{cause} {hours:,.1f}"
+            for cause, hours in work["lost_accelerator_hours_by_cause"].items()
+        )
+        jobs = work["jobs"]
+        lines += [
+            f"goodput            {work['goodput_accelerator_hours']:,.1f} accelerator-hours"
+            f" of {work['available_accelerator_hours']:,.1f} computed"
+            f" ({_num(None if ratio is None else 100 * ratio, '.1f')} %):"
+            f" training {work['training_goodput_accelerator_hours']:,.1f},"
+            f" inference {work['inference_accelerator_hours']:,.1f}",
+            f"lost work          {work['lost_accelerator_hours']:,.1f} accelerator-hours"
+            + (f"  ({lost})" if lost else ""),
+            f"jobs               {jobs['submitted']:,} submitted, {jobs['completed']:,} completed,"
+            f" {jobs['running']:,} running, {jobs['queued']:,} queued"
+            f"  (interrupted {sum(work['interruptions_by_cause'].values()):,})",
+        ]
+        if work["inference_requests"]:
+            served = work["inference_served"]
+            share = served / work["inference_requests"]
+            lines.append(
+                f"inference          {served:,.0f} requests served, "
+                f"{work['inference_unserved']:,.0f} unserved ({100 * share:.1f} % served)"
+            )
+    if contacts and contacts["seconds_by_station"]:
+        per = ", ".join(
+            f"{st} {s / SECONDS_PER_HOUR:,.1f}" for st, s in contacts["seconds_by_station"].items()
+        )
+        lines.append(f"contact hours      {per}")
+    return lines

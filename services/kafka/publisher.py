@@ -5,8 +5,8 @@ Record layout (the contract every consumer relies on):
 ``value``    exactly :func:`twin.events.encode` of the event: the bytes ``twin log export``
              writes, carrying the event's own ``offset``, so the topic's partitions can be
              merged back into log order (:mod:`services.kafka.log`).
-``key``      the satellite id; run-level events (``scenario_started``, ``scenario_finished``)
-             are keyed by the run id. Same key → same partition → a satellite's events stay in
+``key``      the satellite id; job events by the job id; other run-level events
+             (``scenario_started``, ``scenario_finished``, ...) by the run id. Same key → same partition → a satellite's events stay in
              ``seq`` order for any consumer.
 ``headers``  ``type`` and ``schema_version`` (ASCII), so a router or a dead-letter tool can
              look at a record without decoding it.
@@ -39,7 +39,7 @@ from kafka.partitioner.default import murmur2
 
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings, load_settings
 from twin.errors import InfraError
-from twin.events import SCHEMA_VERSION, EventBase, encode
+from twin.events import SCHEMA_VERSION, EventBase, encode, stream_key
 
 #: Producer options that matter for throughput and safety. ``linger_ms`` lets a batch fill
 #: (a run hands us thousands of events at once, so batches fill long before it expires);
@@ -133,8 +133,9 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def record_key(event: EventBase) -> bytes:
-    """The Kafka key of an event: its satellite id, or the run id for run-level events."""
-    return (event.satellite or event.run_id).encode()
+    """The Kafka key of an event: its satellite id, the job id for job events, or the run id
+    for other run-level events (:func:`twin.events.stream_key`)."""
+    return stream_key(event).encode()
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -2,7 +2,8 @@
 
 :class:`SqlitePartitionedLog` presents a :class:`services.eventlog.SqliteEventLog` file the
 way the Kafka publisher lays a run out on a topic: every event keyed by its satellite id (the
-run id for run-level events, :func:`services.kafka.publisher.record_key`), the key hashed to a
+job id for job events, the run id for other run-level events,
+:func:`services.kafka.publisher.record_key`), the key hashed to a
 partition by Kafka's default partitioner (:func:`partition_for`: murmur2 of the key, as
 kafka-python's and the Java client's), each partition numbered from offset 0 in log order. So
 a :class:`~services.projector.runner.ProjectionRunner` folds the embedded log exactly as the
@@ -28,7 +29,19 @@ from services.eventlog import SqliteEventLog
 from services.kafka.publisher import partition_for
 from services.projector.runner import DeadLetter, RawRecord
 from twin.errors import DecodeError
-from twin.events import decode
+from twin.events import JOB_EVENT_TYPES, decode
+
+
+def _job_key(payload: bytes) -> bytes | None:
+    """The key of a job event: its job id (None for any other event, or bytes that are not a
+    JSON object)."""
+    try:
+        data = json.loads(payload)
+        job = data.get("job") if data.get("type") in JOB_EVENT_TYPES else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return job.encode() if isinstance(job, str) else None
+
 
 # The codec writes the envelope's fields first, ``satellite`` among them; inside a JSON string a
 # quote is escaped, so the first ``"satellite":`` is the envelope's.
@@ -80,20 +93,27 @@ class SqlitePartitionedLog:
     def _refresh(self) -> None:
         log = self._log
         log.refresh()
-        cache: dict[str | None, int] = {}
+        cache: dict[str, int] = {}
         for offset, payload in enumerate(log.read_raw(self._scanned), start=self._scanned):
             satellite = satellite_of(payload)
-            partition = cache.get(satellite)
-            if partition is None:
-                if satellite is None and self._run_key is None:
-                    self._run_key = _run_key(payload)
-                partition = cache[satellite] = partition_for(self._key(satellite), self.n)
+            if satellite is None:  # a job event (keyed by job) or a run-level event (by run)
+                partition = partition_for(self._key(None, payload), self.n)
+            else:
+                partition = cache.get(satellite)
+                if partition is None:
+                    partition = cache[satellite] = partition_for(satellite.encode(), self.n)
             self._index[partition].append(offset)
             self._scanned = offset + 1
 
-    def _key(self, satellite: str | None) -> bytes:
+    def _key(self, satellite: str | None, payload: bytes) -> bytes:
+        """The Kafka key the publisher gives these bytes: satellite, job id or run id."""
         if satellite is not None:
             return satellite.encode()
+        job = _job_key(payload)
+        if job is not None:
+            return job
+        if self._run_key is None:
+            self._run_key = _run_key(payload)
         return self._run_key or b""
 
     # -- the PartitionedSource port
@@ -115,7 +135,7 @@ class SqlitePartitionedLog:
         records = self._log.read_raw(wanted[0], wanted[-1] + 1)
         for offset, payload in enumerate(records, start=wanted[0]):
             if offset in wanted_set:
-                key = self._key(satellite_of(payload))
+                key = self._key(satellite_of(payload), payload)
                 out.append(RawRecord(position, key, payload))
                 position += 1
         return out

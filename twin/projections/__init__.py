@@ -30,6 +30,7 @@ from twin.projections.launches import Launches
 from twin.projections.losses import Losses
 from twin.projections.repairs import Repairs
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, SnapshotError
+from twin.projections.workload import Contacts, Workload
 
 __all__ = [
     "REGISTRY",
@@ -48,7 +49,14 @@ __all__ = [
     "metric_specs",
 ]
 
-REGISTRY: tuple[type[Projection], ...] = (LifecycleCounters, Repairs, Launches, Losses)
+REGISTRY: tuple[type[Projection], ...] = (
+    LifecycleCounters,
+    Repairs,
+    Launches,
+    Losses,
+    Workload,
+    Contacts,
+)
 """Every projection besides the core, in the order their summary sections are merged."""
 
 SNAPSHOT_VERSION = 3

@@ -159,6 +159,7 @@ _SIMPLE_FIELDS = (
     "sim_time_ms",
     "closed",
     "weighted",
+    "job_seq",
 )
 
 
@@ -245,7 +246,7 @@ class FleetCore:
     """
 
     name = "fleet"
-    version = 3
+    version = 4
 
     metrics: tuple[MetricSpec, ...] = (
         MetricSpec("twin_satellites", "gauge", "Satellites by lifecycle state.", ("state",)),
@@ -333,6 +334,8 @@ class FleetCore:
         self.consumed_mw = 0
         self.in_shadow = 0
         self.events_by_type: dict[str, int] = {}
+        self.job_seq: dict[str, int] = {}
+        """Last ``seq`` of each job stream folded here (-1 once the job completed)."""
         # integrals over simulation time, exact integers in ms units (see the module docstring):
         # closed[k] = Σ closed intervals of rate k; weighted[k] = Σ_sats rate_k · last_ms;
         # rates k: accelerators, generated mW, consumed mW, in shadow, load shed
@@ -352,7 +355,11 @@ class FleetCore:
         sat_id = event.satellite
         retired = False
         if sat_id is None:
-            self._apply_run_event(event, t_s)
+            job = getattr(event, "job", None)
+            if job is None:
+                self._apply_run_event(event, t_s)
+            else:
+                self._apply_job_event(event, job, t_s)
         else:
             retired = self._apply_satellite_event(event, sat_id, t_s)
         etype = event.type
@@ -402,6 +409,19 @@ class FleetCore:
         # any other run-level type is for the projections that apply it (workloads, links...)
         self._advance(t_s, event.sim_time)
         self._run_seq = event.seq
+
+    def _apply_job_event(self, event: EventBase, job: str, t_s: float) -> None:
+        """A job stream's event: ``seq`` continues the job's own sequence (its events share a
+        Kafka partition, keyed by the job id); a completed job's stream is closed."""
+        last = self.job_seq.get(job, 0)
+        if last < 0:
+            self._order_error(event, f"job {job!r} already completed")
+        if event.seq != last + 1:
+            what = "duplicate" if event.seq <= last else "gap"
+            self._order_error(event, f"job {job!r} seq {event.seq}, expected {last + 1} ({what})")
+        self._advance(t_s, event.sim_time)
+        # a completed job keeps only a closed marker (-1), so a late duplicate is refused
+        self.job_seq[job] = -1 if event.type == "job_completed" else event.seq
 
     def _start(self, ev: ScenarioStarted) -> None:
         self.run_id = ev.run_id
@@ -783,6 +803,7 @@ class FleetCore:
             _add_counts(out.by_shell_state, p.by_shell_state)
             _add_counts(out.by_shell_plane, p.by_shell_plane)
             _add_counts(out.events_by_type, p.events_by_type)
+            out.job_seq.update(p.job_seq)
             out.compute_online += p.compute_online
             out.generated_mw += p.generated_mw
             out.consumed_mw += p.consumed_mw

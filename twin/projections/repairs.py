@@ -4,8 +4,12 @@ Applies fault and repair events (and ``scenario_started`` for the initial stock 
 Per satellite it keeps only what a repair needs (time and component of the open fault, the
 robot on the way), so satellites that never fault cost nothing here.
 
-Spares left are a run-level stock that every ``repair_completed`` reports; across partitions
-the newest report by run offset wins (:meth:`Repairs.merge`), else the initial stock.
+Spares left are a run-level stock. Every change of it is a run-level ``spares_changed``
+event (keyed by the run, so the fold holding the run partition knows the stock at any time
+and alone exports it), and every ``repair_completed`` reports it too; across partitions the
+newest report by run offset wins (:meth:`Repairs.merge`), else the initial stock. (Logs
+before v3 have no ``spares_changed``: there the newest ``repair_completed`` folded is all a
+partition knows.)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from twin.events import (
     RepairCompleted,
     RepairRobotDispatched,
     ScenarioStarted,
+    SparesChanged,
 )
 from twin.projections.base import Projection
 from twin.projections.fleet import FleetCore
@@ -36,6 +41,7 @@ class Repairs(Projection):
             "repair_requested",
             "repair_robot_dispatched",
             "repair_completed",
+            "spares_changed",
             "deorbit_started",
         }
     )
@@ -75,7 +81,7 @@ class Repairs(Projection):
         """Robot -> satellite, from dispatch until the repair completes."""
         self.spares_left = 0
         self.spares_seen: tuple[int, int] | None = None
-        """(run offset, spares_left) of the newest ``repair_completed`` folded here."""
+        """(run offset, spares_left) of the newest stock report folded here."""
         self.open_faults: dict[str, list[Any]] = {}
         """Satellite -> [fault time s, component, robot or None] while a fault is open."""
 
@@ -110,6 +116,9 @@ class Repairs(Projection):
             if self.robots_busy.get(event.robot) == event.satellite:
                 del self.robots_busy[event.robot]
             self.open_faults.pop(event.satellite, None)
+        elif isinstance(event, SparesChanged):
+            self.spares_left = event.spares_left
+            self.spares_seen = (event.offset, event.spares_left)
         elif etype == "deorbit_started":
             self.retire(sat_id or "")
 

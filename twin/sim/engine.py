@@ -64,6 +64,7 @@ from twin.sim.scenario import (
     phasing_drift_deg_per_day,
     split_upset_rate,
 )
+from twin.sim.workload import WorkloadService
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
 #: Rough South Atlantic Anomaly box at LEO altitudes (geodetic), used to thin upsets.
@@ -408,6 +409,8 @@ class Engine:
         self.spares = simpy.Container(self.env, capacity=float("inf"), init=float(spares))
         self.pools = self._make_pools()
         self._finished = False
+        workload = config.scenario.workload
+        self.workload = WorkloadService(self, workload) if workload is not None else None
         self.saa_time_fraction = 0.0
         self._upset_rate_in_saa_per_s = 0.0
         upsets = config.scenario.reliability.upsets
@@ -524,6 +527,17 @@ class Engine:
                 "power_consumed_w": round(sat.consumed_w, 1),
                 "compute_online": sat.compute_online,
             }
+        sat.seq += 1
+        self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
+        if self.workload is not None:
+            self.workload.satellite_changed(sat, etype)
+
+    def _note(self, sat: Sat, cls: type[ev.SatelliteEvent], **fields: Any) -> None:
+        """Emit a satellite event that changes neither its state nor its power (a ground
+        contact), checked against the state machine like every transition."""
+        etype = _TYPE_OF[cls]
+        if (etype, sat.state, sat.in_shadow) not in _TARGETS:
+            check(sat.id, etype, sat.state, sat.in_shadow, self._time())
         sat.seq += 1
         self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
 
@@ -826,6 +840,9 @@ class Engine:
         robot.raan_deg, robot.phase_deg = sat.raan_deg, sat.phase_deg
         self._transition(sat, ev.RepairRobotArrived, robot=robot.name)
         yield self.spares.get(1)
+        self._emit_run(
+            ev.SparesChanged, change=-1, spares_left=int(self.spares.level), cause="repair"
+        )
         yield env.timeout(repair.duration_s)
         pool.release(robot)
         self._sample_failures(sat, [comp.name])
@@ -850,6 +867,12 @@ class Engine:
         while True:
             yield self.env.timeout(every_s)
             yield self.spares.put(quantity)
+            self._emit_run(
+                ev.SparesChanged,
+                change=quantity,
+                spares_left=int(self.spares.level),
+                cause="resupply",
+            )
 
     # -- running --------------------------------------------------------------------------
 
@@ -877,6 +900,8 @@ class Engine:
             self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))
         for sat in self.sats:
             self.env.process(self._lifecycle(sat))
+        if self.workload is not None:
+            self.workload.start()
 
     def run(self, until_s: float | None = None) -> None:
         """Advance the simulation to ``until_s`` (default: the scenario's horizon)."""

@@ -50,7 +50,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 import scenarios
-from twin.constants import EARTH_RADIUS_KM, MU_KM3_S2, SECONDS_PER_DAY, SECONDS_PER_YEAR
+from twin.constants import (
+    EARTH_RADIUS_KM,
+    MU_KM3_S2,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_YEAR,
+)
 from twin.errors import InputError
 from twin.physics import orbits
 from twin.sim.toml_errors import Allowed, TomlIndex, source_line, syntax_error, validation_error
@@ -65,14 +71,18 @@ __all__ = [
     "Constellation",
     "EndOfLife",
     "GroundStation",
+    "InferenceClass",
+    "InferenceRegion",
     "Launch",
     "Reliability",
     "Repair",
     "Scenario",
     "ScenarioMeta",
+    "TrainingClass",
     "SsoShell",
     "Upsets",
     "WalkerShell",
+    "Workload",
     "apply_overrides",
     "build_fleet",
     "flight_capacity",
@@ -406,6 +416,99 @@ class GroundStation(_Model):
     min_elevation_deg: float = Field(default=10.0, ge=0, lt=90)
 
 
+_NAME = r"^[A-Za-z0-9_.\-]+$"
+
+
+class TrainingClass(_Model):
+    """``[[workload.training]]``: a class of training jobs.
+
+    A job needs ``satellites`` members (or enough members for ``accelerators``) computing in
+    one ISL cluster, and ``work_accelerator_hours`` of work. It saves a checkpoint after every
+    ``checkpoint_every`` of computing, which takes ``checkpoint_cost`` (no progress); when a
+    member stops computing, the work since the last checkpoint is lost and the job queues
+    again; a restart costs ``restart_cost`` before computing resumes. Jobs arrive at the
+    times in ``submit_at`` (durations after the epoch) and/or as a Poisson process of
+    ``arrivals_per_day``.
+    """
+
+    name: str = Field(min_length=1, pattern=_NAME)
+    satellites: int | None = Field(default=None, ge=1, le=MAX_SATELLITES)
+    accelerators: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    work_accelerator_hours: float = Field(gt=0, le=1e12)
+    checkpoint_every_s: Duration = Field(alias="checkpoint_every", gt=0)
+    checkpoint_cost_s: Duration = Field(default=0.0, alias="checkpoint_cost", ge=0)
+    restart_cost_s: Duration = Field(default=0.0, alias="restart_cost", ge=0)
+    arrivals_per_day: float = Field(default=0.0, ge=0, le=100_000)
+    submit_at_s: tuple[Duration, ...] = Field(default=(), alias="submit_at", strict=False)
+
+    @model_validator(mode="after")
+    def _size_and_arrivals(self) -> TrainingClass:
+        if (self.satellites is None) == (self.accelerators is None):
+            raise _error(
+                "a training class needs its size",
+                "exactly one of satellites = N or accelerators = N",
+            )
+        if not self.submit_at_s and self.arrivals_per_day == 0:
+            raise _error(
+                "a training class without arrivals submits no job",
+                "submit_at = [durations] and/or arrivals_per_day > 0",
+            )
+        return self
+
+
+class InferenceRegion(_Model):
+    """``[[workload.inference.regions]]``: demand entering through one ground station.
+
+    The request rate follows the region's day: ``requests_per_s × (1 + diurnal_amplitude ×
+    cos(2π (h − peak_local_hour) / 24))`` at local solar time ``h`` (from the station's
+    longitude), so ``requests_per_s`` is the daily mean.
+    """
+
+    name: str = Field(min_length=1, pattern=_NAME)
+    station: str = Field(min_length=1)
+    requests_per_s: float = Field(ge=0, le=1e9)
+    diurnal_amplitude: float = Field(default=0.0, ge=0, le=1)
+    peak_local_hour: float = Field(default=20.0, ge=0, lt=24)
+
+
+class InferenceClass(_Model):
+    """``[[workload.inference]]``: requests served by satellites in contact with a region's
+    station, directly or within ``isl_hops`` links of one; a request costs
+    ``work_per_request_accelerator_s``; paths whose round-trip light time exceeds
+    ``latency_budget_ms`` are not used. Demand nobody can serve is counted as unserved."""
+
+    name: str = Field(min_length=1, pattern=_NAME)
+    work_per_request_accelerator_s: float = Field(gt=0, le=1e6)
+    latency_budget_ms: float = Field(gt=0, le=1e6)
+    isl_hops: int = Field(default=0, ge=0, le=1000)
+    regions: tuple[InferenceRegion, ...] = Field(min_length=1, strict=False)
+
+
+class Workload(_Model):
+    """``[workload]``: what the fleet computes (training jobs, inference) and how its
+    satellites link: laser links reach ``isl_max_range_km`` within a plane
+    (:mod:`twin.physics.links`); ground contacts carry ``downlink_gbps``. Inference is
+    accounted every ``inference_step`` and reported per region every ``inference_interval``.
+    """
+
+    isl_max_range_km: float = Field(gt=0, le=100_000)
+    downlink_gbps: float = Field(default=0.0, ge=0, le=1e6)
+    inference_interval_s: Duration = Field(
+        default=SECONDS_PER_HOUR, alias="inference_interval", gt=0
+    )
+    inference_step_s: Duration = Field(default=60.0, alias="inference_step", ge=1)
+    training: tuple[TrainingClass, ...] = Field(default=(), strict=False)
+    inference: tuple[InferenceClass, ...] = Field(default=(), strict=False)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Workload:
+        names = [c.name for c in self.training] + [c.name for c in self.inference]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise _error(f"workload class names repeat: {', '.join(dup)}", "unique names")
+        return self
+
+
 class EndOfLife(_Model):
     """``[end_of_life]``: service ends after ``design_life``; deorbiting takes ``deorbit``."""
 
@@ -425,6 +528,7 @@ class Scenario(_Model):
     repair: Repair | None = None
     ground_stations: tuple[GroundStation, ...] = Field(default=(), strict=False)
     end_of_life: EndOfLife | None = None
+    workload: Workload | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -568,6 +672,7 @@ def _validate(data: dict[str, Any], text: str, source: str) -> Scenario:
             allowed=f"at most {MAX_SATELLITES:,} satellites in all (planes × sats_per_plane)",
             context=source_line(text, line),
         )
+    _check_regions(scenario, text, source)
     if launch is not None and con.file is None and launch.in_orbit_at_epoch > total:
         line = TomlIndex(text).line(("launch", "in_orbit_at_epoch"))
         raise InputError(
@@ -582,6 +687,26 @@ def _validate(data: dict[str, Any], text: str, source: str) -> Scenario:
     if launch is not None:
         _check_payload(scenario, launch, text, source)
     return scenario
+
+
+def _check_regions(scenario: Scenario, text: str, source: str) -> None:
+    """Every inference region names a ground station of the scenario."""
+    if scenario.workload is None:
+        return
+    stations = [g.name for g in scenario.ground_stations]
+    for i, cls in enumerate(scenario.workload.inference):
+        for j, region in enumerate(cls.regions):
+            if region.station not in stations:
+                line = TomlIndex(text).line(("workload", "inference", i, "regions", j, "station"))
+                raise InputError(
+                    f"unknown ground station {region.station!r}",
+                    file=source,
+                    line=line,
+                    field=f"workload.inference[{i}].regions[{j}].station",
+                    allowed="the name of a [[ground_stations]] table: "
+                    + (", ".join(stations) or "none defined"),
+                    context=source_line(text, line),
+                )
 
 
 # --------------------------------------------------------------------------------------
