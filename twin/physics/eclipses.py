@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
-from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
+from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM, WGS84_FLATTENING
 from twin.physics.orbits import Fleet
 from twin.physics.propagate import propagate, propagate_points
-from twin.physics.shadow import shadow_rates
+from twin.physics.shadow import illumination_fraction, shadow_rates
 from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
@@ -351,17 +351,25 @@ def shadow_event_function(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
 ) -> EventFunction:
     """Event function ``(penumbra distance, umbra distance)`` in radians, negative inside.
 
     Valid for times in ``[start_s, end_s]`` (seconds since ``epoch``), where the Sun is
-    tabulated (:func:`sun_table_function`).
+    tabulated (:func:`sun_table_function`). ``flattening``: the Earth's figure,
+    :data:`~twin.constants.WGS84_FLATTENING` (default) or 0 for the spherical dual cone
+    (:mod:`twin.physics.shadow`).
     """
     sun_at = sun_table_function(epoch, start_s, end_s)
 
     def g(r: FloatArray, v: FloatArray, seconds: FloatArray) -> tuple[FloatArray, FloatArray]:
         pen, umb, pen_rate, umb_rate = shadow_rates(
-            r, v, sun_at(seconds), earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+            r,
+            v,
+            sun_at(seconds),
+            earth_radius_km=earth_radius_km,
+            sun_radius_km=sun_radius_km,
+            flattening=flattening,
         )
         return np.stack([pen, umb]), np.stack([pen_rate, umb_rate])
 
@@ -413,6 +421,7 @@ def eclipse_table(
     *,
     step_s: float = 300.0,
     earth_radius_km: float = EARTH_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
     chunk_size: int = 1000,
 ) -> EclipseTable:
     """All shadow passes of every satellite in ``[start_s, end_s]`` (seconds since ``epoch``).
@@ -423,7 +432,9 @@ def eclipse_table(
     if not satrecs:
         e = np.zeros(0)
         return EclipseTable(np.zeros(0, np.int64), e, e, e, e, np.zeros(0, bool))
-    func = shadow_event_function(epoch, start_s, end_s, earth_radius_km=earth_radius_km)
+    func = shadow_event_function(
+        epoch, start_s, end_s, earth_radius_km=earth_radius_km, flattening=flattening
+    )
     cr = find_crossings(satrecs, epoch, start_s, end_s, func, step_s=step_s, chunk_size=chunk_size)
     pen = cr.func == 0
     umb = cr.func == 1
@@ -458,13 +469,20 @@ def find_eclipses(
     *,
     step_s: float = 300.0,
     earth_radius_km: float = EARTH_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
 ) -> list[EclipsePass]:
     """Shadow passes as records, sorted by satellite (fleet order) then time.
 
     Times in seconds since ``epoch``; ``None`` where cut by the span or without umbra.
     """
     tab = eclipse_table(
-        fleet, epoch, start_s, end_s, step_s=step_s, earth_radius_km=earth_radius_km
+        fleet,
+        epoch,
+        start_s,
+        end_s,
+        step_s=step_s,
+        earth_radius_km=earth_radius_km,
+        flattening=flattening,
     )
 
     def opt(x: float) -> float | None:
