@@ -161,3 +161,28 @@ def test_radiator_rejects_the_nameplate_load(name: str) -> None:
 
     budget = power_budget(cfg.bus, 1.0, 0.983)
     assert budget.radiator_cap_w >= b.accelerators * b.accelerator_w
+
+
+def test_gigawatt_delivers_its_gigawatt_through_the_eclipse_season() -> None:
+    # the preset's bus on 100 of its satellites (one plane of each shell in season in
+    # December), past power-up: every computing satellite runs all 96 accelerators, none
+    # sheds load, so 10,000 satellites deliver 960 MW of compute + 40 MW of bus = 1 GW
+    import tomllib
+
+    with open(preset_path("gigawatt"), "rb") as fh:
+        raw = tomllib.load(fh)
+    for shell in raw["constellation"]["shells"]:
+        shell["sats_per_plane"] = 25
+    from twin.sim.scenario import Scenario
+
+    cfg = config_from_scenario(Scenario.model_validate(raw), until_s=21 * 86400.0)
+    events = simulate(cfg, seed=4)
+    state = _fold(events)
+    by_state = state.summary()["satellites"]["by_state"]
+    computing = by_state["operational"] + by_state["in_eclipse"]
+    assert computing >= 95  # 2 % launch failures at most, none here
+    assert by_state["in_eclipse"] > 0  # the season is exercised
+    assert state.core.compute_online == 96 * computing
+    assert not any(e.type == "load_shed" for e in events)
+    power_w = cfg.bus.bus_idle_w + 96 * cfg.bus.accelerator_w
+    assert power_w * 10_000 == 1e9

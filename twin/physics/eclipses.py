@@ -541,8 +541,8 @@ def mean_illumination(
     sat = np.asarray(sat, np.int64)
     graze = ~np.asarray(has_umbra, bool)
     # segment 1: [start, umbra start] (whole pass for a graze); segment 2: [umbra end, end]
-    seg_lo = np.concatenate([a, np.where(graze, b, np.nan_to_num(ub, nan=b))])
-    seg_hi = np.concatenate([np.where(graze, b, np.nan_to_num(ua, nan=a)), b])
+    seg_lo = np.concatenate([a, np.where(graze | np.isnan(ub), b, ub)])
+    seg_hi = np.concatenate([np.where(graze, b, np.where(np.isnan(ua), a, ua)), b])
     seg_sat = np.concatenate([sat, sat])
     width = np.maximum(seg_hi - seg_lo, 0.0)
     total = np.zeros(a.size)

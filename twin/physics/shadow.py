@@ -39,7 +39,7 @@ def _scaled(x: npt.ArrayLike, flattening: float) -> FloatArray:
     a = np.asarray(x, dtype=np.float64)
     if flattening == 0.0:
         return a
-    return a * np.array([1.0, 1.0, 1.0 / (1.0 - flattening)])
+    return np.asarray(a * np.array([1.0, 1.0, 1.0 / (1.0 - flattening)]), dtype=np.float64)
 
 
 def shadow_angles(
