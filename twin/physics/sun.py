@@ -61,26 +61,14 @@ FK5_DL = 0.09033
 _ARCSEC = np.pi / (180.0 * 3600.0)
 NODE_DAYS = 0.5
 """Spacing of the TT grid on which :func:`sun_position_teme_km` evaluates the series."""
-_CHUNK = 2048  # times per block: the term × time matrices stay in cache-sized pieces
 
 
-def _series_matrices(
-    series: tuple[tuple[tuple[float, float, float], ...], ...],
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Flatten ``X_k`` terms into phase (K,), frequency (K,) and a (powers, K) weight matrix."""
-    terms = [(k, a, b, c) for k, part in enumerate(series) for a, b, c in part]
-    weights = np.zeros((len(series), len(terms)))
-    for j, (k, a, _, _) in enumerate(terms):
-        weights[k, j] = a * 1e-8
-    phase = np.array([t[2] for t in terms])
-    freq = np.array([t[3] for t in terms])
-    return phase, freq, weights
-
-
-_VSOP = [_series_matrices(s) for s in (L_SERIES, B_SERIES, R_SERIES)]
-_VSOP_PHASE = np.concatenate([v[0] for v in _VSOP])
-_VSOP_FREQ = np.concatenate([v[1] for v in _VSOP])
-_VSOP_SPLIT = np.cumsum([v[0].size for v in _VSOP])[:-1]
+_VSOP = tuple(
+    tuple((np.array([t[0] * 1e-8 for t in part]), np.array([t[1] for t in part]),
+           np.array([t[2] for t in part])) for part in series)
+    for series in (L_SERIES, B_SERIES, R_SERIES)
+)  # fmt: skip
+"""Per quantity (L, B, R), per power of τ: amplitudes (rad or AU), phases, frequencies."""
 _NUT = np.array(NUTATION_TERMS)
 _NUT_MULT = _NUT[:, :5]
 _NUT_COEF = _NUT[:, 5:] * 1e-4 * _ARCSEC  # a, b (Δψ), c, d (Δε) in rad
@@ -130,28 +118,37 @@ def _centuries_tt(jd: npt.ArrayLike, fr: npt.ArrayLike) -> FloatArray:
 
 
 def _vsop(tau: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Earth's heliocentric L, B (rad) and R (AU) at 1-D ``tau`` (Julian millennia of TT)."""
-    out = np.empty((3, tau.size))
-    for c0 in range(0, tau.size, _CHUNK):
-        t = tau[c0 : c0 + _CHUNK]
-        cos_terms = np.cos(_VSOP_PHASE[:, None] + _VSOP_FREQ[:, None] * t[None, :])
-        for i, block in enumerate(np.split(cos_terms, _VSOP_SPLIT)):
-            per_power = _VSOP[i][2] @ block  # (powers, m)
-            value = per_power[-1]
-            for k in range(per_power.shape[0] - 2, -1, -1):  # Horner in τ
-                value = value * t + per_power[k]
-            out[i, c0 : c0 + t.size] = value
+    """Earth's heliocentric L, B (rad) and R (AU) at 1-D ``tau`` (Julian millennia of TT).
+
+    Sums term by term with elementwise operations only (no BLAS, no pairwise reduction), so
+    a time's value does not depend on how many other times are in the call: the memoised
+    grid of :func:`sun_position_teme_km` then gives byte-identical runs whatever was asked
+    before."""
+    out = []
+    for series in _VSOP:
+        value = np.zeros_like(tau)
+        for amp, phase, freq in reversed(series):  # Horner in τ over the powers
+            part = np.zeros_like(tau)
+            for k in range(amp.size):
+                part += amp[k] * np.cos(phase[k] + freq[k] * tau)
+            value = value * tau + part
+        out.append(value)
     return out[0], out[1], out[2]
 
 
 def _nutation(t: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """IAU 1980 nutation in longitude and obliquity (rad) at 1-D ``t`` (centuries of TT)."""
-    powers = np.stack([np.ones_like(t), t, t * t, t * t * t])  # (4, m)
-    fund = _FUND @ powers  # (5, m)
-    arg = _NUT_MULT @ fund  # (63, m)
-    a, b, c, d = (_NUT_COEF[:, k : k + 1] for k in range(4))
-    dpsi = np.sum((a + b * t) * np.sin(arg), axis=0)
-    deps = np.sum((c + d * t) * np.cos(arg), axis=0)
+    """IAU 1980 nutation in longitude and obliquity (rad) at 1-D ``t`` (centuries of TT),
+    term by term (see :func:`_vsop` on why)."""
+    fund = [((c3 * t + c2) * t + c1) * t + c0 for c0, c1, c2, c3 in _FUND]
+    dpsi = np.zeros_like(t)
+    deps = np.zeros_like(t)
+    for row, (a, b, c, d) in zip(_NUT_MULT.tolist(), _NUT_COEF.tolist(), strict=True):
+        arg = np.zeros_like(t)
+        for m, f in zip(row, fund, strict=True):
+            if m:
+                arg += m * f
+        dpsi += (a + b * t) * np.sin(arg)
+        deps += (c + d * t) * np.cos(arg)
     return dpsi, deps
 
 
