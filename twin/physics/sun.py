@@ -1,4 +1,4 @@
-"""The Sun's geocentric apparent position, in the frame SGP4 uses (TEME), to about 0.1″.
+"""The Sun's geocentric apparent position, in the frame SGP4 uses (TEME), to under 1″.
 
 Method (J. Meeus, *Astronomical Algorithms*, 2nd ed., 1998, ch. 25 "higher accuracy", 22, 32):
 
@@ -16,9 +16,9 @@ Method (J. Meeus, *Astronomical Algorithms*, 2nd ed., 1998, ch. 25 "higher accur
    Spacetrack Report #3", AIAA 2006-6753, App. C). The two differ by up to 1.2″ (0.3″ in 2026).
 
 Accuracy against the JPL DE421 apparent Sun (Skyfield, IAU 2000A nutation, rotated to TEME),
-1950–2050: under 0.2″ in direction and 1e-7 AU in distance (``tests/test_sun.py``,
-``docs/validation.md``); VSOP87's truncation error grows slowly with |T| and stays under
-1″ to 2100. At a LEO shadow boundary 1″ is ~0.04 s of orbital motion; in GEO ~0.25 s.
+1950–2050: at most 0.75″ in direction (rms 0.2″; 0.45″ in 2020–2050) and 2.5e-6 AU in
+distance (``tests/test_sun.py``, ``docs/validation.md``); the truncation error grows slowly
+with |T| and is expected to stay near 1″ to 2100 (DE421 ends in 2050). At a LEO shadow boundary 1″ is ~0.04 s of orbital motion; in GEO ~0.25 s.
 
 Time: inputs are UTC split Julian dates (86 400 s days); the series runs on TT = UTC + 32.184 s
 + (TAI − UTC), with TAI − UTC from the leap-second table (IERS Bulletin C) for 1972 on, its
