@@ -88,8 +88,9 @@ class EventFactory:
         cls = EVENT_TYPES[type_]
         data: dict[str, Any] = dict(DEFAULTS.get(type_, {}))
         telemetry = {k: fields.pop(k) for k in TELEMETRY_FIELDS if k in fields}
-        required = "telemetry" in cls.model_fields and cls.model_fields["telemetry"].is_required()
-        if (required or telemetry) and "telemetry" not in fields:
+        has = "telemetry" in cls.model_fields
+        required = has and cls.model_fields["telemetry"].is_required()
+        if has and (required or telemetry) and "telemetry" not in fields:
             data["telemetry"] = Telemetry(**{**TELEMETRY_DEFAULTS, **telemetry})
         data.update(fields)
         if satellite is not None:

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from twin.constants import AU_KM, SECONDS_PER_DAY
+from twin.constants import AU_KM, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.physics.sun_series import B_SERIES, L_SERIES, NUTATION_TERMS, R_SERIES
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,7 +58,7 @@ _LEAP_JD = np.array([jd for jd, _ in _LEAP_SECONDS])
 _LEAP_TAI_UTC = np.array([float(s) for _, s in _LEAP_SECONDS])
 
 FK5_DL = 0.09033
-_ARCSEC = np.pi / (180.0 * 3600.0)
+_ARCSEC = np.radians(1.0) / SECONDS_PER_HOUR  # one arc-second, rad (3600″ in a degree)
 NODE_DAYS = 0.5
 """Spacing of the TT grid on which :func:`sun_position_teme_km` evaluates the series."""
 
