@@ -19,7 +19,7 @@ from twin.events import EVENT_TYPES, ShellInfo, Telemetry
 from twin.timeutil import format_sim, parse_time
 
 EPOCH = "2026-11-23T00:00:00.000Z"
-TELEMETRY_FIELDS = ("soc", "power_generated_w", "power_consumed_w", "compute_online")
+TELEMETRY_FIELDS = ("soc", "power_generated_w", "power_consumed_w", "compute_online", "stored_wh")
 TELEMETRY_DEFAULTS: dict[str, Any] = {
     "soc": 0.9,
     "power_generated_w": 1000.0,
@@ -145,7 +145,9 @@ class EventFactory:
         cls = EVENT_TYPES[type_]
         data: dict[str, Any] = dict(DEFAULTS.get(type_, {}))
         telemetry = {k: fields.pop(k) for k in TELEMETRY_FIELDS if k in fields}
-        if "telemetry" in cls.model_fields and "telemetry" not in fields:
+        has = "telemetry" in cls.model_fields
+        required = has and cls.model_fields["telemetry"].is_required()
+        if has and (required or telemetry) and "telemetry" not in fields:
             data["telemetry"] = Telemetry(**{**TELEMETRY_DEFAULTS, **telemetry})
         data.update(fields)
         if satellite is not None:

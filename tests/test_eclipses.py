@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sgp4.api import WGS72, Satrec
 
+from twin.constants import WGS84_FLATTENING
 from twin.physics.eclipses import eclipse_table, find_eclipses
 from twin.physics.orbits import Fleet, sso_inclination_deg, sun_synchronous
 from twin.physics.shadow import (
@@ -29,6 +30,7 @@ from twin.timeutil import julian_dates
 EPOCH = datetime(2026, 11, 23, tzinfo=UTC)
 JUNE = datetime(2026, 6, 21, tzinfo=UTC)
 MU = 398600.4418
+F = WGS84_FLATTENING  # the search's default Earth (the spherical one: test_eclipse_reference)
 
 
 def satellite(
@@ -64,7 +66,7 @@ def _roots(sat: Satrec, epoch: datetime, t: np.ndarray, g: np.ndarray, k: int) -
         mid = 0.5 * (a + b)
         jd, fr = julian_dates(epoch, mid)
         _, r, _ = sat.sgp4_array(jd, fr)
-        gm = np.stack(shadow_distances(r, sun_position_teme_km(jd, fr)))[k]
+        gm = np.stack(shadow_distances(r, sun_position_teme_km(jd, fr), flattening=F))[k]
         left = (gm < 0) == falling  # root is left of mid
         b = np.where(left, mid, b)
         a = np.where(left, a, mid)
@@ -91,7 +93,7 @@ def brute_force(sat: Satrec, epoch: datetime, start_s: float, end_s: float) -> l
     t = np.append(t, end_s)
     jd, fr = julian_dates(epoch, t)
     _, r, _ = sat.sgp4_array(jd, fr)
-    g = np.stack(shadow_distances(r, sun_position_teme_km(jd, fr)))
+    g = np.stack(shadow_distances(r, sun_position_teme_km(jd, fr), flattening=F))
     pen = _intervals(_roots(sat, epoch, t, g, 0), g[0, 0] < 0)
     umb = _intervals(_roots(sat, epoch, t, g, 1), g[1, 0] < 0)
     passes = []
@@ -230,8 +232,15 @@ def test_edge_of_season_short_passes_and_grazes() -> None:
     raan0 = math.degrees(base.satrecs[0].nodeo)
     incl = sso_inclination_deg(650)
     # nodes turned 157..161° from the dawn–dusk plane: β ≈ −62.7° .. −65.8°; passes from
-    # ~13 min down to a 22 s penumbra graze, then none
-    turns = np.concatenate([np.linspace(157.0, 160.0, 7), np.linspace(160.1, 160.5, 9), [161.0]])
+    # ~13 min down to short penumbra grazes, then none (oblate Earth: the edge is at ~160.2°)
+    turns = np.concatenate(
+        [
+            np.linspace(157.0, 159.5, 6),
+            np.linspace(159.6, 160.1, 6),
+            np.linspace(160.12, 160.22, 11),
+            [161.0],
+        ]
+    )
     sats = [satellite(10 + k, incl, 650, raan0 + d, 0.0, epoch=JUNE) for k, d in enumerate(turns)]
     fleet = Fleet([f"EDGE{k}" for k in range(len(sats))], sats)
     check_against_brute_force(fleet, JUNE, 0.0, 4 * 3600.0, min_passes=5)

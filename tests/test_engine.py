@@ -80,10 +80,13 @@ def test_load_is_shed_at_the_closed_form_floor_time_and_restored_at_exit() -> No
         )
         assert isinstance(entered, ev.EclipseEntered) and isinstance(e, ev.LoadShed)
         tm = entered.telemetry
-        load_w = tm.power_consumed_w
+        # net drain: the load less the array's penumbra share (the pass's mean illumination)
+        drain_w = tm.power_consumed_w - tm.power_generated_w
+        assert 0.0 < tm.power_generated_w < 0.02 * tm.power_consumed_w
         floor = 1.0 - 0.35
-        expected_s = (tm.soc - floor) * 10000.0 * 3600.0 / load_w
-        assert t_s(e) - t_s(entered) == pytest.approx(expected_s, abs=0.002)
+        expected_s = (tm.soc - floor) * 10000.0 * 3600.0 / drain_w
+        # telemetry rounds power to 0.1 W: ±0.05 W of the array's ~30 W moves the floor ~0.02 s
+        assert t_s(e) - t_s(entered) == pytest.approx(expected_s, abs=0.05)
         assert e.telemetry.soc == pytest.approx(floor, abs=1e-6)
         assert e.telemetry.compute_online == 0
         nxt = by_offset[e.offset + 1]

@@ -58,7 +58,8 @@ def test_bytes_are_deterministic_and_in_schema_order() -> None:
         b'{"type":"eclipse_entered","schema_version":3,"event_id":"test-run-0000000000",'
         b'"run_id":"test-run","seq":1,"offset":0,"sim_time":"2026-11-23T00:01:01.500Z",'
         b'"satellite":"sat-7","shell":0,"plane":0,"telemetry":{"soc":0.5,'
-        b'"power_generated_w":1000.0,"power_consumed_w":800.0,"compute_online":8},"umbra":true}'
+        b'"power_generated_w":1000.0,"power_consumed_w":800.0,"compute_online":8,'
+        b'"stored_wh":null},"umbra":true}'
     )
 
 

@@ -137,7 +137,10 @@ def test_gigawatt_is_a_gigawatt() -> None:
     load_w = s.bus.compute_w + s.bus.bus_idle_w
     assert load_w * s.constellation.generated_satellites == pytest.approx(1e9, rel=0.01)
     array_w = 1361.0 * s.bus.array_area_m2 * s.bus.array_efficiency
-    assert load_w <= array_w <= 1.2 * load_w
+    # at aphelion (flux × 0.967) the array carries the load over a whole in-season orbit
+    # (96.7 min, up to 21 min in shadow) and recharges the battery (gigawatt.toml)
+    assert 0.967 * array_w >= load_w * 96.7 / (96.7 - 21.0)
+    assert array_w <= 1.4 * load_w
     assert s.launch is not None and s.launch.cadence_s == 3600.0
 
 

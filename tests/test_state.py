@@ -120,6 +120,14 @@ def test_mid_run_repair_flow() -> None:
         "power_generated_w": 1000.0,
         "power_consumed_w": 100.0,
         "compute_online": 0,
+        "energy": {
+            "available_j": 0.0,
+            "harvested_j": 0.0,
+            "curtailed_j": 0.0,
+            "load_j": 0.0,
+            "battery_charged_j": 0.0,
+            "battery_discharged_j": 0.0,
+        },
         "seq": 9,
         "last_event": "repair_robot_arrived",
         "last_sim_time": "2026-11-23T00:58:20.000Z",
@@ -128,6 +136,38 @@ def test_mid_run_repair_flow() -> None:
         "robot": "robot-0",
     }
     assert under.satellite("sat-z") is None
+
+
+def test_energy_split_by_hand() -> None:
+    # 1 kWh battery: deployed full in sunlight (1000 W array, 100 W idle), eclipse at 100 s
+    # (array 0, 800 W load), exit at 1000 s, the battery refills, then stays full
+    f = EventFactory()
+    log = [f.scenario_started(satellites_planned=1)]
+    tm = {"power_generated_w": 1000.0, "power_consumed_w": 100.0, "compute_online": 0}
+    log.append(f.event("launched", "s", t_s=0.0))
+    log.append(f.event("deployed", "s", t_s=0.0, soc=1.0, stored_wh=1000.0, **tm))
+    log.append(f.event("orbit_raising_started", "s", t_s=0.0))
+    log.append(f.event("orbit_raised", "s", t_s=0.0))
+    log.append(f.event("powered_up", "s", t_s=1.0, soc=1.0, stored_wh=1000.0,
+                       power_generated_w=1000.0, power_consumed_w=800.0, compute_online=8))  # fmt: skip
+    log.append(f.event("eclipse_entered", "s", t_s=100.0, soc=1.0, stored_wh=1000.0,
+                       power_generated_w=0.0, power_consumed_w=800.0, compute_online=8))  # fmt: skip
+    # 900 s × 800 W = 200 Wh drawn
+    log.append(f.event("eclipse_exited", "s", t_s=1000.0, soc=0.8, stored_wh=800.0,
+                       power_generated_w=1000.0, power_consumed_w=800.0, compute_online=8))  # fmt: skip
+    # 200 W surplus refills 200 Wh in 3600 s, then 400 s full: 80 kJ curtailed
+    log.append(f.event("fault_detected", "s", t_s=5000.0, soc=1.0, stored_wh=1000.0,
+                       component="avionics", kind="transient", power_generated_w=1000.0,
+                       power_consumed_w=100.0, compute_online=0))  # fmt: skip
+    e = fold(log).energy()
+    assert e["available_j"] == 1000.0 * 1 + 1000.0 * 99 + 0 + 1000.0 * 4000
+    assert e["load_j"] == 100.0 * 1 + 800.0 * 99 + 800.0 * 900 + 800.0 * 4000
+    assert e["battery_discharged_j"] == 200 * 3600.0
+    assert e["battery_charged_j"] == 200 * 3600.0
+    assert e["harvested_j"] == e["load_j"]  # back to full: all that was used went to the load
+    # curtailed: 900 J before power-up, 200 W × 99 s before the eclipse, 200 W × 400 s at full
+    assert e["curtailed_j"] == 900.0 + 200.0 * 99 + 200.0 * 400
+    assert e["available_j"] == e["harvested_j"] + e["curtailed_j"]
 
 
 def test_in_eclipse_counts_and_load_shed_integral() -> None:

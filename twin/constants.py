@@ -45,9 +45,9 @@ AU_KM = 149_597_870.7
 SOLAR_CONSTANT_W_M2 = 1361.0
 """Total solar irradiance at 1 AU, W/m²: the nominal value of IAU 2015 Resolution B3 (from
 SORCE/TIM, Kopp & Lean 2011). It varies ±3.4 % over the year with the distance to the Sun."""
-SUN_RADIUS_KM = 696_000.0
-"""Solar radius, km (IAU 2015 Resolution B3 nominal radius 695 700 km, rounded as in
-Montenbruck & Gill, *Satellite Orbits*, 2000)."""
+SUN_RADIUS_KM = 695_700.0
+"""Solar radius, km: the nominal solar radius of IAU 2015 Resolution B3 (Prša et al.,
+*Astron. J.* 152, 41, 2016)."""
 
 # --- Heat ---------------------------------------------------------------------------------
 

@@ -62,12 +62,18 @@ class SatelliteEvent(EventBase):
 
 
 class Telemetry(_Frozen):
-    """Power snapshot at the event: SoC 0..1, power in W, accelerators computing."""
+    """Power snapshot at the event: SoC 0..1, power in W, accelerators computing, and the
+    energy stored in the battery (Wh; ``None`` in logs written before it was reported).
+
+    ``power_generated_w`` is what the array can deliver (its *available* output), not what is
+    used: the fold splits it into harvested and curtailed energy from the change of
+    ``stored_wh`` between two telemetry events (:mod:`twin.projections.fleet`)."""
 
     soc: float = Field(ge=0.0, le=1.0)
     power_generated_w: float = Field(ge=0.0)
     power_consumed_w: float = Field(ge=0.0)
     compute_online: int = Field(ge=0)
+    stored_wh: float | None = Field(default=None, ge=0.0)
 
 
 class _WithTelemetry(SatelliteEvent):
@@ -151,7 +157,11 @@ class LaunchFailed(SatelliteEvent):
 
 
 class Deployed(SatelliteEvent):
+    """Arrays out, bus on: energy is accounted from here, for every satellite. Its telemetry
+    is optional only so that logs written before it was reported still decode."""
+
     type: Literal["deployed"] = "deployed"
+    telemetry: Telemetry | None = None
 
 
 class OrbitRaisingStarted(SatelliteEvent):

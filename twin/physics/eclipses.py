@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
-from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
+from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM, WGS84_FLATTENING
 from twin.physics.orbits import Fleet
 from twin.physics.propagate import propagate, propagate_points
-from twin.physics.shadow import shadow_rates
+from twin.physics.shadow import illumination_fraction, shadow_rates
 from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
@@ -351,17 +351,25 @@ def shadow_event_function(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
 ) -> EventFunction:
     """Event function ``(penumbra distance, umbra distance)`` in radians, negative inside.
 
     Valid for times in ``[start_s, end_s]`` (seconds since ``epoch``), where the Sun is
-    tabulated (:func:`sun_table_function`).
+    tabulated (:func:`sun_table_function`). ``flattening``: the Earth's figure,
+    :data:`~twin.constants.WGS84_FLATTENING` (default) or 0 for the spherical dual cone
+    (:mod:`twin.physics.shadow`).
     """
     sun_at = sun_table_function(epoch, start_s, end_s)
 
     def g(r: FloatArray, v: FloatArray, seconds: FloatArray) -> tuple[FloatArray, FloatArray]:
         pen, umb, pen_rate, umb_rate = shadow_rates(
-            r, v, sun_at(seconds), earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+            r,
+            v,
+            sun_at(seconds),
+            earth_radius_km=earth_radius_km,
+            sun_radius_km=sun_radius_km,
+            flattening=flattening,
         )
         return np.stack([pen, umb]), np.stack([pen_rate, umb_rate])
 
@@ -413,6 +421,7 @@ def eclipse_table(
     *,
     step_s: float = 300.0,
     earth_radius_km: float = EARTH_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
     chunk_size: int = 1000,
 ) -> EclipseTable:
     """All shadow passes of every satellite in ``[start_s, end_s]`` (seconds since ``epoch``).
@@ -423,7 +432,9 @@ def eclipse_table(
     if not satrecs:
         e = np.zeros(0)
         return EclipseTable(np.zeros(0, np.int64), e, e, e, e, np.zeros(0, bool))
-    func = shadow_event_function(epoch, start_s, end_s, earth_radius_km=earth_radius_km)
+    func = shadow_event_function(
+        epoch, start_s, end_s, earth_radius_km=earth_radius_km, flattening=flattening
+    )
     cr = find_crossings(satrecs, epoch, start_s, end_s, func, step_s=step_s, chunk_size=chunk_size)
     pen = cr.func == 0
     umb = cr.func == 1
@@ -458,13 +469,20 @@ def find_eclipses(
     *,
     step_s: float = 300.0,
     earth_radius_km: float = EARTH_RADIUS_KM,
+    flattening: float = WGS84_FLATTENING,
 ) -> list[EclipsePass]:
     """Shadow passes as records, sorted by satellite (fleet order) then time.
 
     Times in seconds since ``epoch``; ``None`` where cut by the span or without umbra.
     """
     tab = eclipse_table(
-        fleet, epoch, start_s, end_s, step_s=step_s, earth_radius_km=earth_radius_km
+        fleet,
+        epoch,
+        start_s,
+        end_s,
+        step_s=step_s,
+        earth_radius_km=earth_radius_km,
+        flattening=flattening,
     )
 
     def opt(x: float) -> float | None:
@@ -490,3 +508,56 @@ def find_eclipses(
             strict=True,
         )
     ]
+
+
+def mean_illumination(
+    satrecs: Sequence[Satrec],
+    epoch: datetime,
+    sat: IntArray,
+    start_s: FloatArray,
+    umbra_start_s: FloatArray,
+    umbra_end_s: FloatArray,
+    end_s: FloatArray,
+    has_umbra: BoolArray,
+    *,
+    flattening: float = WGS84_FLATTENING,
+    nodes: int = 8,
+) -> FloatArray:
+    """Mean sunlit fraction of the solar disc over each shadow pass ``[start, end]``, 0..1.
+
+    Array output is proportional to the visible share of the disc
+    (:func:`twin.physics.shadow.illumination_fraction`), so a pass's array energy is
+    ``full output × mean × duration``. The umbra contributes nothing; each penumbra phase
+    (``[start, umbra_start]``, ``[umbra_end, end]``, or the whole pass without umbra: a
+    penumbra-only graze) is integrated by ``nodes``-point Gauss–Legendre on real SGP4 states.
+    One row per pass (columns as in :class:`EclipseTable`, ``sat`` indexing ``satrecs``;
+    ``start``/``end`` finite, a NaN umbra bound means the pass began or ends in the umbra);
+    a pass of zero length gets 0. A full penumbra phase averages ~0.5 (a limb
+    sweeping across the disc), so in LEO a 35 min eclipse with two ~9 s phases averages
+    ~0.004, while a graze can average 0.5 or more.
+    """
+    a, b = np.asarray(start_s, np.float64), np.asarray(end_s, np.float64)
+    ua, ub = np.asarray(umbra_start_s, np.float64), np.asarray(umbra_end_s, np.float64)
+    sat = np.asarray(sat, np.int64)
+    graze = ~np.asarray(has_umbra, bool)
+    # segment 1: [start, umbra start] (whole pass for a graze); segment 2: [umbra end, end]
+    seg_lo = np.concatenate([a, np.where(graze | np.isnan(ub), b, ub)])
+    seg_hi = np.concatenate([np.where(graze, b, np.where(np.isnan(ua), a, ua)), b])
+    seg_sat = np.concatenate([sat, sat])
+    width = np.maximum(seg_hi - seg_lo, 0.0)
+    total = np.zeros(a.size)
+    if a.size == 0:
+        return total
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    t = 0.5 * (seg_lo + seg_hi)[:, None] + 0.5 * width[:, None] * x[None, :]
+    lo, hi = float(np.min(seg_lo)), float(np.max(seg_hi))
+    sun_at = sun_table_function(epoch, lo, max(hi, lo + 1.0))
+    r, _, err = propagate_points(satrecs, np.repeat(seg_sat, nodes), epoch, t.ravel())
+    frac = illumination_fraction(r, sun_at(t.ravel()), flattening=flattening)
+    frac = np.where(err == 0, frac, 0.0).reshape(t.shape)
+    integral = 0.5 * width * (frac @ w)
+    total = integral[: a.size] + integral[a.size :]
+    duration = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(duration > 0, total / duration, 0.0)
+    return np.asarray(np.clip(mean, 0.0, 1.0), dtype=np.float64)

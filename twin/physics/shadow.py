@@ -12,9 +12,16 @@ which is exactly the dual-cone model with a spherical Earth. The signed function
 eclipse search root-finds. The sunlit fraction is the visible share of the solar disc's area
 (circle-overlap formula, Montenbruck & Gill, *Satellite Orbits*, 2000, §3.4.2).
 
-Defaults: spherical Earth of the WGS-84 equatorial radius (:mod:`twin.constants`; the oblate Earth moves
-shadow crossings by up to ~10 s at high latitudes, not modelled), Sun radius 696,000 km.
-No atmosphere (refraction/absorption would widen the penumbra by a few seconds).
+Earth's figure: ``flattening`` 0 is a sphere of the WGS-84 equatorial radius (the textbook
+dual cone); :data:`twin.constants.WGS84_FLATTENING` makes it the WGS-84 ellipsoid. The
+ellipsoid is handled by scaling every z coordinate (satellite, velocity, Sun) by ``1/(1 − f)``,
+which turns it into the sphere of radius ``a``; straight lines and tangency survive an affine
+map, so the shadow boundaries of a point Sun are exact, and the finite solar disc (flattened
+by ``f`` in the scaled space) moves them by at most ``f`` of the penumbra's width (~0.03 s in
+LEO; tested against the exact ellipsoid limb in ``tests/test_eclipse_reference.py``). The
+oblate Earth shortens passes at high latitudes by up to ~10 s (its polar radius is 21 km
+less). Sun radius 695,700 km (IAU 2015 Resolution B3). No atmosphere (refraction and
+absorption widen the penumbra by a few seconds).
 """
 
 from __future__ import annotations
@@ -27,19 +34,29 @@ from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
 FloatArray = npt.NDArray[np.float64]
 
 
+def _scaled(x: npt.ArrayLike, flattening: float) -> FloatArray:
+    """``x`` (…, 3) with z stretched by ``1/(1 − f)``: the ellipsoid becomes a sphere."""
+    a = np.asarray(x, dtype=np.float64)
+    if flattening == 0.0:
+        return a
+    return np.asarray(a * np.array([1.0, 1.0, 1.0 / (1.0 - flattening)]), dtype=np.float64)
+
+
 def shadow_angles(
     r_sat_km: npt.ArrayLike,
     r_sun_km: npt.ArrayLike,
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = 0.0,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(θ, θE, θS)`` in radians for geocentric satellite and Sun positions (…, 3), km.
 
     Shapes broadcast over the leading axes (e.g. satellites (n, m, 3) with Sun (m, 3)).
+    With ``flattening`` > 0 the angles are those of the scaled space (see the module doc).
     """
-    r = np.asarray(r_sat_km, dtype=np.float64)
-    sun = np.asarray(r_sun_km, dtype=np.float64)
+    r = _scaled(r_sat_km, flattening)
+    sun = _scaled(r_sun_km, flattening)
     rx, ry, rz = r[..., 0], r[..., 1], r[..., 2]
     dx, dy, dz = sun[..., 0] - rx, sun[..., 1] - ry, sun[..., 2] - rz
     r_norm = np.sqrt(rx * rx + ry * ry + rz * rz)
@@ -58,6 +75,7 @@ def shadow_distances(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = 0.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Signed angular distances (rad) to the penumbra and umbra boundaries.
 
@@ -65,7 +83,11 @@ def shadow_distances(
     zero on the boundary. Suitable for root-finding.
     """
     theta, te, ts = shadow_angles(
-        r_sat_km, r_sun_km, earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+        r_sat_km,
+        r_sun_km,
+        earth_radius_km=earth_radius_km,
+        sun_radius_km=sun_radius_km,
+        flattening=flattening,
     )
     return theta - (te + ts), theta - (te - ts)
 
@@ -77,6 +99,7 @@ def shadow_rates(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = 0.0,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Penumbra and umbra distances (rad) and their time derivatives (rad/s).
 
@@ -85,9 +108,9 @@ def shadow_rates(
     ~2e-7 rad/s, is 1e-4 of a LEO satellite's ~1e-3 rad/s) and drop the parallax terms of
     order |r|/|r_sun| (~5e-5); they steer root-finding, the values themselves are exact.
     """
-    r = np.asarray(r_sat_km, dtype=np.float64)
-    v = np.asarray(v_sat_km_s, dtype=np.float64)
-    sun = np.asarray(r_sun_km, dtype=np.float64)
+    r = _scaled(r_sat_km, flattening)
+    v = _scaled(v_sat_km_s, flattening)
+    sun = _scaled(r_sun_km, flattening)
     rx, ry, rz = r[..., 0], r[..., 1], r[..., 2]
     vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
     dx, dy, dz = sun[..., 0] - rx, sun[..., 1] - ry, sun[..., 2] - rz
@@ -133,6 +156,7 @@ def illumination_fraction(
     *,
     earth_radius_km: float = EARTH_RADIUS_KM,
     sun_radius_km: float = SUN_RADIUS_KM,
+    flattening: float = 0.0,
 ) -> FloatArray:
     """Share of the solar disc's area visible from the satellite: 1 sunlit, 0 umbra.
 
@@ -140,7 +164,11 @@ def illumination_fraction(
     whose centres are ``θ`` apart (small-angle, flat-disc approximation).
     """
     theta, te, ts = shadow_angles(
-        r_sat_km, r_sun_km, earth_radius_km=earth_radius_km, sun_radius_km=sun_radius_km
+        r_sat_km,
+        r_sun_km,
+        earth_radius_km=earth_radius_km,
+        sun_radius_km=sun_radius_km,
+        flattening=flattening,
     )
     a, b, c = np.broadcast_arrays(ts, te, theta)
     frac = np.ones(a.shape)

@@ -20,6 +20,22 @@ result does not depend on how satellites interleave: folding each Kafka partitio
 adding the partitions' integrals at a common T gives exactly the fold of the whole log
 (:meth:`FleetCore.merge`). Power totals are summed in integer milliwatts so that adding and
 removing a satellite's telemetry millions of times leaves no floating-point drift.
+
+**Energy that adds up.** Telemetry's ``power_generated_w`` is what the array *can* give
+(available), not what is used. Each telemetry event that reports the battery's stored energy
+closes the interval since the satellite's previous one (the rates are constant in between:
+they change only at telemetry events) in integer microjoules (mW × ms)::
+
+    available  = generated_mW × Δt        load = consumed_mW × Δt
+    Δstored    = stored_now − stored_then  (charged if > 0, discharged if < 0)
+    harvested  = load + Δstored            curtailed = available − harvested
+
+so ``available = harvested + curtailed`` and ``harvested = load + Δstored`` hold exactly, per
+satellite and (as sums of integers) fleet-wide and across partitions, whatever events arrive:
+a satellite's totals telescope to its first and latest telemetry. Accounting starts at
+``deployed`` (arrays out, bus on), for every satellite. The engine's battery is ideal
+(charge and discharge efficiency 1), so there is no loss term; curtailed energy is array
+output with nowhere to go (battery full, load capped).
 """
 
 from __future__ import annotations
@@ -98,6 +114,9 @@ class SatRecord:
         "last_type",
         "last_sim_time",
         "last_ms",
+        "stored_uj",
+        "energy_ms",
+        "energy_uj",
     )
 
     def __init__(self, shell: int, plane: int) -> None:
@@ -115,6 +134,12 @@ class SatRecord:
         self.last_sim_time = ""
         self.last_ms = 0
         """Unix milliseconds of this satellite's last event (where its open interval starts)."""
+        self.stored_uj: int | None = None
+        """Battery energy at the latest telemetry that reported it, µJ (None before any)."""
+        self.energy_ms = 0
+        """Unix ms of that telemetry (where the energy split's open interval starts)."""
+        self.energy_uj = [0, 0, 0, 0]
+        """This satellite's closed energy split, µJ: available, load, charged, discharged."""
 
     def to_list(self) -> list[Any]:
         return [getattr(self, name) for name in self.__slots__]
@@ -160,7 +185,11 @@ _SIMPLE_FIELDS = (
     "closed",
     "weighted",
     "job_seq",
+    "energy_uj",
 )
+
+_UJ_PER_WH = 3.6e9
+_ENERGY_KEYS = ("available", "load", "charged", "discharged")
 
 
 def _parse_time(text: str) -> datetime:
@@ -179,6 +208,22 @@ def integrals_report(ms: Sequence[int], tflops_per_accelerator: float) -> dict[s
         "eclipse_satellite_s": ms[3] / 1000.0,
         "load_shed_satellite_s": ms[4] / 1000.0,
     }
+
+
+def energy_report(uj: Sequence[int]) -> dict[str, float]:
+    """An energy split in µJ ``(available, load, charged, discharged)`` in joules, with
+    harvested and curtailed derived exactly (in integers) before the conversion."""
+    available, load, charged, discharged = uj
+    harvested = load + charged - discharged
+    values = {
+        "available_j": available,
+        "harvested_j": harvested,
+        "curtailed_j": available - harvested,
+        "load_j": load,
+        "battery_charged_j": charged,
+        "battery_discharged_j": discharged,
+    }
+    return {key: v / 1e6 for key, v in values.items()}
 
 
 JOULES_PER_KWH = 3.6e6
@@ -246,7 +291,7 @@ class FleetCore:
     """
 
     name = "fleet"
-    version = 4
+    version = 5
 
     metrics: tuple[MetricSpec, ...] = (
         MetricSpec("twin_satellites", "gauge", "Satellites by lifecycle state.", ("state",)),
@@ -287,6 +332,36 @@ class FleetCore:
         *(
             MetricSpec(name, "counter", help, unit=unit)
             for name, help, unit, _ in _INTEGRAL_METRICS.values()
+        ),
+        MetricSpec(
+            "twin_energy_available_joules_total",
+            "counter",
+            "Energy the arrays could deliver (their output in sunlight and penumbra), J.",
+            unit="J",
+        ),
+        MetricSpec(
+            "twin_energy_harvested_joules_total",
+            "counter",
+            "Array energy used: drawn by the load or stored in the battery, J.",
+            unit="J",
+        ),
+        MetricSpec(
+            "twin_energy_curtailed_joules_total",
+            "counter",
+            "Array energy with nowhere to go (battery full, load capped), J.",
+            unit="J",
+        ),
+        MetricSpec(
+            "twin_battery_charged_joules_total",
+            "counter",
+            "Energy stored into the batteries, J.",
+            unit="J",
+        ),
+        MetricSpec(
+            "twin_battery_discharged_joules_total",
+            "counter",
+            "Energy drawn from the batteries, J.",
+            unit="J",
         ),
         MetricSpec(
             "twin_sim_time_timestamp_seconds",
@@ -342,6 +417,8 @@ class FleetCore:
         self.sim_time_ms = 0
         self.closed = [0, 0, 0, 0, 0]
         self.weighted = [0, 0, 0, 0, 0]
+        # the energy split, µJ, closed at each satellite's latest telemetry (module docstring)
+        self.energy_uj = [0, 0, 0, 0]
 
     # ------------------------------------------------------------------ apply
 
@@ -476,6 +553,8 @@ class FleetCore:
             rec.in_shadow = shadow
         telemetry: Telemetry | None = getattr(event, "telemetry", None)
         if telemetry is not None:
+            if telemetry.stored_wh is not None:
+                self._account_energy(rec, telemetry.stored_wh, now_ms)
             self._set_telemetry(rec, telemetry)
         retired = new in _TERMINAL
         if retired:
@@ -523,6 +602,26 @@ class FleetCore:
         if rec.state == _LOAD_SHED:
             weighted[4] += now_ms
         rec.last_ms = now_ms
+
+    def _account_energy(self, rec: SatRecord, stored_wh: float, now_ms: int) -> None:
+        """Close the energy split since the satellite's previous telemetry (before its rates
+        change): see the module docstring."""
+        stored = round(stored_wh * _UJ_PER_WH)
+        if rec.stored_uj is not None:
+            dt = now_ms - rec.energy_ms
+            delta = stored - rec.stored_uj
+            split = (
+                rec.generated_mw * dt,
+                rec.consumed_mw * dt,
+                delta if delta > 0 else 0,
+                -delta if delta < 0 else 0,
+            )
+            mine, fleet = rec.energy_uj, self.energy_uj
+            for k in range(4):
+                mine[k] += split[k]
+                fleet[k] += split[k]
+        rec.stored_uj = stored
+        rec.energy_ms = now_ms
 
     def _move(self, rec: SatRecord, old: str, new: str) -> None:
         by_state, by_shell = self.by_state, self.by_shell_state
@@ -586,6 +685,12 @@ class FleetCore:
             self.by_state.get(_LOAD_SHED, 0),
         )
         return [c + t * r - w for c, r, w in zip(self.closed, rates, self.weighted, strict=True)]
+
+    def energy(self) -> dict[str, float]:
+        """The fleet's energy split in joules, closed at each satellite's latest telemetry:
+        available, load, charged, discharged, harvested (= load + charged − discharged) and
+        curtailed (= available − harvested)."""
+        return energy_report(self.energy_uj)
 
     def integrals_closed(self) -> dict[str, float]:
         """The integrals accounted up to each satellite's own latest event (no open
@@ -670,6 +775,7 @@ class FleetCore:
             "power_generated_w": rec.generated_mw / 1000.0,
             "power_consumed_w": rec.consumed_mw / 1000.0,
             "compute_online": rec.compute_online,
+            "energy": energy_report(rec.energy_uj),
             "seq": rec.seq,
             "last_event": rec.last_type,
             "last_sim_time": rec.last_sim_time,
@@ -709,6 +815,7 @@ class FleetCore:
             },
             "counters": {"events_by_type": dict(sorted(self.events_by_type.items()))},
             "integrals": self.integrals(),
+            "energy": self.energy(),
         }
 
     def collect(self) -> Iterator[Sample | HistogramSample]:
@@ -745,6 +852,12 @@ class FleetCore:
         for key, value in self.integrals_closed().items():
             name, _, _, factor = _INTEGRAL_METRICS[key]
             yield Sample(name, (), value * factor)
+        energy = self.energy()
+        yield Sample("twin_energy_available_joules_total", (), energy["available_j"])
+        yield Sample("twin_energy_harvested_joules_total", (), energy["harvested_j"])
+        yield Sample("twin_energy_curtailed_joules_total", (), energy["curtailed_j"])
+        yield Sample("twin_battery_charged_joules_total", (), energy["battery_charged_j"])
+        yield Sample("twin_battery_discharged_joules_total", (), energy["battery_discharged_j"])
         sim_time = self.sim_time
         yield Sample(
             "twin_sim_time_timestamp_seconds",
@@ -810,6 +923,7 @@ class FleetCore:
             out.in_shadow += p.in_shadow
             out.events_applied += p.events_applied
             out.closed = [a + b for a, b in zip(out.closed, p.closed, strict=True)]
+            out.energy_uj = [a + b for a, b in zip(out.energy_uj, p.energy_uj, strict=True)]
             out.weighted = [a + b for a, b in zip(out.weighted, p.weighted, strict=True)]
         if parts:
             out.sim_time_ms = max(p.sim_time_ms for p in parts)

@@ -20,9 +20,14 @@ Per satellite, two processes:
   back at shadow exit. A change of load (fault, reboot, repair) in shadow interrupts it so the
   floor time is recomputed.
 
-Shadow here is penumbra entry to penumbra exit (conservative for power: no array output in
-the penumbra). Eclipses use each satellite's operational orbit from deployment on (orbit
-raising below it is not propagated separately).
+Shadow here is penumbra entry to penumbra exit. The array's output over a pass is constant at
+the pass's mean visible share of the solar disc (:func:`twin.physics.eclipses.mean_illumination`):
+the pass's array energy is exact, its timing inside the pass is not resolved (in LEO the
+penumbra phases are ~9 s of a ~35 min pass). The Earth is the WGS-84 ellipsoid unless the
+scenario asks for the spherical dual cone (``[scenario] shadow``). Energy is accounted from
+deployment for every satellite (``deployed`` carries telemetry). Eclipses use each
+satellite's operational orbit from deployment on (orbit raising below it is not propagated
+separately).
 """
 
 from __future__ import annotations
@@ -46,10 +51,11 @@ from twin.constants import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     SECONDS_PER_YEAR,
+    WGS84_FLATTENING,
 )
 from twin.errors import IllegalTransition
 from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
-from twin.physics.eclipses import eclipse_table
+from twin.physics.eclipses import eclipse_table, mean_illumination
 from twin.physics.geometry import gmst_rad, teme_to_ecef
 from twin.physics.orbits import Fleet, sso_inclination_deg
 from twin.physics.power import Battery, Bus, power_budget
@@ -156,7 +162,10 @@ class Sat:
     compute_online: int = 0
     deployed_s: float = math.inf
     fail_at_s: dict[str, float] = field(default_factory=dict)
-    passes: list[tuple[float, float, bool]] = field(default_factory=list)
+    passes: list[tuple[float, float, bool, float]] = field(default_factory=list)
+    """Shadow passes ``(enter, leave, has umbra, mean illumination)``, seconds."""
+    illumination: float = 1.0
+    """Mean share of the solar disc visible during the current shadow pass (1 in sunlight)."""
     shadow_proc: simpy.Process | None = None
     shadow_waiting: bool = False
 
@@ -338,7 +347,9 @@ def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
 #: Event classes that carry a telemetry snapshot (a set lookup: issubclass on pydantic models
 #: goes through ABCMeta).
-_WITH_TELEMETRY = frozenset(c for c in ev.EVENT_TYPES.values() if issubclass(c, ev._WithTelemetry))
+_WITH_TELEMETRY = frozenset(
+    c for c in ev.EVENT_TYPES.values() if issubclass(c, ev._WithTelemetry) or c is ev.Deployed
+)
 
 
 def _legal_targets() -> dict[tuple[str, State, bool], State]:
@@ -526,6 +537,7 @@ class Engine:
                 "power_generated_w": round(sat.generated_w, 1),
                 "power_consumed_w": round(sat.consumed_w, 1),
                 "compute_online": sat.compute_online,
+                "stored_wh": round(sat.soc * self.cfg.bus.battery.capacity_wh, 3),
             }
         sat.seq += 1
         self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
@@ -583,7 +595,7 @@ class Engine:
         the battery never drains in the Sun; in shadow it runs on the battery."""
         bus = self.cfg.bus
         sun_w = self._gen_sun_w * self._degradation(sat)
-        sat.generated_w = 0.0 if sat.in_shadow else sun_w
+        sat.generated_w = sun_w * sat.illumination if sat.in_shadow else sun_w
         if sat.state in COMPUTING:
             # what the (degraded) array carries in sunlight, also run on battery in shadow
             sat.compute_online = self._compute_sun
@@ -618,6 +630,7 @@ class Engine:
         cfg = self.cfg
         margin = 3 * SECONDS_PER_HOUR
         deploy_s = cfg.scenario.launch.deployment_s if cfg.scenario.launch is not None else 0.0
+        flattening = WGS84_FLATTENING if cfg.scenario.scenario.shadow == "oblate" else 0.0
         t = 0.0
         while t < cfg.until_s:
             t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
@@ -628,9 +641,8 @@ class Engine:
                 if s.launch_ok and s.launch_s + deploy_s < t1 and not _stopped(s)
             ]
             if idx:
-                table = eclipse_table(
-                    [cfg.fleet.satrecs[i] for i in idx], cfg.epoch, t, t1 + margin
-                )
+                satrecs = [cfg.fleet.satrecs[i] for i in idx]
+                table = eclipse_table(satrecs, cfg.epoch, t, t1 + margin, flattening=flattening)
                 start = table.shadow_start_s
                 # a pass belongs to the window its shadow entry falls in; one under way at
                 # the window's start was taken by the previous window (or is entered now)
@@ -638,13 +650,26 @@ class Engine:
                 rows = np.flatnonzero(take)
                 # columns as Python lists first: per-element numpy scalar access and
                 # np.isnan on scalars cost ~1 µs each, and there are ~15 passes per satellite
-                enter = np.where(np.isnan(start[rows]), t, start[rows]).tolist()
+                enter_a = np.where(np.isnan(start[rows]), t, start[rows])
                 end = table.shadow_end_s[rows]
-                leave = np.where(np.isnan(end), t1 + margin, end).tolist()
+                leave_a = np.where(np.isnan(end), t1 + margin, end)
+                # penumbra: the array gives the pass's mean visible share of the solar disc
+                illum = mean_illumination(
+                    satrecs,
+                    cfg.epoch,
+                    table.sat[rows],
+                    enter_a,
+                    table.umbra_start_s[rows],
+                    table.umbra_end_s[rows],
+                    leave_a,
+                    table.has_umbra[rows],
+                    flattening=flattening,
+                ).tolist()
+                enter, leave = enter_a.tolist(), leave_a.tolist()
                 owner = np.asarray(idx)[table.sat[rows]].tolist()
                 umbra = table.has_umbra[rows].tolist()
-                for k, a, b, u in zip(owner, enter, leave, umbra, strict=True):
-                    self.sats[k].passes.append((a, b, u))
+                for k, a, b, u, f in zip(owner, enter, leave, umbra, illum, strict=True):
+                    self.sats[k].passes.append((a, b, u, f))
             ready, self.window_ready = self.window_ready, self.env.event()
             ready.succeed()
             yield self.env.timeout(t1 - t)
@@ -657,7 +682,7 @@ class Engine:
             if pos >= len(sat.passes):
                 yield self.window_ready
                 continue
-            enter, leave, umbra = sat.passes[pos]
+            enter, leave, umbra, illumination = sat.passes[pos]
             pos += 1
             if leave <= env.now:
                 continue
@@ -668,6 +693,7 @@ class Engine:
             # the flag only changes the power set from now on; _transition first integrates
             # the battery up to now with the power before it
             sat.in_shadow = True
+            sat.illumination = illumination
             self._transition(sat, ev.EclipseEntered, umbra=umbra)
             entered = env.now
             shed_at: float | None = None

@@ -175,6 +175,10 @@ class ScenarioMeta(_Model):
     epoch: UtcTime = Field(json_schema_extra={"allowed": EPOCH_ALLOWED})
     duration_s: Duration = Field(default=30 * SECONDS_PER_DAY, alias="duration", gt=0)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    shadow: Literal["oblate", "spherical"] = "oblate"
+    """Earth's figure for the shadow: the WGS-84 ellipsoid (default: the real solid Earth,
+    as in Orekit's eclipse detector) or a sphere of the equatorial radius (the textbook dual
+    cone, e.g. Montenbruck & Gill; passes up to ~10 s longer at high latitudes)."""
 
     @field_validator("epoch")
     @classmethod
