@@ -478,8 +478,8 @@ def test_dashboard_structure() -> None:
     assert datasource["uid"] == generate.DATASOURCE["uid"]
     assert datasource["url"] == "http://prometheus:9090"
     boards = generate.dashboards()
-    assert len(boards) == len(generate.BOARDS) == 6
-    assert len({b["uid"] for b in boards.values()}) == 6
+    assert len(boards) == len(generate.BOARDS) == 7
+    assert len({b["uid"] for b in boards.values()}) == 7
     for board in boards.values():
         assert board["uid"] and board["title"].startswith("Orbital Twin / ")
         panels = board["panels"]
