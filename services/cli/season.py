@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = add_documented_parser(
         sub, "season", __doc__, help="eclipse seasons: beta angle and daily shadow time over a span"
     )
-    p.add_argument("source", metavar="SOURCE", help="TLE/3LE/OMM file, scenario preset or TOML")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="TLE/3LE/OMM (XML, KVN, JSON, CSV) file, scenario preset or TOML",
+    )
     p.add_argument(
         "--start",
         default=None,
