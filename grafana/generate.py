@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services import figures
 from services.metric_names import BY_NAME, series_names
 from twin.projections import REGISTRY, FleetCore, MetricSpec
 
@@ -123,22 +124,8 @@ class Row:
 
 NEUTRAL = [(None, "blue")]
 #: Series colours by meaning: computing states green, shadow blue, trouble orange/red.
-STATE_COLOURS = {
-    "planned": "#8e8e8e",
-    "launched": "#b877d9",
-    "deployed": "#a352cc",
-    "orbit_raising": "#8f3bb8",
-    "commissioning": "#5794f2",
-    "operational": "green",
-    "in_eclipse": "dark-blue",
-    "load_shed": "orange",
-    "faulted": "red",
-    "awaiting_repair": "dark-red",
-    "under_repair": "yellow",
-    "end_of_life": "#6e6e6e",
-    "deorbited": "#464646",
-    "launch_failed": "#c4162a",
-}
+STATE_COLOURS = {state.value: colour for state, colour in figures.STATE_COLOURS.items()}
+"""The one colour per lifecycle state that the plots use too (``services/figures.py``)."""
 
 
 def ts(title: str, *queries: Query, **kw: Any) -> Panel:

@@ -267,14 +267,25 @@ def plot_points(
     path: Path, points: Sequence[dict[str, Any]], keys: Sequence[str], outcomes: Sequence[str]
 ) -> None:
     """Outcomes against the first key, one panel each, a line per value of the other keys,
-    error bars the 95 % intervals."""
-    import matplotlib
+    error bars the 95 % intervals; saved by :func:`services.figures.save` (200 dpi)."""
+    from services import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = build_figure(points, keys, outcomes)
+    figures.save(fig, path)
 
+
+def build_figure(
+    points: Sequence[dict[str, Any]], keys: Sequence[str], outcomes: Sequence[str]
+) -> Any:
+    """The sweep's figure (a matplotlib ``Figure``): every outcome is an amount or a share,
+    so its axis starts at zero; the legend (values of the other keys) sits under the panels."""
+    from services import figures
+
+    plt = figures.pyplot("--plot")
     x_key, others = keys[0], list(keys[1:])
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(outcomes), figsize=(4.2 * len(outcomes), 3.8), squeeze=False, layout="constrained"
+    )
     for ax, name in zip(axes[0], outcomes, strict=True):
         series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         for p in points:
@@ -290,9 +301,15 @@ def plot_points(
         ax.set_xlabel(x_key)
         ax.set_title(name.replace("_", " "), fontsize=9)
         ax.grid(alpha=0.3)
-        if others:
-            ax.legend(fontsize=7)
-    fig.suptitle("mean and 95 % interval over seeds", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        figures.from_zero(ax)
+    if others:
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(
+            handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=7
+        )
+    fig.suptitle("Mean and 95 % interval over seeds (Student t)", fontsize=9)
+    figures.caption(
+        fig,
+        f"Orbital Twin sweep; scenario figures and sources: docs/sources.md. {figures.SIM_SOURCES}",
+    )
+    return fig

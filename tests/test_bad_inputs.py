@@ -373,6 +373,37 @@ omm_csv_case(
 )
 
 
+def omm_text_case(id: str, ext: str, edit: Callable[[str], str], where: list[str]) -> None:
+    """CCSDS OMM XML or KVN (``tests/data/sample_omm.xml``/``.kvn``) changed by ``edit``."""
+
+    def build(tmp: Path) -> tuple[list[str], list[str]]:
+        path = tmp / f"sats.{ext}"
+        path.write_text(edit((DATA / f"sample_omm.{ext}").read_text(encoding="utf-8")))
+        argv = ["eclipses", str(path), "--start", "2026-11-23T00:00:00Z", "--duration", "90m"]
+        return argv, [f"sats.{ext}", *where]
+
+    CASES.append(Case(f"omm-{ext}-{id}", build))
+
+
+omm_text_case(
+    "inclination-out-of-range",
+    "kvn",
+    lambda t: t.replace("INCLINATION = 51.6391", "INCLINATION = 251.6391"),
+    ["sats.kvn:16", "INCLINATION", "0 to 180"],
+)
+omm_text_case(
+    "gcrf-frame", "kvn", lambda t: t.replace("TEME", "GCRF", 1), ["sats.kvn:9", "REF_FRAME"]
+)
+omm_text_case("no-version-line", "kvn", lambda t: t.split("\n", 1)[1], ["CCSDS_OMM_VERS"])
+omm_text_case(
+    "missing-bstar",
+    "xml",
+    lambda t: t.replace("<BSTAR>0.00029948</BSTAR>", ""),
+    ["sats.xml:3", "omm[0].BSTAR", "missing"],
+)
+omm_text_case("unclosed", "xml", lambda t: t.replace("</ndm>", ""), ["not well-formed"])
+
+
 # ---------------------------------------------------------------------- CLI options
 
 

@@ -57,6 +57,26 @@ def test_jsonl_records_sorted_with_nulls(capsys: pytest.CaptureFixture[str]) -> 
         assert all(t.startswith("2026-11-23T") and t.endswith("Z") and len(t) == 24 for t in times)
 
 
+def test_every_omm_encoding_gives_the_same_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    """CCSDS XML and KVN, CelesTrak JSON and CSV of the same elements: the same records, each
+    with the catalog number of the file."""
+    outputs = []
+    for ext in ("json", "csv", "xml", "kvn"):
+        path = str(DATA.parent / f"sample_omm.{ext}")
+        argv = ["eclipses", path, "--start", "2026-11-23T00:00:00Z", "--duration", "6h"]
+        code, out, err = run_cli(argv, capsys)
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[1:] == outputs[:1] * 3
+    rows = [json.loads(line) for line in outputs[0].splitlines()]
+    assert {(r["satellite"], r["norad_cat_id"]) for r in rows} >= {
+        ("ISS (ZARYA)", 25544),
+        ("SSO DEMO 1", 99001),
+    }
+    code, out, _ = run_cli(["eclipses", "--help"], capsys)
+    assert "norad_cat_id" in out and "KVN" in out
+
+
 def test_csv_matches_jsonl(capsys: pytest.CaptureFixture[str]) -> None:
     _, out_json, _ = run_cli(ARGS, capsys)
     code, out_csv, _ = run_cli([*ARGS, "--format", "csv"], capsys)

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from grafana import generate
-from services import metric_names
+from services import figures, metric_names
 from services.kafka.broker import DEFAULT_CONFIG
 from services.kafka.settings import DEFAULT_TOPIC, DLQ_SUFFIX
 
@@ -478,8 +478,8 @@ def test_dashboard_structure() -> None:
     assert datasource["uid"] == generate.DATASOURCE["uid"]
     assert datasource["url"] == "http://prometheus:9090"
     boards = generate.dashboards()
-    assert len(boards) == len(generate.BOARDS) == 6
-    assert len({b["uid"] for b in boards.values()}) == 6
+    assert len(boards) == len(generate.BOARDS) == 7
+    assert len({b["uid"] for b in boards.values()}) == 7
     for board in boards.values():
         assert board["uid"] and board["title"].startswith("Orbital Twin / ")
         panels = board["panels"]
@@ -578,7 +578,8 @@ def test_every_stat_and_gauge_has_thresholds_and_every_panel_a_description() -> 
         o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"]
         for o in by_state["fieldConfig"]["overrides"]
     }
-    assert colours["faulted"] == "red" and colours["operational"] == "green"
+    # the plots' colours by meaning (services/figures.py), one per state
+    assert colours == {s.value: c for s, c in figures.STATE_COLOURS.items()}
 
 
 def test_projections_board_follows_the_projection_registry() -> None:

@@ -232,7 +232,9 @@ def test_any_single_digit_change_is_caught(line_no: int, position: int, delta: i
 # --------------------------------------------------------------------------- OMM
 
 
-@pytest.mark.parametrize("filename", ["sample_omm.json", "sample_omm.csv"])
+@pytest.mark.parametrize(
+    "filename", ["sample_omm.json", "sample_omm.csv", "sample_omm.xml", "sample_omm.kvn"]
+)
 def test_omm_matches_equivalent_tle(filename: str) -> None:
     omm = load_file(str(DATA / filename))
     tle = load_file(str(DATA / "sample.3le"))
@@ -246,6 +248,164 @@ def test_omm_matches_equivalent_tle(filename: str) -> None:
         assert np.linalg.norm(np.subtract(r1, r2)) < 1e-3  # km: within 1 m at epoch + 1 h
         assert sat_omm.satnum == sat_tle.satnum
         assert sat_omm.intldesg == sat_tle.intldesg
+
+
+# The example of CCSDS 502.0-B-3 (GOES 9, annex G) in its two encodings: day-of-year epoch,
+# SGP/SGP4 theory, units in brackets, GM and a user-defined keyword, a covariance block and
+# header fields that are not elements.
+BLUE_BOOK_KVN = """CCSDS_OMM_VERS = 3.0
+CREATION_DATE = 2020-065T16:00:00
+ORIGINATOR = NOAA
+COMMENT GOES 9, the standard's OMM example
+OBJECT_NAME = GOES 9
+OBJECT_ID = 1995-025A
+CENTER_NAME = EARTH
+REF_FRAME = TEME
+TIME_SYSTEM = UTC
+MEAN_ELEMENT_THEORY = SGP/SGP4
+EPOCH = 2020-064T10:34:41.4264
+MEAN_MOTION = 1.00273272 [rev/day]
+ECCENTRICITY = 0.0005013
+INCLINATION = 3.0539 [deg]
+RA_OF_ASC_NODE = 81.7939 [deg]
+ARG_OF_PERICENTER = 249.2363 [deg]
+MEAN_ANOMALY = 150.1602 [deg]
+GM = 398600.8 [km**3/s**2]
+EPHEMERIS_TYPE = 0
+CLASSIFICATION_TYPE = U
+NORAD_CAT_ID = 23581
+ELEMENT_SET_NO = 0925
+REV_AT_EPOCH = 4316
+BSTAR = 0.0001 [1/ER]
+MEAN_MOTION_DOT = -0.00000113 [rev/day**2]
+MEAN_MOTION_DDOT = 0.0 [rev/day**3]
+USER_DEFINED_EARTH_MODEL = WGS-84
+"""
+
+BLUE_BOOK_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<omm xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xsi:noNamespaceSchemaLocation="https://sanaregistry.org/r/ndmxml_unqualified/ndmxml-3.0.0-master-3.0.xsd"
+ id="CCSDS_OMM_VERS" version="3.0">
+<header>
+<COMMENT>an XML version of the OMM</COMMENT>
+<CLASSIFICATION>CUI</CLASSIFICATION>
+<CREATION_DATE>2020-065T16:00:00</CREATION_DATE>
+<ORIGINATOR>NOAA</ORIGINATOR>
+</header>
+<body><segment>
+<metadata>
+<OBJECT_NAME>GOES-9</OBJECT_NAME>
+<OBJECT_ID>1995-025A</OBJECT_ID>
+<CENTER_NAME>EARTH</CENTER_NAME>
+<REF_FRAME>TEME</REF_FRAME>
+<TIME_SYSTEM>UTC</TIME_SYSTEM>
+<MEAN_ELEMENT_THEORY>SGP4</MEAN_ELEMENT_THEORY>
+</metadata>
+<data>
+<meanElements>
+<EPOCH>2020-064T10:34:41.4264</EPOCH>
+<MEAN_MOTION>1.00273272</MEAN_MOTION>
+<ECCENTRICITY>0.0005013</ECCENTRICITY>
+<INCLINATION>3.0539</INCLINATION>
+<RA_OF_ASC_NODE>81.7939</RA_OF_ASC_NODE>
+<ARG_OF_PERICENTER>249.2363</ARG_OF_PERICENTER>
+<MEAN_ANOMALY>150.1602</MEAN_ANOMALY>
+<GM>398600.8</GM>
+</meanElements>
+<tleParameters>
+<NORAD_CAT_ID>23581</NORAD_CAT_ID>
+<ELEMENT_SET_NO>0925</ELEMENT_SET_NO>
+<REV_AT_EPOCH>4316</REV_AT_EPOCH>
+<BSTAR>0.0001</BSTAR>
+<MEAN_MOTION_DOT>-0.00000113</MEAN_MOTION_DOT>
+<MEAN_MOTION_DDOT>0.0</MEAN_MOTION_DDOT>
+</tleParameters>
+<covarianceMatrix>
+<COV_REF_FRAME>TEME</COV_REF_FRAME>
+<CX_X>3.331349476038534e-04</CX_X>
+</covarianceMatrix>
+</data>
+</segment></body>
+</omm>
+"""
+
+
+@pytest.mark.parametrize(("text", "name"), [(BLUE_BOOK_KVN, "GOES 9"), (BLUE_BOOK_XML, "GOES-9")])
+def test_the_ccsds_example_reads_in_both_encodings(text: str, name: str) -> None:
+    fleet = parse_text(text, "goes9")
+    assert fleet.names == [name]
+    sat = fleet.satrecs[0]
+    assert sat.satnum == 23581 and sat.intldesg == "95025A" and sat.elnum == 925
+    # 2020-064 is 4 March 2020 (a leap year): JD 2458912.5 + 10:34:41.4264
+    assert sat.jdsatepoch + sat.jdsatepochF == pytest.approx(
+        2458912.5 + (10 * 3600 + 34 * 60 + 41.4264) / 86400.0, abs=1e-9
+    )
+    assert sat.no_kozai * 1440.0 / (2 * np.pi) == pytest.approx(1.00273272)
+    e, r, _ = sat.sgp4(sat.jdsatepoch, sat.jdsatepochF)
+    assert e == 0 and 42_000 < np.linalg.norm(r) < 42_300  # geostationary radius, km
+
+
+def kvn_lines() -> list[str]:
+    return (DATA / "sample_omm.kvn").read_text().splitlines()
+
+
+def error_of(text: str, source: str) -> str:
+    with pytest.raises(InputError) as exc:
+        parse_text(text, source)
+    return str(exc.value)
+
+
+def test_omm_kvn_errors_name_the_line_and_keyword() -> None:
+    lines = kvn_lines()
+    second = [i for i, ln in enumerate(lines) if ln.startswith("CCSDS_OMM_VERS")][1]
+    bad = list(lines)
+    at = next(i for i in range(second, len(bad)) if bad[i].startswith("INCLINATION"))
+    bad[at] = "INCLINATION = 200.0 [deg]"
+    msg = error_of("\n".join(bad), "cat.kvn")
+    assert f"cat.kvn:{at + 1}: INCLINATION" in msg and "0 to 180" in msg
+    # a missing keyword: the message's first line
+    bad = [ln for i, ln in enumerate(lines) if not (i > second and ln.startswith("MEAN_MOTION ="))]
+    msg = error_of("\n".join(bad), "cat.kvn")
+    assert f"cat.kvn:{second + 1}: MEAN_MOTION" in msg and "missing" in msg
+    # elements of another theory or frame are not SGP4's
+    bad = [ln.replace("REF_FRAME = TEME", "REF_FRAME = GCRF") for ln in lines]
+    assert "cat.kvn:9: REF_FRAME" in error_of("\n".join(bad), "cat.kvn")
+    bad = [ln.replace("= SGP4", "= DSST") for ln in lines]
+    assert "SGP4 or SGP/SGP4" in error_of("\n".join(bad), "cat.kvn")
+    # keywords before the version line, a line without '=', a keyword twice
+    assert "before CCSDS_OMM_VERS" in error_of(
+        "EPOCH = 2026-11-23T00:00:00\n" + "\n".join(lines), "x"
+    )
+    bad = list(lines)
+    bad[5] = "OBJECT_NAME ISS"
+    assert "x:6" in error_of("\n".join(bad), "x") and "KEYWORD = value" in error_of(
+        "\n".join(bad), "x"
+    )
+    bad = list(lines)
+    bad.insert(14, lines[13])
+    msg = error_of("\n".join(bad), "x")
+    assert "x:15: MEAN_MOTION" in msg and "twice" in msg
+
+
+def test_omm_xml_errors_name_the_line_and_element() -> None:
+    text = (DATA / "sample_omm.xml").read_text()
+    lines = text.splitlines()
+    at = [i for i, ln in enumerate(lines) if ln.startswith("<ECCENTRICITY>")][2]
+    bad = list(lines)
+    bad[at] = "<ECCENTRICITY>1.5</ECCENTRICITY>"
+    msg = error_of("\n".join(bad), "cat.xml")
+    assert f"cat.xml:{at + 1}: omm[2].ECCENTRICITY" in msg and "0 <= e < 1" in msg
+    bad = [ln for i, ln in enumerate(lines) if i != at]
+    omm = [i for i, ln in enumerate(lines) if ln.startswith("<omm ")][2]
+    msg = error_of("\n".join(bad), "cat.xml")
+    assert f"cat.xml:{omm + 1}: omm[2].ECCENTRICITY" in msg and "missing" in msg
+    msg = error_of(text.replace("</MEAN_ANOMALY>", "</MEAN_ANOMALYX>", 1), "cat.xml")
+    first = next(i for i, ln in enumerate(lines) if "</MEAN_ANOMALY>" in ln)
+    assert "not well-formed XML: mismatched tag" in msg and f"cat.xml:{first + 1}" in msg
+    doctype = '<?xml version="1.0"?>\n<!DOCTYPE omm [<!ENTITY a "aaaa">]>\n<omm/>'
+    assert "document type" in error_of(doctype, "evil.xml")
+    assert "root element is <kml>" in error_of("<kml></kml>", "map.xml")
+    assert "no OMM message" in error_of("<ndm></ndm>", "empty.xml")
 
 
 def test_omm_single_object_and_defaults() -> None:
@@ -319,7 +479,7 @@ def test_load_file_errors(tmp_path: Path) -> None:
         load_file(str(empty))
     xml = tmp_path / "cat.xml"
     xml.write_text("<ndm></ndm>")
-    with pytest.raises(InputError, match="not supported"):
+    with pytest.raises(InputError, match="no OMM message"):
         load_file(str(xml))
 
 

@@ -71,6 +71,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
     commands = [line.strip() for b in blocks for line in b.splitlines() if line.strip()]
     assert "scripts/test" in commands
-    assert any(c.startswith("pip install -e . && twin run demo") for c in commands)
+    assert any(c.startswith("pip install -e '.[plots]'") for c in commands)
+    assert "twin run demo --log demo.twinlog" in commands
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^exec scripts/test\s*$", ci, flags=re.M)

@@ -223,10 +223,16 @@ def test_real_scrapes_pass_promtool_check_metrics(stack: str) -> None:
     """The projector's and the live twin's /metrics, as Prometheus scrapes them, pass
     `promtool check metrics` (naming, base units, help texts) and carry build info and the
     process collector."""
-    targets = json.loads(
-        urllib.request.urlopen(f"{stack}/api/v1/targets?state=active", timeout=30).read()
-    )["data"]["activeTargets"]
-    urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets}
+    # Prometheus lists a static target only once its scrape pool has started: wait for both
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + DATA_TIMEOUT_S
+    while not {"twin-projector", "twin-live"} <= urls.keys() and time.monotonic() < deadline:
+        targets = json.loads(
+            urllib.request.urlopen(f"{stack}/api/v1/targets?state=active", timeout=30).read()
+        )["data"]["activeTargets"]
+        urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets}
+        time.sleep(0.5)
+    assert {"twin-projector", "twin-live"} <= urls.keys(), urls
     for job in ("twin-projector", "twin-live"):
         body = urllib.request.urlopen(urls[job], timeout=30).read()
         done = subprocess.run(

@@ -1,5 +1,5 @@
-"""Helpers the sub-command modules share: the help formatter, documented parsers, progress
-bars and matplotlib on demand."""
+"""Helpers the sub-command modules share: the help formatter, documented parsers and progress
+bars."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import sys
 import textwrap
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
-
-from twin.errors import InputError
 
 T = TypeVar("T")
 
@@ -101,17 +99,3 @@ def counted(items: Iterable[T], bar: Any) -> Iterator[T]:
             bar.update(n)
             n = 0
     bar.update(n)
-
-
-def pyplot(field: str) -> Any:
-    """``matplotlib.pyplot`` on the Agg backend; InputError naming ``field`` if missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(
-            "plotting needs matplotlib", field=field, allowed="pip install -e '.[plots]'"
-        ) from None
-    return plt

@@ -1,9 +1,10 @@
 """``twin eclipses FILE --start T --duration D [--format jsonl|csv]``: shadow passes.
 
-Reads a TLE/3LE or OMM (JSON/CSV) file (format recognised by content), searches every
-satellite's passes through Earth's shadow in ``[start, start + duration]`` and prints one
-record per pass, sorted by satellite then time; each record names the satellite and its catalogue number
-(NORAD_CAT_ID). Times are UTC ISO-8601 with milliseconds;
+Reads a TLE/3LE or OMM file (CCSDS 502.0-B-3 XML or KVN, or JSON/CSV as CelesTrak serves
+them; the format is recognised by content), searches every satellite's passes through
+Earth's shadow in ``[start, start + duration]`` and prints one record per pass, sorted by
+satellite then time. Fields: satellite (name), norad_cat_id (the NORAD catalog number),
+shadow_start, umbra_start, umbra_end, shadow_end. Times are UTC ISO-8601 with milliseconds;
 ``null`` (JSON) or an empty field (CSV) where the span cut the pass or there is no umbra.
 """
 
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
         __doc__,
         help="list shadow passes (penumbra/umbra entry and exit) of every satellite",
     )
-    p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (JSON or CSV) file")
+    p.add_argument("file", metavar="FILE", help="TLE/3LE or OMM (XML, KVN, JSON or CSV) file")
     p.add_argument("--start", required=True, help="span start, UTC ISO-8601 (2026-11-23T00:00:00Z)")
     p.add_argument("--duration", required=True, help="span length, e.g. 90m, 6h, 1d")
     p.add_argument("--format", default="jsonl", choices=("jsonl", "csv"), help="output format")

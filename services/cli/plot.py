@@ -1,10 +1,12 @@
 """`twin plot LOG --out run.png`: a run at a glance, replayed from its event log.
 
-Five panels over simulated time: satellites by lifecycle state (stacked), compute online
-(PFLOPS), fleet power generated and consumed with satellites in shadow and load-shed,
-faults, repairs and the repair queue, and the workload: goodput against accelerator-hours
-computed, and work lost. The fold is sampled at evenly spaced sim times.
-Needs matplotlib (`pip install -e '.[plots]'`).
+Seven panels over the run's dates (UTC): satellites by lifecycle state (stacked, each state
+in its colour by meaning), compute online (PFLOPS), fleet power generated and consumed,
+satellites in shadow and load-shed, faults and repairs (cumulative), the repair queue, and
+the workload: goodput against accelerator-hours computed, and work lost. Amounts start at
+zero, legends sit beside the panels, the caption names the scenario and the sources of the
+physics. PNG at 200 dpi, or vector PDF/SVG when ``--out`` ends so. The fold is sampled at
+evenly spaced sim times. Needs matplotlib (``pip install -e '.[plots]'``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from services import figures
 from services.cli import options
-from services.cli.common import counted, progress, pyplot
+from services.cli.common import add_documented_parser, counted, progress
 from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import InputError
 from twin.lifecycle import State
 from twin.projections import FleetState
 from twin.projections.workload import Workload
-from twin.timeutil import parse_time, seconds_since
+from twin.timeutil import format_time, parse_time, seconds_since
 
 _IN_SERVICE = (State.OPERATIONAL, State.IN_ECLIPSE, State.LOAD_SHED, State.FAULTED)
 SHOWN = (*_IN_SERVICE, *(s for s in State if s not in _IN_SERVICE))
@@ -27,9 +30,13 @@ SHOWN = (*_IN_SERVICE, *(s for s in State if s not in _IN_SERVICE))
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser("plot", help="plot a run's fleet over time (PNG)")
+    p = add_documented_parser(
+        sub, "plot", __doc__, help="plot a run's fleet over time (PNG, PDF or SVG)"
+    )
     p.add_argument("log", metavar="LOG", help="embedded event log (twin run --log)")
-    p.add_argument("--out", default=None, help="PNG to write (default: LOG with .png)")
+    p.add_argument(
+        "--out", default=None, help="figure to write, .png/.pdf/.svg (default: LOG with .png)"
+    )
     p.add_argument(
         "--samples",
         type=options.integer(2, 100_000, "points along the time axis"),
@@ -58,6 +65,7 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
         def take(t_s: float) -> None:
             rows.append(
                 {
+                    "t_s": t_s,
                     "t_days": t_s / SECONDS_PER_DAY,
                     **{s.value: state.count(s) for s in SHOWN},
                     "pflops": state.compute_online_tflops / 1000.0,
@@ -86,44 +94,104 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
             take(next_t)
             next_t += step
         bar.close()
-    return {"scenario": state.scenario, "run_id": state.run_id, "epoch": first, "rows": rows}
+    return {
+        "scenario": state.scenario,
+        "run_id": state.run_id,
+        "seed": state.seed,
+        "epoch": first,
+        "rows": rows,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    plt = pyplot("twin plot")
-    data = sample(args.log, args.samples)
-    rows = data["rows"]
-    t = [r["t_days"] for r in rows]
-    fig, axes = plt.subplots(5, 1, figsize=(11, 15), sharex=True, constrained_layout=True)
-    fig.suptitle(f"{data['scenario']} ({data['run_id']}) from {data['epoch']}")
-    states = [s.value for s in SHOWN if any(r[s.value] for r in rows)]
-    axes[0].stackplot(t, *[[r[s] for r in rows] for s in states], labels=states)
-    axes[0].set_ylabel("satellites")
-    axes[0].legend(loc="upper left", fontsize=7, ncol=4)
-    axes[1].plot(t, [r["pflops"] for r in rows], color="tab:green")
-    axes[1].set_ylabel("compute online, PFLOPS")
-    axes[2].plot(t, [r["generated_kw"] for r in rows], label="generated kW")
-    axes[2].plot(t, [r["consumed_kw"] for r in rows], label="consumed kW")
-    axes[2].set_ylabel("fleet power, kW")
-    twin_ax = axes[2].twinx()
-    twin_ax.plot(t, [r["in_shadow"] for r in rows], color="0.5", lw=0.6, label="in shadow")
-    twin_ax.plot(t, [r["load_shed"] for r in rows], color="tab:red", lw=0.8, label="load shed")
-    twin_ax.set_ylabel("satellites")
-    axes[2].legend(loc="upper left", fontsize=7)
-    twin_ax.legend(loc="upper right", fontsize=7)
-    axes[3].plot(t, [r["faults"] for r in rows], label="faults (cumulative)")
-    axes[3].plot(t, [r["repairs"] for r in rows], label="repairs (cumulative)")
-    axes[3].plot(t, [r["queue"] for r in rows], label="repair queue")
-    axes[3].set_ylabel("count")
-    axes[3].legend(loc="upper left", fontsize=7)
-    axes[4].plot(t, [r["computed_h"] for r in rows], color="0.5", label="computed")
-    axes[4].plot(t, [r["goodput_h"] for r in rows], color="tab:green", label="goodput")
-    axes[4].plot(t, [r["lost_h"] for r in rows], color="tab:red", label="work lost")
-    axes[4].set_ylabel("accelerator-hours (cumulative)")
-    axes[4].set_yscale("symlog")
-    axes[4].set_xlabel("simulated days")
-    axes[4].legend(loc="upper left", fontsize=7)
-    out = args.out or str(args.log).rsplit(".", 1)[0] + ".png"
-    fig.savefig(out, dpi=110)
-    print(out)
+    out = figures.check_out(args.out or str(args.log).rsplit(".", 1)[0] + ".png")
+    figures.pyplot("twin plot")
+    fig = build_figure(sample(args.log, args.samples))
+    print(figures.save(fig, out))
     return 0
+
+
+def build_figure(data: dict[str, Any]) -> Any:
+    """The run's figure (a matplotlib ``Figure``) from :func:`sample`'s ``data``."""
+    plt = figures.pyplot("twin plot")
+    rows = data["rows"]
+    epoch = parse_time(data["epoch"])
+    t = figures.dates(epoch, [r["t_s"] for r in rows])
+
+    def col(key: str) -> list[float]:
+        return [r[key] for r in rows]
+
+    fig, axes = plt.subplots(7, 1, figsize=(11, 19), sharex=True, layout="constrained")
+    start, end = format_time(t[0])[:10], format_time(t[-1])[:10]
+    fig.suptitle(f"Scenario {data['scenario']}: the fleet from {start} to {end} (UTC)")
+    ax = axes[0]
+    states = [s for s in SHOWN if any(r[s.value] for r in rows)]
+    ax.stackplot(
+        t,
+        *[col(s.value) for s in states],
+        labels=[s.value.replace("_", " ") for s in states],
+        colors=[figures.STATE_COLOURS[s] for s in states],
+    )
+    ax.set_ylabel("satellites")
+    ax.set_title("satellites by lifecycle state", fontsize=9, loc="left")
+    figures.legend_outside(ax, reverse=True)  # top of the stack first
+
+    ax = axes[1]
+    ax.plot(t, col("pflops"), color=figures.STATE_COLOURS[State.OPERATIONAL], label="online")
+    ax.set_ylabel("PFLOPS")
+    ax.set_title("compute online", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    ax = axes[2]
+    ax.plot(t, col("generated_kw"), color="#e0b400", label="generated")
+    ax.plot(t, col("consumed_kw"), color="#5f5f5f", label="consumed")
+    ax.set_ylabel("kW")
+    ax.set_title("fleet power", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    ax = axes[3]
+    ax.plot(t, col("in_shadow"), color=figures.STATE_COLOURS[State.IN_ECLIPSE], label="in shadow")
+    ax.plot(t, col("load_shed"), color=figures.STATE_COLOURS[State.LOAD_SHED], label="load shed")
+    ax.set_ylabel("satellites")
+    ax.set_title("satellites in Earth's shadow and shedding load", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    ax = axes[4]
+    ax.plot(t, col("faults"), color=figures.STATE_COLOURS[State.FAULTED], label="faults")
+    ax.plot(t, col("repairs"), color=figures.STATE_COLOURS[State.OPERATIONAL], label="repairs")
+    ax.set_ylabel("count (cumulative)")
+    ax.set_title("faults and completed repairs", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    ax = axes[5]
+    ax.step(
+        t,
+        col("queue"),
+        where="post",
+        color=figures.STATE_COLOURS[State.AWAITING_REPAIR],
+        label="awaiting a robot",
+    )
+    ax.set_ylabel("satellites")
+    ax.set_title("repair queue", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    ax = axes[6]
+    ax.plot(t, col("computed_h"), color="0.5", label="computed")
+    ax.plot(t, col("goodput_h"), color=figures.STATE_COLOURS[State.OPERATIONAL], label="goodput")
+    ax.plot(t, col("lost_h"), color=figures.STATE_COLOURS[State.FAULTED], label="work lost")
+    ax.set_ylabel("accelerator-hours (cumulative)")
+    ax.set_yscale("symlog")
+    ax.set_title("workload", fontsize=9, loc="left")
+    figures.legend_outside(ax)
+
+    figures.from_zero(*axes)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    figures.date_axis(axes[-1])
+    axes[0].set_xlim(t[0], t[-1])
+    figures.caption(
+        fig,
+        f"Orbital Twin simulation, run {data['run_id']}, seed {data['seed']}; scenario figures "
+        f"and their public sources: docs/sources.md. {figures.SIM_SOURCES}",
+    )
+    return fig

@@ -4,21 +4,27 @@ For every satellite of a TLE/3LE/OMM file or a scenario (preset name or TOML), d
 over the span: the beta angle at the day's start, the number of shadow passes, the longest
 pass and the minutes in shadow — the numbers that tell a planner when a "sunlit" orbit
 is not. Prints a per-satellite summary (days with eclipses, longest eclipse, share of the
-span in shadow); ``--csv`` writes the daily table; ``--out`` draws it (needs matplotlib).
+span in shadow); ``--csv`` writes the daily table; ``--out`` draws it (needs matplotlib):
+beta angle, longest pass and minutes in shadow per day over the dates, one curve per orbit
+family (satellites of one plane and altitude share a season), PNG at 200 dpi or vector
+PDF/SVG.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from services import figures
 from services.cli import options
-from services.cli.common import add_documented_parser, pyplot
+from services.cli.common import add_documented_parser, progress
 from twin.constants import SECONDS_PER_DAY
 from twin.physics.eclipses import eclipse_table
 from twin.physics.geometry import fleet_beta_angles_rad
@@ -32,7 +38,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = add_documented_parser(
         sub, "season", __doc__, help="eclipse seasons: beta angle and daily shadow time over a span"
     )
-    p.add_argument("source", metavar="SOURCE", help="TLE/3LE/OMM file, scenario preset or TOML")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="TLE/3LE/OMM (XML, KVN, JSON, CSV) file, scenario preset or TOML",
+    )
     p.add_argument(
         "--start",
         default=None,
@@ -48,7 +58,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="satellites analysed (evenly picked)",
     )
     p.add_argument("--csv", default=None, help="write the daily table here")
-    p.add_argument("--out", default=None, help="write a PNG plot here")
+    p.add_argument(
+        "--out", default=None, help="write the plot here: .png (200 dpi), .pdf or .svg (vector)"
+    )
     p.set_defaults(func=run)
 
 
@@ -63,75 +75,178 @@ def _fleet_and_start(source: str, start: str | None) -> tuple[Fleet, Any]:
     return load_file(source), parse_time(start or "2026-11-23T00:00:00Z", field="--start")
 
 
-def season_table(fleet: Fleet, start: Any, days: int) -> list[dict[str, Any]]:
-    """Daily rows per satellite: beta (deg), passes, longest pass (min), shadow (min)."""
+FAMILY_BETA_DEG = 0.5
+"""Satellites whose beta angles stay within this of each other every day of the span…"""
+FAMILY_ALTITUDE_KM = 5.0
+"""…and whose mean altitudes differ by less than this share one orbit family (one curve)."""
+
+
+@dataclass(frozen=True)
+class Season:
+    """Day-by-day eclipse figures of a fleet: arrays of shape (satellites, days)."""
+
+    start: datetime
+    beta_deg: npt.NDArray[np.float64]
+    passes: npt.NDArray[np.int64]
+    longest_min: npt.NDArray[np.float64]
+    shadow_min: npt.NDArray[np.float64]
+
+    @property
+    def days(self) -> int:
+        return int(self.beta_deg.shape[1])
+
+
+def season(fleet: Fleet, start: datetime, days: int, *, show_progress: bool = True) -> Season:
+    """Beta angle at each day's start and the day's shadow passes, longest pass and minutes
+    in shadow (penumbra included), a pass counted on the day it begins. The fleet is searched
+    a few satellites at a time so a long span shows its progress."""
     n = len(fleet)
     span = days * DAY_S
-    table = eclipse_table(fleet, start, 0.0, span)
-    a = np.where(np.isnan(table.shadow_start_s), 0.0, table.shadow_start_s)
-    b = np.where(np.isnan(table.shadow_end_s), span, table.shadow_end_s)
-    day = np.minimum((a // DAY_S).astype(int), days - 1)
     minutes = np.zeros((n, days))
     longest = np.zeros((n, days))
-    passes = np.zeros((n, days), dtype=int)
-    np.add.at(minutes, (table.sat, day), (b - a) / 60.0)
-    np.maximum.at(longest, (table.sat, day), (b - a) / 60.0)
-    np.add.at(passes, (table.sat, day), 1)
+    passes = np.zeros((n, days), dtype=np.int64)
+    chunk = max(1, -(-n // 50))
+    bar = progress(total=n, desc="eclipse search", unit="sat", enabled=show_progress)
+    for lo in range(0, n, chunk):
+        idx = np.arange(lo, min(lo + chunk, n))
+        table = eclipse_table(fleet.subset(idx), start, 0.0, span)
+        a = np.where(np.isnan(table.shadow_start_s), 0.0, table.shadow_start_s)
+        b = np.where(np.isnan(table.shadow_end_s), span, table.shadow_end_s)
+        day = np.minimum((a // DAY_S).astype(int), days - 1)
+        sat = idx[table.sat]
+        np.add.at(minutes, (sat, day), (b - a) / 60.0)
+        np.maximum.at(longest, (sat, day), (b - a) / 60.0)
+        np.add.at(passes, (sat, day), 1)
+        bar.update(idx.size)
+    bar.close()
     beta = np.degrees(fleet_beta_angles_rad(fleet, start, np.arange(days) * DAY_S))
+    return Season(start, beta, passes, longest, minutes)
+
+
+def season_table(fleet: Fleet, start: datetime, days: int) -> list[dict[str, Any]]:
+    """Daily rows per satellite: beta (deg), passes, longest pass (min), shadow (min)."""
+    return table_rows(fleet, season(fleet, start, days))
+
+
+def table_rows(fleet: Fleet, s: Season) -> list[dict[str, Any]]:
+    """:class:`Season` as one row per satellite and day (the ``--csv`` table)."""
     rows = []
-    for i in range(n):
-        for d in range(days):
+    for i, name in enumerate(fleet.names):
+        for d in range(s.days):
             rows.append(
                 {
-                    "satellite": fleet.names[i],
-                    "date": format_time(start + timedelta(days=d))[:10],
+                    "satellite": name,
+                    "date": format_time(s.start + timedelta(days=d))[:10],
                     "day": d,
-                    "beta_deg": round(float(beta[i, d]), 3),
-                    "passes": int(passes[i, d]),
-                    "longest_min": round(float(longest[i, d]), 3),
-                    "shadow_min": round(float(minutes[i, d]), 3),
+                    "beta_deg": round(float(s.beta_deg[i, d]), 3),
+                    "passes": int(s.passes[i, d]),
+                    "longest_min": round(float(s.longest_min[i, d]), 3),
+                    "shadow_min": round(float(s.shadow_min[i, d]), 3),
                 }
             )
     return rows
 
 
+@dataclass(frozen=True)
+class Family:
+    """Satellites that see the same season: one orbital plane at one altitude."""
+
+    members: list[int]
+    inclination_deg: float
+    altitude_km: float
+
+    def label(self, names: list[str]) -> str:
+        first = names[self.members[0]]
+        more = f" and {len(self.members) - 1} more" if len(self.members) > 1 else ""
+        return f"{first}{more} (i {self.inclination_deg:.1f}°, {self.altitude_km:.0f} km)"
+
+
+def families(fleet: Fleet, s: Season) -> list[Family]:
+    """Group satellites whose seasons coincide: beta within :data:`FAMILY_BETA_DEG` on every
+    day and mean altitude within :data:`FAMILY_ALTITUDE_KM` (the shadow's length follows from
+    both). Satellites of one plane, or of one formation, fall into one family; the first
+    member stands for it."""
+    alt = np.array([sat.a * sat.radiusearthkm - sat.radiusearthkm for sat in fleet.satrecs])
+    incl = np.degrees([sat.inclo for sat in fleet.satrecs])
+    out: list[Family] = []
+    for i in range(len(fleet)):
+        for fam in out:
+            j = fam.members[0]
+            if (
+                abs(alt[i] - alt[j]) < FAMILY_ALTITUDE_KM
+                and np.max(np.abs(s.beta_deg[i] - s.beta_deg[j])) < FAMILY_BETA_DEG
+            ):
+                fam.members.append(i)
+                break
+        else:
+            out.append(Family([i], float(incl[i]), float(alt[i])))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    out = figures.check_out(args.out) if args.out else None
     fleet, start = _fleet_and_start(args.source, args.start)
     if len(fleet) > args.max_satellites:
         pick = sorted({(k * len(fleet)) // args.max_satellites for k in range(args.max_satellites)})
         fleet = fleet.subset(pick)
-    rows = season_table(fleet, start, args.days)
+    result = season(fleet, start, args.days)
+    rows = table_rows(fleet, result)
     print(f"{'satellite':<24} {'days with eclipses':>18} {'longest min':>12} {'in shadow':>10}")
-    for name in fleet.names:
-        mine = [r for r in rows if r["satellite"] == name]
-        days_ecl = sum(1 for r in mine if r["passes"])
-        longest = max((r["longest_min"] for r in mine), default=0.0)
-        share = sum(r["shadow_min"] for r in mine) / (args.days * 1440.0)
+    for i, name in enumerate(fleet.names):
+        days_ecl = int(np.count_nonzero(result.passes[i]))
+        longest = float(result.longest_min[i].max(initial=0.0))
+        share = float(result.shadow_min[i].sum()) / (args.days * 1440.0)
         print(f"{name:<24} {days_ecl:>18} {longest:>12.1f} {share * 100:>9.2f}%")
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    if args.out:
-        _plot(rows, fleet.names, args.out, start)
+    if out is not None:
+        fig = build_figure(fleet, result, source=args.source)
+        print(figures.save(fig, out))
     return 0
 
 
-def _plot(rows: list[dict[str, Any]], names: list[str], out: str, start: Any) -> None:
-    plt = pyplot("--out")
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, constrained_layout=True)
-    for name in names:
-        mine = [r for r in rows if r["satellite"] == name]
-        days = [r["day"] for r in mine]
-        ax1.plot(days, [r["beta_deg"] for r in mine], lw=0.8, label=name)
-        ax2.plot(days, [r["longest_min"] for r in mine], lw=0.8)
+def build_figure(fleet: Fleet, s: Season, *, source: str) -> Any:
+    """Three panels over the span's dates, one curve per orbit family (:func:`families`):
+    the beta angle, the longest shadow pass of each day, and the minutes in shadow per day
+    (with the share of the day on the right-hand axis)."""
+    plt = figures.pyplot("--out")
+    fams = families(fleet, s)
+    t = figures.dates(s.start, np.arange(s.days) * DAY_S)
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 10), sharex=True, layout="constrained")
+    colours = plt.get_cmap("tab10" if len(fams) <= 10 else "tab20")
+    for k, fam in enumerate(fams):
+        i = fam.members[0]
+        style = {"lw": 1.0, "color": colours(k % colours.N)}
+        ax1.plot(t, s.beta_deg[i], label=fam.label(fleet.names), **style)
+        ax2.plot(t, s.longest_min[i], **style)
+        ax3.plot(t, s.shadow_min[i], **style)
+    ax1.axhline(0, color="0.6", lw=0.6)
     ax1.set_ylabel("beta angle, deg")
-    ax1.axhline(0, color="0.7", lw=0.5)
-    if len(names) <= 12:
-        ax1.legend(fontsize=7, ncol=3)
-    ax2.set_ylabel("longest eclipse that day, min")
-    ax2.set_xlabel(f"days from {format_time(start)[:10]}")
-    fig.suptitle("Eclipse seasons")
-    fig.savefig(out, dpi=110)
-    print(out)
+    ax1.set_title(
+        "Sun angle above the orbit plane (beta), at each day's start", fontsize=9, loc="left"
+    )
+    ax2.set_ylabel("minutes")
+    ax2.set_title("longest pass through Earth's shadow that day", fontsize=9, loc="left")
+    ax3.set_ylabel("minutes per day")
+    ax3.set_title("time in Earth's shadow per day (penumbra included)", fontsize=9, loc="left")
+    share = ax3.secondary_yaxis("right", functions=(lambda m: m / 14.4, lambda p: p * 14.4))
+    share.set_ylabel("% of the day")
+    figures.from_zero(ax2, ax3)
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+    figures.legend_outside(ax1, title=f"{len(fams)} orbit families of {len(fleet)} satellites")
+    figures.date_axis(ax3)
+    ax3.set_xlim(t[0], t[-1])
+    end = format_time(s.start + timedelta(days=s.days))[:10]
+    fig.suptitle(
+        f"Eclipse seasons of {Path(source).name}, {format_time(s.start)[:10]} to {end} (UTC)"
+    )
+    figures.caption(
+        fig,
+        "Shadow: dual cone (umbra and penumbra) of a spherical Earth, R = 6378.137 km; "
+        f"orbit elements from {Path(source).name}. {figures.SIM_SOURCES}",
+    )
+    return fig

@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,8 +115,12 @@ class Fleet:
 # --------------------------------------------------------------------------- loading
 
 
+FORMATS = "TLE/3LE lines, or OMM (CCSDS 502.0-B-3) as XML, KVN, JSON or CSV"
+"""The orbit file formats :func:`load_file` reads, for messages."""
+
+
 def load_file(path: str) -> Fleet:
-    """Read a TLE, 3LE, OMM JSON or OMM CSV file into a :class:`Fleet`.
+    """Read a TLE, 3LE or OMM (XML, KVN, JSON, CSV) file into a :class:`Fleet`.
 
     This is the only function in the module that reads from disk; the format is
     recognised from the content by :func:`parse_text`.
@@ -150,25 +155,25 @@ def parse_text(text: str, source: str) -> Fleet:
     """Parse orbit text into a :class:`Fleet`; ``source`` names it in error messages.
 
     The format is recognised by content: text starting with ``[`` or ``{`` is OMM JSON,
-    a first line that is a comma-separated header containing ``MEAN_MOTION`` is OMM CSV,
-    anything else is read as TLE/3LE.
+    ``<`` OMM XML, a first ``KEYWORD = value`` line (after comments) OMM KVN, a first
+    line that is a comma-separated header containing ``MEAN_MOTION`` OMM CSV; anything else
+    is read as TLE/3LE.
     """
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
-        raise InputError(
-            "orbit file is empty", file=source, allowed="TLE/3LE lines, OMM JSON or OMM CSV"
-        )
+        raise InputError("orbit file is empty", file=source, allowed=FORMATS)
     if stripped[0] in "[{":
         return _parse_omm_json(text, source)
+    if stripped[0] == "<":
+        return _parse_omm_xml(text, source)
     first_line = stripped.splitlines()[0]
+    first_keyword = next(
+        (ln.strip() for ln in stripped.splitlines() if not ln.strip().startswith("COMMENT")), ""
+    )
+    if _KVN_LINE.match(first_keyword):
+        return _parse_omm_kvn(text, source)
     if "," in first_line and "MEAN_MOTION" in first_line.upper():
         return _parse_omm_csv(text, source)
-    if stripped[0] == "<":
-        raise InputError(
-            "XML orbit files (OMM XML) are not supported",
-            file=source,
-            allowed="TLE/3LE lines, OMM JSON or OMM CSV",
-        )
     return _parse_tle(text, source)
 
 
@@ -429,11 +434,17 @@ def _as_int(value: object) -> int:
 
 
 def _as_epoch(value: object) -> datetime:
+    """ISO-8601 UTC, calendar (``2026-11-23T00:21:46``) or day-of-year (``2026-327T00:21:46``)
+    as CCSDS 502.0 allows; no zone means UTC."""
     if not isinstance(value, str):
         raise ValueError(value)
     s = value.strip()
     if s.endswith(("Z", "z")):
         s = s[:-1]
+    date, sep, clock = s.partition("T")
+    if len(date) == 8 and date[4] == "-" and date[5:].isdigit():  # YYYY-DDD
+        day = datetime.strptime(date, "%Y-%j")
+        s = day.strftime("%Y-%m-%d") + sep + clock
     dt = datetime.fromisoformat(s)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
@@ -444,6 +455,15 @@ def _in_range(lo: float, hi: float, hi_open: bool = False) -> Callable[[object],
         if v < lo or v > hi or (hi_open and v == hi):
             raise ValueError(value)
         return v
+
+    return conv
+
+
+def _one_of(*allowed: str) -> Callable[[object], str]:
+    def conv(value: object) -> str:
+        if not isinstance(value, str) or value.strip().upper() not in allowed:
+            raise ValueError(value)
+        return value.strip().upper()
 
     return conv
 
@@ -470,25 +490,37 @@ _OMM_OPTIONAL: dict[str, tuple[Callable[[object], Any], str]] = {
     "EPHEMERIS_TYPE": (_as_int, "an integer (0 for SGP4)"),
     "ELEMENT_SET_NO": (_as_int, "an integer"),
     "REV_AT_EPOCH": (_as_int, "an integer"),
+    # CCSDS metadata: when given, it must describe SGP4 mean elements of an Earth orbit
+    "CENTER_NAME": (_one_of("EARTH"), "EARTH"),
+    "REF_FRAME": (_one_of("TEME"), "TEME (the frame of SGP4 mean elements)"),
+    "TIME_SYSTEM": (_one_of("UTC"), "UTC"),
+    "MEAN_ELEMENT_THEORY": (_one_of("SGP4", "SGP/SGP4"), "SGP4 or SGP/SGP4"),
 }
 
 
 def _omm_satrec(
-    record: Mapping[str, object], source: str, line: int | None, prefix: str
+    record: Mapping[str, object],
+    source: str,
+    line: int | None,
+    prefix: str,
+    lines: Mapping[str, int] | None = None,
 ) -> tuple[str, Satrec]:
-    """Build one Satrec from an OMM record (values as JSON types or CSV strings)."""
+    """Build one Satrec from an OMM record (values as JSON types or CSV/KVN/XML strings).
+    ``line`` is the record's line in errors; ``lines`` a line per keyword where the format
+    has one (KVN, XML)."""
     keys = {str(k).strip().upper(): k for k in record}
     values: dict[str, Any] = {}
     for name, (conv, allowed) in (_OMM_REQUIRED | _OMM_OPTIONAL).items():
         key = keys.get(name)
         raw = record[key] if key is not None else None
+        at = (lines or {}).get(name, line)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if name in _OMM_OPTIONAL:
                 continue
             raise InputError(
                 f"OMM field {name} is missing",
                 file=source,
-                line=line,
+                line=at,
                 field=f"{prefix}{name}",
                 allowed=allowed,
             )
@@ -498,7 +530,7 @@ def _omm_satrec(
             raise InputError(
                 f"OMM field {name} has an unusable value {raw!r}",
                 file=source,
-                line=line,
+                line=at,
                 field=f"{prefix}{name}",
                 allowed=allowed,
             ) from None
@@ -507,7 +539,7 @@ def _omm_satrec(
         raise InputError(
             f"NORAD_CAT_ID {satnum} is too large for SGP4",
             file=source,
-            line=line,
+            line=(lines or {}).get("NORAD_CAT_ID", line),
             field=f"{prefix}NORAD_CAT_ID",
             allowed=_OMM_REQUIRED["NORAD_CAT_ID"][1],
         )
@@ -612,6 +644,144 @@ def _parse_omm_csv(text: str, source: str) -> Fleet:
         satrecs.append(sat)
     if not satrecs:
         raise InputError("OMM CSV has no data rows", file=source, allowed="one row per satellite")
+    return Fleet(names, satrecs)
+
+
+_KVN_LINE = re.compile(r"^[A-Z][A-Z0-9_]*\s*=")
+_KVN_ALLOWED = "KEYWORD = value [unit] lines of CCSDS 502.0-B-3 OMM KVN, or COMMENT lines"
+_XML_ALLOWED = "CCSDS 502.0-B-3 OMM XML: <omm> elements (or an <ndm> holding them)"
+
+
+def _parse_omm_kvn(text: str, source: str) -> Fleet:
+    """OMM KVN (CCSDS 502.0-B-3, CelesTrak ``FORMAT=kvn``): ``KEYWORD = value [unit]`` lines,
+    each message starting with ``CCSDS_OMM_VERS``; several messages may follow each other.
+    Units in brackets are dropped (the keywords fix them); errors give the keyword's line."""
+    records: list[tuple[int, dict[str, str], dict[str, int]]] = []
+    for lineno, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("COMMENT") and not stripped[7:8].strip("= "):
+            continue
+        key, eq, value = stripped.partition("=")
+        key = key.strip().upper()
+        if not eq or not key.replace("_", "").isalnum():
+            raise InputError(
+                f"not a KVN line: {stripped[:60]!r}", file=source, line=lineno, allowed=_KVN_ALLOWED
+            )
+        if key in ("META_START", "META_STOP", "DATA_START", "DATA_STOP"):
+            continue
+        value = value.strip()
+        if value.endswith("]") and "[" in value:  # a unit, e.g. 15.49 [rev/day]
+            value = value[: value.rindex("[")].strip()
+        if key == "CCSDS_OMM_VERS":
+            records.append((lineno, {}, {}))
+        elif not records:
+            raise InputError(
+                f"{key} comes before CCSDS_OMM_VERS",
+                file=source,
+                line=lineno,
+                field=key,
+                allowed="each message starting with CCSDS_OMM_VERS = 3.0 (or 2.0)",
+            )
+        _, values, lines = records[-1]
+        if key in values and key in (_OMM_REQUIRED.keys() | _OMM_OPTIONAL.keys()):
+            raise InputError(
+                f"{key} is given twice in one message (first at line {lines[key]})",
+                file=source,
+                line=lineno,
+                field=key,
+                allowed="each keyword once per message",
+            )
+        values[key] = value
+        lines[key] = lineno
+    return _omm_fleet(source, [(line, "", values, lines) for line, values, lines in records])
+
+
+def _parse_omm_xml(text: str, source: str) -> Fleet:
+    """OMM XML (CCSDS 502.0-B-3 NDM/XML, CelesTrak ``FORMAT=xml``): one ``<omm>`` root, or an
+    ``<ndm>`` root holding several. The keywords are the leaf elements of each ``<omm>``
+    (metadata, meanElements, tleParameters); others (covariance, user-defined) are ignored.
+    A document type declaration is refused, so no entity can expand."""
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    records: list[tuple[int, str, dict[str, str], dict[str, int]]] = []
+    stack: list[str] = []
+    leaf: list[bool] = []
+    text_parts: list[str] = []
+
+    def refuse_doctype(*_: object) -> None:
+        raise InputError(
+            "XML document type declarations are not accepted",
+            file=source,
+            line=parser.CurrentLineNumber,
+            allowed=_XML_ALLOWED,
+        )
+
+    def start(tag: str, _attrs: dict[str, str]) -> None:
+        name = tag.rpartition("}")[2]  # drop a namespace, if any
+        if leaf:
+            leaf[-1] = False
+        stack.append(name)
+        leaf.append(True)
+        text_parts.clear()
+        if name == "omm":
+            records.append((parser.CurrentLineNumber, f"omm[{len(records)}].", {}, {}))
+        elif len(stack) == 1 and name != "ndm":
+            raise InputError(
+                f"the root element is <{name}>",
+                file=source,
+                line=parser.CurrentLineNumber,
+                allowed=_XML_ALLOWED,
+            )
+
+    def end(_tag: str) -> None:
+        name = stack.pop()
+        is_leaf = leaf.pop()
+        if is_leaf and records and "omm" in stack:
+            _, _, values, lines = records[-1]
+            key = name.upper()
+            if key in values and key in (_OMM_REQUIRED.keys() | _OMM_OPTIONAL.keys()):
+                raise InputError(
+                    f"<{name}> is given twice in one <omm> (first at line {lines[key]})",
+                    file=source,
+                    line=parser.CurrentLineNumber,
+                    field=key,
+                    allowed="each keyword once per message",
+                )
+            values[key] = "".join(text_parts).strip()
+            lines[key] = parser.CurrentLineNumber
+        text_parts.clear()
+
+    parser.StartDoctypeDeclHandler = refuse_doctype
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text_parts.append
+    try:
+        parser.Parse(text.lstrip("\ufeff").encode("utf-8"), True)
+    except expat.ExpatError as exc:
+        raise InputError(
+            f"not well-formed XML: {expat.errors.messages[exc.code]} (column {exc.offset + 1})",
+            file=source,
+            line=exc.lineno,
+            allowed=_XML_ALLOWED,
+        ) from None
+    return _omm_fleet(source, records)
+
+
+def _omm_fleet(
+    source: str, records: Sequence[tuple[int, str, Mapping[str, str], Mapping[str, int]]]
+) -> Fleet:
+    """The fleet of OMM messages ``(line, field prefix, values, line per keyword)``."""
+    if not records:
+        raise InputError("the file holds no OMM message", file=source, allowed="at least one")
+    names: list[str] = []
+    satrecs: list[Satrec] = []
+    catalog = _Catalog(source)
+    for line, prefix, values, lines in records:
+        name, sat = _omm_satrec(values, source, line, prefix, lines)
+        catalog.add(int(sat.satnum), lines.get("NORAD_CAT_ID", line), f"{prefix}NORAD_CAT_ID")
+        names.append(name)
+        satrecs.append(sat)
     return Fleet(names, satrecs)
 
 
