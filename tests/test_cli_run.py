@@ -149,6 +149,10 @@ def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> N
         [sys.executable, "-m", "services.cli", "run", "demo", "--live", "--speed", "60",
          "--log", "x.twinlog"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a test runner started in the background by a shell without job control inherits
+        # SIGINT ignored, and Python then installs no Ctrl-C handler: give the run what a
+        # terminal gives it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not any(p.name.startswith(".x.twinlog") for p in tmp_path.iterdir()):
