@@ -356,3 +356,17 @@ def test_diurnal_demand_peaks_in_the_evening() -> None:
     assert service._rate(region, peak_utc_s) == pytest.approx(15.0)
     assert service._rate(region, peak_utc_s + 12 * SECONDS_PER_HOUR) == pytest.approx(5.0)
     assert math.isclose(service._rate(region, peak_utc_s + 6 * SECONDS_PER_HOUR), 10.0)
+
+
+@pytest.mark.parametrize("until_s", [5400.0, 4 * 3600.0])
+def test_inference_reports_cover_the_run_to_its_horizon(until_s: float) -> None:
+    """Every region's reports tile [0, horizon], the last (partial) interval included: an
+    interval ending at the horizon itself is reported before scenario_finished."""
+    events = simulate(config_from_scenario(resolve_scenario("demo"), until_s=until_s), 42)
+    spans: dict[str, float] = defaultdict(float)
+    for e in events:
+        if isinstance(e, ev.InferenceReported):
+            spans[e.region] += e.interval_s
+    assert spans and all(span == pytest.approx(until_s) for span in spans.values()), spans
+    assert isinstance(events[-1], ev.ScenarioFinished)
+    assert _seconds(events[-2]) == pytest.approx(until_s)

@@ -237,7 +237,8 @@ def build_figure(fleet: Fleet, s: Season, *, source: str) -> Any:
     figures.from_zero(ax2, ax3)
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
-    figures.legend_outside(ax1, title=f"{len(fams)} orbit families of {len(fleet)} satellites")
+    what = "orbit family" if len(fams) == 1 else "orbit families"
+    figures.legend_outside(ax1, title=f"{len(fams)} {what} of {len(fleet)} satellites")
     figures.date_axis(ax3)
     ax3.set_xlim(t[0], t[-1])
     end = format_time(s.start + timedelta(days=s.days))[:10]
@@ -246,7 +247,8 @@ def build_figure(fleet: Fleet, s: Season, *, source: str) -> Any:
     )
     figures.caption(
         fig,
-        "Shadow: dual cone (umbra and penumbra) of a spherical Earth, R = 6378.137 km; "
+        "Shadow: dual cone (umbra and penumbra; Sun radius 695,700 km) of the WGS-84 "
+        "ellipsoid (a = 6378.137 km, 1/f = 298.257223563); "
         f"orbit elements from {Path(source).name}. {figures.SIM_SOURCES}",
     )
     return fig

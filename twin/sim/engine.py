@@ -940,6 +940,11 @@ class Engine:
         if self._finished:
             return
         self._finished = True
+        # SimPy's run(until=T) stops before the events due at T itself: run them, so that what
+        # ends at the horizon (the last inference interval, a checkpoint due then) is logged
+        horizon = self.cfg.until_s
+        while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
+            self.env.step()
         self._emit_run(
             ev.ScenarioFinished,
             events=self.offset + 1,
