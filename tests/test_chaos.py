@@ -43,6 +43,7 @@ UNTIL = "3d"  # ~25,000 events
 SPEED = 9000.0  # 3 sim days in ~29 s of wall clock
 CHAOS_WINDOW_S = (1.0, 24.0)  # when the faults strike, in wall seconds after the run starts
 HOGS = 3
+ORPHAN_GRACE_S = 30.0  # for a killed process to finish exiting, not for it to be killed
 MAX_RESTARTS = 30  # per projector slot: more means a crash loop
 GROUP = "chaos"
 MARK_ENV = "TWIN_CHAOS_MARK"  # every process this test starts inherits it
@@ -445,11 +446,18 @@ def test_chaos_kills_lose_nothing_and_the_state_equals_the_fold(
     for proc in [*hogs, run, resume]:
         if proc is not None:
             mine[proc.pid] = started_pids[proc.pid]
-    left = {p for p, t in mine.items() if _alive(p, t)}
-    for parent in [p for s in slots for p in s.pids]:
-        children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
-        left |= {c for c in map(int, children.stdout.split()) if parent in left}
-    left |= set(_marked(mark)) - {os.getpid(), kafka_broker.pid}
+
+    def left_behind() -> set[int]:
+        left = {p for p, t in mine.items() if _alive(p, t)}
+        for parent in [p for s in slots for p in s.pids]:
+            children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+            left |= {c for c in map(int, children.stdout.split()) if parent in left}
+        return left | (set(_marked(mark)) - {os.getpid(), kafka_broker.pid})
+
+    # a child killed with its parent (PR_SET_PDEATHSIG) may still be exiting: a short grace
+    deadline = time.monotonic() + ORPHAN_GRACE_S
+    while (left := left_behind()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not left, f"processes left behind: {[(p, _cmdline(p)) for p in sorted(left)]}"
 
 

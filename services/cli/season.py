@@ -25,7 +25,7 @@ import numpy.typing as npt
 from services import figures
 from services.cli import options
 from services.cli.common import add_documented_parser, progress
-from twin.constants import SECONDS_PER_DAY
+from twin.constants import EARTH_RADIUS_KM, SECONDS_PER_DAY, SUN_RADIUS_KM, WGS84_FLATTENING
 from twin.physics.eclipses import eclipse_table
 from twin.physics.geometry import fleet_beta_angles_rad
 from twin.physics.orbits import Fleet, load_file
@@ -247,8 +247,8 @@ def build_figure(fleet: Fleet, s: Season, *, source: str) -> Any:
     )
     figures.caption(
         fig,
-        "Shadow: dual cone (umbra and penumbra; Sun radius 695,700 km) of the WGS-84 "
-        "ellipsoid (a = 6378.137 km, 1/f = 298.257223563); "
+        f"Shadow: dual cone (umbra and penumbra; Sun radius {SUN_RADIUS_KM:,.0f} km) of the "
+        f"WGS-84 ellipsoid (a = {EARTH_RADIUS_KM} km, f = {WGS84_FLATTENING:.6g}); "
         f"orbit elements from {Path(source).name}. {figures.SIM_SOURCES}",
     )
     return fig
