@@ -64,6 +64,7 @@ from twin.sim.scenario import (
     phasing_drift_deg_per_day,
     split_upset_rate,
 )
+from twin.sim.shards import Shard, check_shardable, members
 from twin.sim.workload import WorkloadService
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
@@ -377,7 +378,9 @@ class Engine:
     """Simulates a scenario and sends every event to ``sink`` in log order.
 
     ``env`` defaults to a plain (as-fast-as-possible) :class:`simpy.Environment`; the live
-    mode passes a wall-clock-paced subclass from ``services``.
+    mode passes a wall-clock-paced subclass from ``services``. ``shard`` simulates only that
+    shard's satellites (:mod:`twin.sim.shards`): its events are numbered with the shard's
+    wire offsets, and only shard 0 emits run-level events.
     """
 
     def __init__(
@@ -386,8 +389,14 @@ class Engine:
         seed: int,
         sink: Sink,
         env: simpy.Environment | None = None,
+        shard: Shard | None = None,
     ) -> None:
+        if shard is not None:
+            check_shardable(config, shard.count)
         self.cfg = config
+        self.shard = shard
+        self._stride, self._first = (shard.count, shard.index) if shard else (1, 0)
+        self._owns_run = shard is None or shard.owns_run
         self.seed = seed
         self.sink = sink
         self.env = env if env is not None else simpy.Environment()
@@ -438,8 +447,11 @@ class Engine:
             p_fail = self.cfg.scenario.launch.failure_probability  # type: ignore[union-attr]
         n_launches = -(-(len(fleet) - preflown) // max(per_launch, 1))
         ok = launch_rng.random(n_launches) >= p_fail
+        mine = members(self.cfg, self.shard) if self.shard is not None else None
         sats = []
         for i, satrec in enumerate(fleet.satrecs):
+            if mine is not None and not mine[i]:
+                continue  # another shard's: the campaign is still laid out over the fleet
             k = (i - preflown) // per_launch
             sats.append(
                 Sat(
@@ -489,8 +501,16 @@ class Engine:
 
     @property
     def robots_total(self) -> int:
+        """Robots of the whole fleet (a shard's pools are only part of it)."""
         repair = self.cfg.scenario.repair
-        return repair.robots * len(self.pools) if repair is not None else 0
+        if repair is None or not self.pools:
+            return 0
+        if self.shard is None:
+            return repair.robots * len(self.pools)
+        per_plane = repair.robots_per == "plane"
+        fleet = self.cfg.fleet
+        keys = {(s, p if per_plane else -1) for s, p in zip(fleet.shell, fleet.plane, strict=True)}
+        return repair.robots * len(keys)
 
     # -- emission -------------------------------------------------------------------------
 
@@ -547,8 +567,9 @@ class Engine:
 
     def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
         """Build the event with its envelope at the next log offset and hand it to the sink."""
-        offset = self.offset
-        self.offset = offset + 1
+        local = self.offset
+        self.offset = local + 1
+        offset = local * self._stride + self._first
         self.sink(
             cls(
                 event_id=f"{self.run_id}-{offset:010d}",
@@ -709,7 +730,7 @@ class Engine:
         """Share of time the fleet spends over the SAA box (sampled satellites, one day)."""
         from twin.physics.propagate import propagate
 
-        n = len(self.sats)
+        n = len(self.cfg.fleet)  # the whole fleet's, so every shard draws the same rate
         if n == 0:
             return 0.0
         pick = sorted({(k * n) // min(n, samples) for k in range(min(n, samples))})
@@ -880,13 +901,26 @@ class Engine:
         """Emit ``scenario_started`` and start every process (call once, before running)."""
         cfg = self.cfg
         repair = cfg.scenario.repair
+        if self._owns_run:
+            self._started(repair)
+        self.env.process(self._environment())
+        resupply = repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0
+        if self._owns_run and resupply:
+            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))  # type: ignore[union-attr,arg-type]
+        for sat in self.sats:
+            self.env.process(self._lifecycle(sat))
+        if self.workload is not None:
+            self.workload.start()
+
+    def _started(self, repair: Repair | None) -> None:
+        cfg = self.cfg
         self._emit_run(
             ev.ScenarioStarted,
             scenario=cfg.name,
             seed=self.seed,
             epoch=format_time(cfg.epoch),
             until=format_sim(cfg.epoch, cfg.until_s),
-            satellites_planned=len(self.sats),
+            satellites_planned=len(cfg.fleet),
             shells=cfg.shells,
             accelerators_per_satellite=cfg.bus.accelerators,
             tflops_per_accelerator=cfg.scenario.bus.accelerator_tflops,
@@ -895,13 +929,6 @@ class Engine:
             spares=repair.spares_initial if repair is not None else 0,
             launch=cfg.launch_plan.event() if cfg.launch_plan is not None else None,
         )
-        self.env.process(self._environment())
-        if repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0:
-            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))
-        for sat in self.sats:
-            self.env.process(self._lifecycle(sat))
-        if self.workload is not None:
-            self.workload.start()
 
     def run(self, until_s: float | None = None) -> None:
         """Advance the simulation to ``until_s`` (default: the scenario's horizon)."""
@@ -914,6 +941,8 @@ class Engine:
         if self._finished:
             return
         self._finished = True
+        if not self._owns_run:
+            return
         self._emit_run(
             ev.ScenarioFinished,
             events=self.offset + 1,
