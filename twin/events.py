@@ -468,6 +468,21 @@ def encode(event: EventBase) -> bytes:
     return event.model_dump_json().encode()
 
 
+def with_offset(raw: bytes, offset: int) -> bytes:
+    """The codec bytes of an event moved to ``offset``: ``offset`` and ``event_id`` (its
+    ``{run_id}-{offset:010d}``) rewritten, every other byte kept. For writers that renumber
+    events they encoded themselves (a sharded run merged into one log); the fields are found
+    in the envelope's fixed order (``event_id`` … ``"offset":``), so the result is exactly
+    what :func:`encode` gives for the event at ``offset``."""
+    i = raw.index(b'"event_id":"') + 12
+    j = raw.index(b'"', i)
+    dash = raw.rindex(b"-", i, j)
+    k = raw.index(b',"offset":', j) + 10
+    m = raw.index(b",", k)
+    digits = str(offset).encode()
+    return b"".join((raw[: dash + 1], digits.rjust(10, b"0"), raw[j:k], digits, raw[m:]))
+
+
 def to_json(event: EventBase) -> str:
     """The event as a JSON string (the same text as :func:`encode`)."""
     return event.model_dump_json()
