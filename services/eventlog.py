@@ -176,19 +176,19 @@ def check_batch(
 
 Record = tuple[int, str, "str | None", str, bytes]
 """A log row: ``(offset, sim_time, satellite, type, codec bytes)``, as :func:`check_batch`
-returns them and :meth:`SqliteEventLog.append_records` takes them."""
+returns them and :meth:`SqliteEventLog.append_records` takes them (longer tuples too: items
+after these five are the caller's, e.g. the Kafka key)."""
 
 
-def check_records(
-    records: Sequence[Record], next_offset: int, last_sim_time: str | None
-) -> None:
+def check_records(records: Sequence[Record], next_offset: int, last_sim_time: str | None) -> None:
     """The checks of :func:`check_batch` that need no decoding, for rows whose bytes the
     caller encoded itself (the engine's events, a sharded run's merge): consecutive offsets
     from the log's end and ``sim_time`` in wire form, never decreasing."""
     expected = next_offset
     last = last_sim_time or ""
     wire_time = _WIRE_TIME.fullmatch
-    for offset, sim_time, _, _, _ in records:
+    for row in records:
+        offset, sim_time = row[0], row[1]
         if offset != expected:
             raise LogAppendError(f"record at offset {offset}: the log expects {expected}")
         if sim_time < last or not wire_time(sim_time):

@@ -643,14 +643,14 @@ class Engine:
         while t < cfg.until_s:
             t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
             self._update_sun((t + t1) / 2)
-            idx = [
-                s.index
+            live = [
+                s
                 for s in self.sats
                 if s.launch_ok and s.launch_s + deploy_s < t1 and not _stopped(s)
             ]
-            if idx:
+            if live:
                 table = eclipse_table(
-                    [cfg.fleet.satrecs[i] for i in idx], cfg.epoch, t, t1 + margin
+                    [cfg.fleet.satrecs[s.index] for s in live], cfg.epoch, t, t1 + margin
                 )
                 start = table.shadow_start_s
                 # a pass belongs to the window its shadow entry falls in; one under way at
@@ -662,10 +662,10 @@ class Engine:
                 enter = np.where(np.isnan(start[rows]), t, start[rows]).tolist()
                 end = table.shadow_end_s[rows]
                 leave = np.where(np.isnan(end), t1 + margin, end).tolist()
-                owner = np.asarray(idx)[table.sat[rows]].tolist()
+                owner = table.sat[rows].tolist()
                 umbra = table.has_umbra[rows].tolist()
                 for k, a, b, u in zip(owner, enter, leave, umbra, strict=True):
-                    self.sats[k].passes.append((a, b, u))
+                    live[k].passes.append((a, b, u))
             ready, self.window_ready = self.window_ready, self.env.event()
             ready.succeed()
             yield self.env.timeout(t1 - t)
