@@ -136,8 +136,8 @@ def test_shards_hold_whole_planes_dealt_round_robin(scenario_file: Path) -> None
             if mine:
                 owners.setdefault((config.fleet.shell[i], config.fleet.plane[i]), set()).add(k)
     assert all(len(v) == 1 for v in owners.values())  # a plane is never split
-    assert sorted(owners) == sorted({(s, p) for s, p in zip(config.fleet.shell,
-                                                             config.fleet.plane)})  # fmt: skip
+    planes = set(zip(config.fleet.shell, config.fleet.plane, strict=True))
+    assert sorted(owners) == sorted(planes)
     assert [next(iter(owners[u])) for u in sorted(owners)] == [i % 3 for i in range(8)]
 
 
