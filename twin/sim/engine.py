@@ -140,7 +140,7 @@ class Sat:
     plane: int
     raan_deg: float
     phase_deg: float
-    rng: np.random.Generator
+    seed: int
     launch_s: float
     launch_id: int
     launch_ok: bool
@@ -160,6 +160,16 @@ class Sat:
     passes: list[tuple[float, float, bool]] = field(default_factory=list)
     shadow_proc: simpy.Process | None = None
     shadow_waiting: bool = False
+    _rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The satellite's own stream, seeded by ``(seed, 1, index)``; made on first use
+        (seeding costs ~30 µs, and a satellite launched after the horizon never draws)."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = np.random.default_rng([self.seed, 1, self.index])
+        return rng
 
 
 @dataclass
@@ -461,7 +471,7 @@ class Engine:
                     plane=fleet.plane[i],
                     raan_deg=math.degrees(satrec.nodeo) % 360.0,
                     phase_deg=math.degrees(satrec.argpo + satrec.mo) % 360.0,
-                    rng=self._rng(1, i),
+                    seed=self.seed,
                     launch_s=first_s + k * cadence_s if i >= preflown else 0.0,
                     launch_id=k + 1 if i >= preflown else 0,
                     launch_ok=bool(ok[k]) if i >= preflown else True,
