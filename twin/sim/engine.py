@@ -346,6 +346,7 @@ def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
     return tuple(shells)
 
 
+_construct = ev.construct
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
 #: Event classes that carry a telemetry snapshot (a set lookup: issubclass on pydantic models
 #: goes through ABCMeta).
@@ -549,14 +550,15 @@ class Engine:
             sat.state = new
         self._set_power(sat)
         if cls in _WITH_TELEMETRY:
-            # a plain dict: the event's validator builds the Telemetry model in the same
-            # pydantic-core call (a separate Telemetry(...) costs a second one)
-            fields["telemetry"] = {
-                "soc": round(sat.soc, 6),
-                "power_generated_w": round(sat.generated_w, 1),
-                "power_consumed_w": round(sat.consumed_w, 1),
-                "compute_online": sat.compute_online,
-            }
+            fields["telemetry"] = _construct(
+                ev.Telemetry,
+                {
+                    "soc": round(sat.soc, 6),
+                    "power_generated_w": round(sat.generated_w, 1),
+                    "power_consumed_w": round(sat.consumed_w, 1),
+                    "compute_online": sat.compute_online,
+                },
+            )
         sat.seq += 1
         self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
         if self.workload is not None:
@@ -580,16 +582,14 @@ class Engine:
         local = self.offset
         self.offset = local + 1
         offset = local * self._stride + self._first
-        self.sink(
-            cls(
-                event_id=f"{self.run_id}-{offset:010d}",
-                run_id=self.run_id,
-                seq=seq,
-                offset=offset,
-                sim_time=self._time(),
-                **fields,
-            )
-        )
+        fields["event_id"] = f"{self.run_id}-{offset:010d}"
+        fields["run_id"] = self.run_id
+        fields["seq"] = seq
+        fields["offset"] = offset
+        fields["sim_time"] = self._time()
+        # no re-validation: the engine's values have the models' types (every event of a
+        # run is re-validated in tests/test_shards.py; readers of bytes validate)
+        self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
 
