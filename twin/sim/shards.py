@@ -32,12 +32,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from twin.errors import InputError
+from twin.physics.orbits import Fleet
+from twin.sim.scenario import Scenario
 
-if TYPE_CHECKING:
-    from twin.sim.engine import EngineConfig
+
+class EngineConfig(Protocol):
+    """What sharding reads of :class:`twin.sim.engine.EngineConfig` (which imports this
+    module): the scenario, the fleet and the run's name."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def fleet(self) -> Fleet: ...
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
