@@ -226,3 +226,64 @@ def test_every_event_of_a_run_revalidates(scenario_file: Path) -> None:
         again = type(event).model_validate(event.model_dump())
         assert again == event
         assert ev.decode(ev.encode(event)) == event
+
+
+def _read_partitions(bootstrap: str, topic: str) -> dict[int, list[ev.EventBase]]:
+    """Every record of the topic, decoded (validated), per partition in partition order."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        got: dict[int, list[ev.EventBase]] = {tp.partition: [] for tp in tps}
+        deadline = time.monotonic() + 300  # a hang, not a speed check
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, "could not read the topic back"
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                got[tp.partition] += [ev.decode(r.value) for r in records]
+        return got
+    finally:
+        consumer.close()
+
+
+@pytest.mark.kafka
+def test_shards_on_one_topic_fold_partition_exactly(
+    kafka_bootstrap: str,
+    scenario_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two shards publish to one topic as two hosts would: offsets unique, every partition
+    one shard's in sim-time order, and the partitions' folds merge to the unsharded fold."""
+    import uuid
+
+    topic = f"shards-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TWIN_KAFKA_PARTITIONS", "4")
+    for k in (1, 0):  # any order: the shards never talk
+        kafka = ["--bootstrap-server", kafka_bootstrap, "--topic", topic]
+        run_log(scenario_file, tmp_path / f"shard{k}.twinlog", "--shard", f"{k}/2", *kafka)
+    # a shard that already ran is refused before simulating
+    code = main(["run", str(scenario_file), "--shard", "1/2", "--log", str(tmp_path / "x"),
+                 "--bootstrap-server", kafka_bootstrap, "--topic", topic])  # fmt: skip
+    assert code == 2 and "already holds" in capsys.readouterr().err  # noqa: PLR2004
+    parts = _read_partitions(kafka_bootstrap, topic)
+    offsets = [e.offset for events in parts.values() for e in events]
+    assert len(offsets) == len(set(offsets))  # unique across shards
+    for p, events in parts.items():
+        assert events, p
+        assert {e.offset % 2 for e in events} == {p % 2}  # one shard's partition
+        assert [e.offset for e in events] == sorted(e.offset for e in events)
+        assert [e.sim_time for e in events] == sorted(e.sim_time for e in events)
+    merged = summary(FleetState.merge([fold(events) for events in parts.values()]))
+    whole = tmp_path / "whole.twinlog"
+    run_log(scenario_file, whole)
+    expected = summary(folded(whole))
+    assert len(offsets) == len(SqliteEventLog(whole))
+    merged.pop("position"), expected.pop("position")
+    assert merged == expected
