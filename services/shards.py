@@ -210,3 +210,66 @@ def run_sharded(
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+
+def _fold_main(conn: Connection) -> None:
+    """The fold process: decode (validate) every record it is sent, fold, and answer the
+    final state's snapshot (or the error) when sent ``None``."""
+    state = FleetState()
+    apply, decode = state.apply, ev.decode
+    error: str | None = None
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            if error is None:
+                try:
+                    for raw in batch:
+                        apply(decode(raw))
+                except Exception as exc:  # reported at the end, with what was folded
+                    error = f"{type(exc).__name__}: {exc}"
+        conn.send(("error", error) if error else ("ok", state.to_snapshot()))
+    finally:
+        conn.close()
+
+
+class BackgroundFold:
+    """The run's fold in a forked child process, off the engine's critical path, for runs
+    that need it only for the closing summary (`twin run` in batch mode). The engine's process
+    sends the codec bytes it already encoded, in the log's batches; the child decodes them
+    (so every event of the run is validated once more, at no cost to the engine) and folds.
+    :meth:`result` returns the final :class:`FleetState`."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, theirs = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=_fold_main, args=(theirs,), name="twin-fold", daemon=True)
+        self._proc.start()
+        theirs.close()
+
+    def send(self, raws: list[bytes]) -> None:
+        self._conn.send(raws)
+
+    def result(self) -> FleetState:
+        try:
+            self._conn.send(None)
+            status, payload = self._conn.recv()
+        except (EOFError, OSError):
+            raise InfraError(
+                "the fold process stopped (killed, or out of memory); the log is complete: "
+                "`twin state LOG` folds it",
+                retryable=True,
+            ) from None
+        finally:
+            self.close()
+        if status != "ok":
+            raise InfraError(f"the run's fold failed: {payload}", retryable=False)
+        return FleetState.from_snapshot(payload)
+
+    def close(self) -> None:
+        self._conn.close()
+        self._proc.join(timeout=30)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()

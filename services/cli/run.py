@@ -22,6 +22,7 @@ from services.cli import options
 from services.cli.common import progress
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
+from services.shards import BackgroundFold
 from twin import events as ev
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InfraError, InputError
@@ -204,7 +205,13 @@ def run(args: argparse.Namespace) -> int:
         check_shardable(config, args.shards, field="--shards")
     log_path = args.log or default_log_path(scenario.scenario.name)
     check_log_target(log_path, "--log", force=args.force)
-    state = FleetState()
+    # batch runs fold in a child process (started before any Kafka client thread exists);
+    # live runs fold in-process: events must be visible as they happen
+    state: FleetState | BackgroundFold
+    if args.live or (args.shards is not None and args.shards > 1):
+        state = FleetState()
+    else:
+        state = BackgroundFold()
     publisher = None
     if wants_kafka(args):
         if shard is not None and shard.count > 1:
@@ -245,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
         wall_s = time.monotonic() - t0
     lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
     extra = {"shard": str(shard)} if shard is not None else {}
-    return _report(args, state, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
+    folded = state.result() if isinstance(state, BackgroundFold) else state
+    return _report(args, folded, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
 
 
 def _run_shards(
@@ -416,7 +424,7 @@ class KeepGoingPublisher:
 
 
 def make_sink(
-    state: FleetState,
+    state: FleetState | BackgroundFold,
     log: SqliteEventLog,
     publisher: Publisher | KeepGoingPublisher | None,
     batch: int = BATCH,
@@ -424,8 +432,9 @@ def make_sink(
 ) -> tuple[Callable[[EventBase], None], Callable[[], None]]:
     """The engine's event sink and the flush that empties its buffer (``twin run``'s path).
 
-    The sink folds each event into ``state`` at once, encodes it once and buffers the
-    bytes; ``flush`` appends the buffer to ``log`` in one transaction
+    The sink folds each event into ``state`` at once (a :class:`FleetState`), or sends the
+    bytes to a :class:`services.shards.BackgroundFold` with each flush; it encodes each event
+    once and buffers the bytes; ``flush`` appends the buffer to ``log`` in one transaction
     (:meth:`SqliteEventLog.append_records`) and hands the same bytes to ``publisher`` (sent
     in the background: :meth:`Publisher.flush` waits for delivery). The sink flushes by
     itself every ``batch`` events; live mode also flushes whenever the simulation is about
@@ -439,15 +448,21 @@ def make_sink(
     encode, key_of, reoffset = ev.encode, ev.stream_key, ev.with_offset
     stride, first = (shard.count, shard.index) if shard is not None else (1, 0)
 
+    background = state if isinstance(state, BackgroundFold) else None
+    fold_now = state.apply if isinstance(state, FleetState) else None
+
     def flush() -> None:
         if rows:
             log.append_records(rows, run[0])
+            if background is not None:
+                background.send([r[4] for r in rows])
             if publisher is not None:
                 publisher.publish_encoded([(r[5], r[6], r[3]) for r in rows])
             rows.clear()
 
     def sink(event: EventBase) -> None:
-        state.apply(event)
+        if fold_now is not None:
+            fold_now(event)
         if not run:
             run.append(event.run_id)
         wire = encode(event)
