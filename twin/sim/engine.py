@@ -512,16 +512,9 @@ class Engine:
 
     @property
     def robots_total(self) -> int:
-        """Robots of the whole fleet (a shard's pools are only part of it)."""
+        # a sharded run has no robots (twin.sim.shards refuses them), so these pools are all
         repair = self.cfg.scenario.repair
-        if repair is None or not self.pools:
-            return 0
-        if self.shard is None:
-            return repair.robots * len(self.pools)
-        per_plane = repair.robots_per == "plane"
-        fleet = self.cfg.fleet
-        keys = {(s, p if per_plane else -1) for s, p in zip(fleet.shell, fleet.plane, strict=True)}
-        return repair.robots * len(keys)
+        return repair.robots * len(self.pools) if repair is not None else 0
 
     # -- emission -------------------------------------------------------------------------
 
