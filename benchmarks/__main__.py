@@ -36,6 +36,7 @@ KEYS = (
     "log_bytes_per_event",
     "peak_rss_mb_per_10k_sats",
     "live_p99_s",
+    "shard_speedup_2",
 )
 
 
@@ -144,6 +145,12 @@ def bench_scale_table(quick: bool) -> dict[str, Any]:
     return {"rows": rows, "markdown": table(rows)}
 
 
+def bench_shards(quick: bool) -> dict[str, Any]:
+    """One engine ÷ two shard processes (`twin run --shards 2`), same scenario."""
+    sats, days = (1000, 1) if quick else (10000, 1)
+    return _run_bench("shard_bench", f"sats={sats}, days={days}")
+
+
 BENCHES = {
     "eclipse": bench_eclipse,
     "engine": bench_engine,
@@ -152,6 +159,7 @@ BENCHES = {
     "projector": bench_projector,
     "live": bench_live,
     "scale_table": bench_scale_table,
+    "shards": bench_shards,
 }
 
 
@@ -175,6 +183,7 @@ def collect(results: dict[str, Any]) -> dict[str, Any]:
     proj = results.get("projector") or {}
     out["consume_fold_ratio"] = proj.get("consume_fold_ratio", kaf.get("consume_fold_ratio"))
     out["live_p99_s"] = live.get("live_p99_s", kaf.get("live_p99_s"))
+    out["shard_speedup_2"] = (results.get("shards") or {}).get("shard_speedup_2")
     # the engine bench's child process ran exactly one scenario: its peak RSS is that run's
     if eng:
         sats = eng["twin"]["satellites"]

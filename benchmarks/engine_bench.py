@@ -22,7 +22,7 @@ import simpy
 
 from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
-from twin.projections import FleetState
+from services.shards import BackgroundFold
 from twin.sim.engine import Engine, config_from_scenario
 from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
@@ -32,15 +32,17 @@ BATCH = 5000
 
 def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
     config = config_from_scenario(resolve_scenario(scenario), until_s=parse_duration(until))
-    state = FleetState()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.twinlog")
         t0 = time.perf_counter()
-        with atomic_log(path) as log:  # exactly `twin run`'s path, without progress output
+        state = BackgroundFold()  # exactly `twin run`'s path, without progress output
+        with atomic_log(path) as log:
             sink, flush = make_sink(state, log, None)
             engine = Engine(config, seed, sink)
             simulate(engine, config.until_s, flush, live=False)
+        folded = state.result()
         wall = time.perf_counter() - t0
+        assert folded.core.events_applied == engine.offset
         size = os.path.getsize(path)
     return {
         "scenario": scenario,

@@ -17,6 +17,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "log_bytes_per_event": ("<=", "100"),
     "peak_rss_mb_per_10k_sats": ("", "—"),
     "live_p99_s": ("<=", "1"),
+    "shard_speedup_2": (">=", "1.6"),
 }
 
 MEANING = {
@@ -30,6 +31,8 @@ MEANING = {
     "log_bytes_per_event": "embedded log file size ÷ its events (the replay log, demo × 160 d), bytes",
     "peak_rss_mb_per_10k_sats": "peak memory per 10k satellites (engine + fold + log), MB",
     "live_p99_s": "live mode: event emission → visible on a projector's /metrics, p99, s",
+    "shard_speedup_2": "wall time of one engine ÷ `twin run --shards 2` (10k satellites × 1 d, "
+    "no robots), on this machine",
 }
 
 

@@ -174,6 +174,32 @@ def check_batch(
     return rows
 
 
+Record = tuple[int, str, "str | None", str, bytes]
+"""A log row: ``(offset, sim_time, satellite, type, codec bytes)``, as :func:`check_batch`
+returns them and :meth:`SqliteEventLog.append_records` takes them (longer tuples too: items
+after these five are the caller's, e.g. the Kafka key)."""
+
+
+def check_records(records: Sequence[Record], next_offset: int, last_sim_time: str | None) -> None:
+    """The checks of :func:`check_batch` that need no decoding, for rows whose bytes the
+    caller encoded itself (the engine's events, a sharded run's merge): consecutive offsets
+    from the log's end and ``sim_time`` in wire form, never decreasing."""
+    expected = next_offset
+    last = last_sim_time or ""
+    wire_time = _WIRE_TIME.fullmatch
+    for row in records:
+        offset, sim_time = row[0], row[1]
+        if offset != expected:
+            raise LogAppendError(f"record at offset {offset}: the log expects {expected}")
+        if sim_time < last or not wire_time(sim_time):
+            raise LogAppendError(
+                f"record at offset {offset} has sim_time {sim_time!r}, after {last!r}"
+                " (expected the wire form 2026-11-23T00:21:46.244Z, never decreasing)"
+            )
+        last = sim_time
+        expected += 1
+
+
 def _refuse(event: EventBase, expected: int, run_id: str | None) -> NoReturn:
     if event.offset != expected:
         raise LogAppendError(
@@ -380,6 +406,23 @@ class SqliteEventLog(EventLog):
         if not events:
             return
         rows = check_batch(events, self._next_offset, self._run_id, self._last_sim_time)
+        self._write(rows, events[0].run_id)
+
+    def append_records(self, rows: Sequence[Record], run_id: str) -> None:
+        """Append rows already encoded by the caller (:data:`Record`), all of run ``run_id``:
+        the same transaction as :meth:`append` without encoding again. The offsets and times
+        are checked (:func:`check_records`); the bytes are trusted to be the codec's, so
+        only writers that built them from typed events call this."""
+        if self.mode == "r":
+            raise LogAppendError(f"{self.path} was opened read-only")
+        if not rows:
+            return
+        if self._run_id is not None and run_id != self._run_id:
+            raise LogAppendError(f"records of run {run_id!r}; this log holds run {self._run_id!r}")
+        check_records(rows, self._next_offset, self._last_sim_time)
+        self._write(rows, run_id)
+
+    def _write(self, rows: Sequence[Record], run_id: str) -> None:
         records = self._tail + [row[4] for row in rows]
         times = self._tail_times + [row[1] for row in rows]
         first = self._next_offset - len(self._tail)
@@ -422,7 +465,7 @@ class SqliteEventLog(EventLog):
         self._tail_times = [] if full else times[pages[-1][0] - first :]
         self._next_offset = rows[-1][0] + 1
         self._last_sim_time = rows[-1][1]
-        self._run_id = events[0].run_id
+        self._run_id = run_id
 
     def read_raw(self, from_offset: int = 0, to_offset: int | None = None) -> Iterator[bytes]:
         stop = self._next_offset if to_offset is None else min(to_offset, self._next_offset)

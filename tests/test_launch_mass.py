@@ -44,20 +44,21 @@ def test_gigawatt_launch_figures_by_hand() -> None:
 
 
 def test_gigawatt_run_reports_flights_and_tonnes() -> None:
-    """Six hours of gigawatt: flights at 1 h … 5 h (the one at 6 h is past the horizon), each
-    of 140 satellites of 1,428 kg; events carry the mass and the fold adds it up."""
+    """Six hours of gigawatt: flights at 1 h … 6 h (a run's horizon is inclusive: what is due
+    at it happens), each of 140 satellites of 1,428 kg; events carry the mass and the fold
+    adds it up."""
     scenario = resolve_scenario("gigawatt")
     events = simulate(config_from_scenario(scenario, until_s=6 * SECONDS_PER_HOUR), seed=4)
     launches = [e for e in events if e.type in ("launched", "launch_failed")]
     assert {e.mass_kg for e in launches} == {1428.0}
     flights = {e.launch_id for e in launches}
-    assert flights == {1, 2, 3, 4, 5}
+    assert flights == {1, 2, 3, 4, 5, 6}
     launch = fold(events).summary()["launch"]
-    assert launch["flights"] == 5
-    assert launch["satellites_to_orbit"] + launch["satellites_lost"] == 5 * 140
+    assert launch["flights"] == 6
+    assert launch["satellites_to_orbit"] + launch["satellites_lost"] == 6 * 140
     lost_flights = {e.launch_id for e in launches if e.type == "launch_failed"}
     assert launch["flights_failed"] == len(lost_flights)
-    assert launch["tonnes_to_orbit"] == pytest.approx((5 - len(lost_flights)) * 140 * 1.428)
+    assert launch["tonnes_to_orbit"] == pytest.approx((6 - len(lost_flights)) * 140 * 1.428)
     assert launch["tonnes_lost"] == pytest.approx(len(lost_flights) * 140 * 1.428)
     assert launch["flights_planned"] == 72
     assert launch["tonnes_per_year"] == pytest.approx(140 * 1.428 * SECONDS_PER_YEAR / 3600)

@@ -102,6 +102,7 @@ def test_compose_file_is_valid_and_has_the_stack(resolved: dict[str, Any]) -> No
         "kafka",
         "kafka-setup",
         "twin",
+        "twin-shard",
         "projector-1",
         "projector-2",
         "prometheus",
@@ -325,6 +326,30 @@ def test_twin_command_parses(resolved: dict[str, Any]) -> None:
     override = yaml.safe_load(done.stdout)["services"]["twin"]["command"]
     args = build_parser().parse_args(override[1:])
     assert (args.scenario, args.speed) == ("suncatcher", 60.0)
+
+
+def test_shard_service_runs_one_shard_of_n_into_its_own_partitions(
+    resolved: dict[str, Any],
+) -> None:
+    """The shard service is opt-in (profile), and each container gets its shard from the
+    environment: K/N, a log of its own, a topic with enough partitions for N shards."""
+    from services.cli import build_parser
+    from twin.sim.shards import Shard
+
+    service = resolved["services"]["twin-shard"]
+    assert service["profiles"] == ["shards"]  # `docker compose up` does not start it
+    assert "kafka-setup" in service["depends_on"]
+    done = compose_config(
+        GF_ADMIN_PASSWORD=PASSWORD, TWIN_SHARD_INDEX="2", TWIN_SHARDS="4", TWIN_SCENARIO="x.toml"
+    )
+    assert done.returncode == 0, done.stderr
+    shard = yaml.safe_load(done.stdout)["services"]["twin-shard"]
+    args = build_parser().parse_args(shard["command"][1:])
+    assert args.command == "run" and not args.live and args.scenario == "x.toml"
+    assert args.shard == Shard(2, 4) and args.shards is None
+    assert args.bootstrap_server == "kafka:19092" and args.topic == "twin.shards"
+    assert args.log == "/data/shard-2-of-4.twinlog"  # one log per shard on the shared volume
+    assert int(shard["environment"]["TWIN_KAFKA_PARTITIONS"]) % 4 == 0
 
 
 def test_projector_commands_parse(resolved: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -42,6 +42,9 @@ SCHEMA_VERSION = 3
 class _Frozen(BaseModel):
     # JSON allows NaN and Infinity tokens; no field of an event may hold either.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+M = TypeVar("M", bound=_Frozen)
 
 
 class EventBase(_Frozen):
@@ -476,6 +479,46 @@ UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2
 def encode(event: EventBase) -> bytes:
     """The one way an event becomes bytes: compact JSON, fields in schema order."""
     return event.model_dump_json().encode()
+
+
+_PLANS: dict[type[_Frozen], tuple[tuple[str, Any], ...]] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def construct(cls: type[M], fields: dict[str, Any]) -> M:
+    """Build a model from values already of the right types, **without validation**: each
+    field in schema order, defaults filled in. For the engine only, which guarantees its
+    types (its hot path built every event through validation); whatever reads bytes
+    validates (:func:`decode`), and ``tests/test_shards.py`` re-validates every event of a
+    run. Unknown names are ignored, so callers must pass exactly the model's fields."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (name, None if f.is_required() else f.get_default(call_default_factory=True))
+            for name, f in cls.model_fields.items()
+        )
+    obj = _new(cls)
+    _set(obj, "__dict__", {name: fields.get(name, default) for name, default in plan})
+    _set(obj, "__pydantic_fields_set__", set(fields))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def with_offset(raw: bytes, offset: int) -> bytes:
+    """The codec bytes of an event moved to ``offset``: ``offset`` and ``event_id`` (its
+    ``{run_id}-{offset:010d}``) rewritten, every other byte kept. For writers that renumber
+    events they encoded themselves (a sharded run merged into one log); the fields are found
+    in the envelope's fixed order (``event_id`` … ``"offset":``), so the result is exactly
+    what :func:`encode` gives for the event at ``offset``."""
+    i = raw.index(b'"event_id":"') + 12
+    j = raw.index(b'"', i)
+    dash = raw.rindex(b"-", i, j)
+    k = raw.index(b',"offset":', j) + 10
+    m = raw.index(b",", k)
+    digits = str(offset).encode()
+    return b"".join((raw[: dash + 1], digits.rjust(10, b"0"), raw[j:k], digits, raw[m:]))
 
 
 def to_json(event: EventBase) -> str:

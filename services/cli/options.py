@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from twin.errors import InputError
 from twin.sim.scenario import MAX_SEED, OVERRIDE_ALLOWED, override_value
+from twin.sim.shards import Shard, parse_shard
 from twin.timeutil import (
     SECONDS_ALLOWED,
     format_sim,
@@ -33,6 +34,7 @@ __all__ = [
     "port",
     "positive_number",
     "seed",
+    "shard",
     "until",
     "until_seconds",
 ]
@@ -117,6 +119,14 @@ UNTIL_ALLOWED = (
     "a duration after the run's epoch (90m, 36h, 30d, 5y, 1d12h) or an ISO-8601 UTC time "
     "(2026-11-25T12:00:00Z)"
 )
+
+
+def shard(text: str) -> Shard:
+    """``K/N``: shard K (from 0) of N (:func:`twin.sim.shards.parse_shard`)."""
+    try:
+        return parse_shard(text.strip())
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.problem} (allowed: {exc.allowed})") from None
 
 
 def until(text: str) -> float | datetime:

@@ -22,15 +22,18 @@ from services.cli import options
 from services.cli.common import progress
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
+from services.shards import BackgroundFold
+from twin import events as ev
 from twin.constants import SECONDS_PER_DAY
 from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
-from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.engine import Engine, EngineConfig, config_from_scenario, run_id_for
 from twin.sim.scenario import resolve_scenario
+from twin.sim.shards import Shard, check_shardable
 
 if TYPE_CHECKING:
-    from services.eventlog import EventLog
+    from services.eventlog import SqliteEventLog
     from services.kafka.publisher import Publisher
 
 BATCH = 5000
@@ -68,6 +71,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--log", default=None, help="embedded event log to write (default: SCENARIO.twinlog)"
     )
     p.add_argument("--force", action="store_true", help="replace an existing --log")
+    p.add_argument(
+        "--shard",
+        type=options.shard,
+        default=None,
+        metavar="K/N",
+        help="simulate only shard K (from 0) of N: its satellites (whole planes, or robot "
+        "pools), run-level events on shard 0; the log holds this shard's events, and with "
+        "Kafka options they go to the shard's own partitions of the topic "
+        "(docs/operators.md, shards on several hosts)",
+    )
+    p.add_argument(
+        "--shards",
+        type=options.integer(1, 1024, "a number of shards"),
+        default=None,
+        metavar="N",
+        help="simulate in N shard processes on this machine and write one log (the same "
+        "bytes for the same scenario, seed and N)",
+    )
     p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
     p.add_argument(
         "--speed",
@@ -146,30 +167,70 @@ def check_log_target(path: str, option: str, *, force: bool = False) -> None:
         )
 
 
+def _check_shard_options(args: argparse.Namespace) -> None:
+    if args.shard is not None and args.shards is not None:
+        raise InputError(
+            "--shard and --shards together",
+            field="--shards",
+            allowed="--shard K/N (one shard, e.g. on one of several hosts) or --shards N "
+            "(N shard processes here, one log)",
+        )
+    sharded = args.shard is not None or args.shards is not None
+    if sharded and args.live:
+        raise InputError(
+            "a live run cannot be sharded", field="--live", allowed="--live without --shard(s)"
+        )
+    if args.shards is not None and args.metrics_port is not None:
+        raise InputError(
+            "--metrics-port serves one engine's metrics; --shards runs several",
+            field="--metrics-port",
+            allowed="--metrics-port with one engine (no --shards, or --shard K/N)",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from services.eventlog import atomic_log
 
+    _check_shard_options(args)
     scenario = resolve_scenario(args.scenario, dict(args.set) or None)
     until_s = None
     if args.until is not None:
         until_s = options.until_seconds(args.until, scenario.scenario.epoch)
     seed = scenario.scenario.seed if args.seed is None else args.seed
     config = config_from_scenario(scenario, until_s=until_s)
+    shard = args.shard
+    if shard is not None:
+        check_shardable(config, shard.count, field="--shard")
+    if args.shards is not None:
+        check_shardable(config, args.shards, field="--shards")
     log_path = args.log or default_log_path(scenario.scenario.name)
     check_log_target(log_path, "--log", force=args.force)
-    state = FleetState()
+    # batch runs fold in a child process (started before any Kafka client thread exists);
+    # live runs fold in-process: events must be visible as they happen
+    state: FleetState | BackgroundFold
+    if args.live or (args.shards is not None and args.shards > 1):
+        state = FleetState()
+    else:
+        state = BackgroundFold()
     publisher = None
     if wants_kafka(args):
-        publisher = KeepGoingPublisher(connect_empty_topic(bootstrap(args), topic(args)))
+        if shard is not None and shard.count > 1:
+            connected = connect_shard_topic(bootstrap(args), topic(args), shard)
+        else:
+            connected = connect_empty_topic(bootstrap(args), topic(args))
+        publisher = KeepGoingPublisher(connected)
+
+    if args.shards is not None and args.shards > 1:
+        return _run_shards(args, config, seed, log_path, publisher)
 
     with atomic_log(log_path) as log:
-        sink, flush = make_sink(state, log, publisher)
+        sink, flush = make_sink(state, log, publisher, shard=shard)
         env = None
         if args.live:
             from services.live import LiveEnvironment
 
             env = LiveEnvironment(args.speed, on_idle=flush)
-        engine = Engine(config, seed, sink, env=env)
+        engine = Engine(config, seed, sink, env=env, shard=shard)
         if args.metrics_port is not None:
             from services.live_metrics import serve_live_metrics
 
@@ -189,26 +250,88 @@ def run(args: argparse.Namespace) -> int:
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
         wall_s = time.monotonic() - t0
+    lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
+    extra = {"shard": str(shard)} if shard is not None else {}
+    folded = state.result() if isinstance(state, BackgroundFold) else state
+    return _report(args, folded, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
+
+
+def _run_shards(
+    args: argparse.Namespace,
+    config: EngineConfig,
+    seed: int,
+    log_path: str,
+    publisher: KeepGoingPublisher | None,
+) -> int:
+    """``--shards N``: N shard processes (:func:`services.shards.run_sharded`), one log, the
+    same bytes to the log and to Kafka."""
+    from services.eventlog import atomic_log
+    from services.shards import run_sharded
+
+    run_id = run_id_for(config, seed)
+    t0 = time.monotonic()
+    with atomic_log(log_path) as log:
+
+        def write(rows: list[Any]) -> None:
+            log.append_records(rows, run_id)
+            if publisher is not None:
+                publisher.publish_encoded([(r[5], r[4], r[3]) for r in rows])
+
+        try:
+            result = run_sharded(config, seed, args.shards, write)
+        except BaseException:
+            if publisher is not None:
+                publisher.abandon()
+            raise
+        if publisher is not None:
+            publisher.close()
+        wall_s = time.monotonic() - t0
+    extra = {"shards": args.shards}
+    return _report(
+        args, result.state, log_path, result.events, wall_s, seed, publisher, None, extra
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    state: FleetState,
+    log_path: str,
+    events: int,
+    wall_s: float,
+    seed: int,
+    publisher: KeepGoingPublisher | None,
+    lag: dict[str, float] | None,
+    extra: dict[str, Any],
+) -> int:
     summary = state.summary()
     summary["wall"] = {
         "log": log_path,
-        "events": engine.offset,
+        "events": events,
         "wall_s": round(wall_s, 3),
-        "events_per_s": round(engine.offset / wall_s, 1) if wall_s > 0 else None,
+        "events_per_s": round(events / wall_s, 1) if wall_s > 0 else None,
         "seed": seed,
+        **extra,
     }
-    if env is not None:
-        summary["wall"]["live_lag"] = {k: round(v, 4) for k, v in env.lag_report().items()}
+    if lag is not None:
+        summary["wall"]["live_lag"] = lag
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print_summary(summary, sys.stdout)
     if publisher is not None and publisher.failure is not None:
+        if args.shard is not None and args.shard.count > 1:
+            again = (
+                "a shard's partitions must hold its events from the start: delete the topic "
+                "and run every shard again (runs are deterministic)"
+            )
+        else:
+            again = (
+                f"finish it with: twin log import {log_path} --bootstrap-server "
+                f"{bootstrap(args)} --topic {topic(args)} --resume"
+            )
         raise InfraError(
-            f"the run is complete in {log_path} ({engine.offset:,} events), but publishing to "
-            f"{kafka_url(args)} stopped: {publisher.failure}. Finish it with: "
-            f"twin log import {log_path} --bootstrap-server {bootstrap(args)} "
-            f"--topic {topic(args)} --resume",
+            f"the run is complete in {log_path} ({events:,} events), but publishing to "
+            f"{kafka_url(args)} stopped: {publisher.failure}; {again}",
             retryable=True,
         )
     return 0
@@ -232,6 +355,30 @@ def connect_empty_topic(bootstrap: str, topic: str) -> Publisher:
     return Publisher.connect(bootstrap, topic=topic)
 
 
+def connect_shard_topic(bootstrap: str, topic: str, shard: Shard) -> Publisher:
+    """A publisher of one shard of N to ``topic``, writing only the shard's partitions
+    (:func:`services.kafka.publisher.shard_partitions`); refused (before any simulation) if
+    those partitions hold records: the shard already ran, or another run used the topic."""
+    from services.kafka.log import KafkaEventLog
+    from services.kafka.publisher import Publisher, shard_partitions
+
+    with KafkaEventLog(bootstrap, topic=topic, create=True) as existing:
+        counts = existing.partition_counts()
+    own = shard_partitions(len(counts), shard)
+    held = sum(counts[p] for p in own)
+    if held:
+        raise InputError(
+            f"Kafka topic {topic!r} already holds {held:,} records in the partitions of shard "
+            f"{shard} ({', '.join(map(str, own))})",
+            field="--topic",
+            allowed="a new topic for the run, created with at least N partitions, every "
+            "shard of the run publishing to it once",
+        )
+    publisher = Publisher.connect(bootstrap, topic=topic)
+    publisher.for_shard(shard)
+    return publisher
+
+
 class KeepGoingPublisher:
     """Publishes a run alongside its local log; the first Kafka failure stops publishing,
     never the run. The log is the source of truth: it is kept complete whatever happens to
@@ -246,6 +393,13 @@ class KeepGoingPublisher:
             try:
                 self.publisher.publish(events)
             except Exception as exc:  # whatever Kafka does, the run and its log go on
+                self._fail(exc)
+
+    def publish_encoded(self, records: Sequence[tuple[bytes, bytes, str]]) -> None:
+        if self.failure is None:
+            try:
+                self.publisher.publish_encoded(records)
+            except Exception as exc:
                 self._fail(exc)
 
     def close(self) -> None:
@@ -270,32 +424,57 @@ class KeepGoingPublisher:
 
 
 def make_sink(
-    state: FleetState,
-    log: EventLog,
+    state: FleetState | BackgroundFold,
+    log: SqliteEventLog,
     publisher: Publisher | KeepGoingPublisher | None,
     batch: int = BATCH,
+    shard: Shard | None = None,
 ) -> tuple[Callable[[EventBase], None], Callable[[], None]]:
     """The engine's event sink and the flush that empties its buffer (``twin run``'s path).
 
-    The sink folds each event into ``state`` at once and buffers it; ``flush`` appends the
-    buffer to ``log`` in one transaction and hands it to ``publisher`` (sent in the
-    background: :meth:`Publisher.flush` waits for delivery). The sink flushes by itself every
-    ``batch`` events; live mode also flushes whenever the simulation is about to sleep, so
-    events leave within one wall-clock idle gap of their emission.
+    The sink folds each event into ``state`` at once (a :class:`FleetState`), or sends the
+    bytes to a :class:`services.shards.BackgroundFold` with each flush; it encodes each event
+    once and buffers the bytes; ``flush`` appends the buffer to ``log`` in one transaction
+    (:meth:`SqliteEventLog.append_records`) and hands the same bytes to ``publisher`` (sent
+    in the background: :meth:`Publisher.flush` waits for delivery). The sink flushes by
+    itself every ``batch`` events; live mode also flushes whenever the simulation is about
+    to sleep, so events leave within one wall-clock idle gap of their emission.
+
+    With ``shard`` (K of N), Kafka gets the engine's wire offsets (``j·N + K``) and the log
+    the shard's own, from 0 (:func:`twin.events.with_offset`), so it reads like any log.
     """
-    buffer: list[EventBase] = []
+    rows: list[tuple[Any, ...]] = []
+    run: list[str] = []
+    encode, key_of, reoffset = ev.encode, ev.stream_key, ev.with_offset
+    stride, first = (shard.count, shard.index) if shard is not None else (1, 0)
+
+    background = state if isinstance(state, BackgroundFold) else None
+    fold_now = state.apply if isinstance(state, FleetState) else None
 
     def flush() -> None:
-        if buffer:
-            log.append(buffer)
+        if rows:
+            log.append_records(rows, run[0])
+            if background is not None:
+                background.send([r[4] for r in rows])
             if publisher is not None:
-                publisher.publish(buffer)
-            buffer.clear()
+                publisher.publish_encoded([(r[5], r[6], r[3]) for r in rows])
+            rows.clear()
 
     def sink(event: EventBase) -> None:
-        state.apply(event)
-        buffer.append(event)
-        if len(buffer) >= batch:
+        if fold_now is not None:
+            fold_now(event)
+        if not run:
+            run.append(event.run_id)
+        wire = encode(event)
+        offset = event.offset
+        raw = wire
+        if stride != 1:
+            offset = (offset - first) // stride
+            raw = reoffset(wire, offset)
+        rows.append(
+            (offset, event.sim_time, event.satellite, event.type, raw, key_of(event).encode(), wire)
+        )
+        if len(rows) >= batch:
             flush()
 
     return sink, flush

@@ -441,6 +441,18 @@ class KafkaEventLog(EventLog):
         """The run id of the newest event on the topic (None when empty)."""
         return self._run_id
 
+    def partition_counts(self) -> list[int]:
+        """Records held by each partition (end − beginning offset), by partition id."""
+        consumer = self._consumer()
+        try:
+            tps = self._partitions(consumer)
+            begin, end = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        except KafkaError as exc:
+            raise infra_error("read offsets", self.settings, exc) from exc
+        finally:
+            self._release(consumer)
+        return [end[tp] - begin[tp] for tp in tps]
+
     # ------------------------------------------------------------------ resuming a publish
 
     def published_offsets(self) -> tuple[int, dict[int, list[int]], set[str]]:

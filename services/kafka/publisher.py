@@ -38,8 +38,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings, load_settings
-from twin.errors import InfraError
+from twin.errors import InfraError, InputError
 from twin.events import SCHEMA_VERSION, EventBase, encode, stream_key
+from twin.sim.shards import Shard
 
 #: Producer options that matter for throughput and safety. ``linger_ms`` lets a batch fill
 #: (a run hands us thousands of events at once, so batches fill long before it expires);
@@ -144,6 +145,21 @@ def partition_for(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+def shard_partitions(partitions: int, shard: Shard) -> list[int]:
+    """The partitions shard ``K`` of ``N`` writes: ``p ≡ K (mod N)``. Each partition then
+    holds one shard's events only, in that shard's order (sim time never decreasing,
+    offsets increasing), so a projector folds every partition as it folds an unsharded one;
+    a topic needs at least N partitions (a multiple of N shares them evenly)."""
+    if partitions < shard.count:
+        raise InputError(
+            f"the topic has {partitions} partition(s), fewer than the {shard.count} shards",
+            field="--shard",
+            allowed=f"a topic with at least {shard.count} partitions (a multiple of "
+            f"{shard.count}; TWIN_KAFKA_PARTITIONS or the settings' partitions for a new topic)",
+        )
+    return list(range(shard.index, partitions, shard.count))
+
+
 class Publisher:
     """Sends events to one topic and reports every failed delivery. Use :meth:`connect`."""
 
@@ -156,6 +172,17 @@ class Publisher:
         self._version = str(SCHEMA_VERSION).encode()
         self._closed = False
         self._failure: InfraError | None = None  # sticky: a lost record is never forgotten
+        self._own: list[int] | None = None  # a shard's partitions (None: Kafka's partitioner)
+
+    def for_shard(self, shard: Shard) -> list[int]:
+        """Send every later record to ``shard``'s partitions (:func:`shard_partitions`),
+        spread by the key's murmur2 hash as Kafka's partitioner would; return them."""
+        try:
+            ids = self._producer.partitions_for(self.topic)
+        except KafkaError as exc:
+            raise infra_error("read metadata", self.settings, exc) from exc
+        self._own = shard_partitions(len(ids), shard)
+        return self._own
 
     @classmethod
     def connect(
@@ -219,9 +246,26 @@ class Publisher:
         topic = self.topic
         pending = self._pending
         headers_for = self._headers_for
+        own = self._own
         try:
-            for key, value, event_type in records:
-                pending.append(send(topic, value=value, key=key, headers=headers_for(event_type)))
+            if own is None:
+                for key, value, event_type in records:
+                    pending.append(
+                        send(topic, value=value, key=key, headers=headers_for(event_type))
+                    )
+            else:
+                n = len(own)
+                for key, value, event_type in records:
+                    part = own[(murmur2(key) & 0x7FFFFFFF) % n]
+                    pending.append(
+                        send(
+                            topic,
+                            value=value,
+                            key=key,
+                            headers=headers_for(event_type),
+                            partition=part,
+                        )
+                    )
         except KafkaError as exc:
             raise infra_error("publish", self.settings, exc) from exc
 

@@ -70,6 +70,7 @@ from twin.sim.scenario import (
     phasing_drift_deg_per_day,
     split_upset_rate,
 )
+from twin.sim.shards import Shard, check_shardable, members
 from twin.sim.workload import WorkloadService
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
@@ -145,7 +146,7 @@ class Sat:
     plane: int
     raan_deg: float
     phase_deg: float
-    rng: np.random.Generator
+    seed: int
     launch_s: float
     launch_id: int
     launch_ok: bool
@@ -168,6 +169,16 @@ class Sat:
     """Mean share of the solar disc visible during the current shadow pass (1 in sunlight)."""
     shadow_proc: simpy.Process | None = None
     shadow_waiting: bool = False
+    _rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The satellite's own stream, seeded by ``(seed, 1, index)``; made on first use
+        (seeding costs ~30 µs, and a satellite launched after the horizon never draws)."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = np.random.default_rng([self.seed, 1, self.index])
+        return rng
 
 
 @dataclass
@@ -344,6 +355,7 @@ def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
     return tuple(shells)
 
 
+_construct = ev.construct
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
 #: Event classes that carry a telemetry snapshot (a set lookup: issubclass on pydantic models
 #: goes through ABCMeta).
@@ -388,7 +400,9 @@ class Engine:
     """Simulates a scenario and sends every event to ``sink`` in log order.
 
     ``env`` defaults to a plain (as-fast-as-possible) :class:`simpy.Environment`; the live
-    mode passes a wall-clock-paced subclass from ``services``.
+    mode passes a wall-clock-paced subclass from ``services``. ``shard`` simulates only that
+    shard's satellites (:mod:`twin.sim.shards`): its events are numbered with the shard's
+    wire offsets, and only shard 0 emits run-level events.
     """
 
     def __init__(
@@ -397,8 +411,14 @@ class Engine:
         seed: int,
         sink: Sink,
         env: simpy.Environment | None = None,
+        shard: Shard | None = None,
     ) -> None:
+        if shard is not None:
+            check_shardable(config, shard.count)
         self.cfg = config
+        self.shard = shard
+        self._stride, self._first = (shard.count, shard.index) if shard else (1, 0)
+        self._owns_run = shard is None or shard.owns_run
         self.seed = seed
         self.sink = sink
         self.env = env if env is not None else simpy.Environment()
@@ -449,8 +469,11 @@ class Engine:
             p_fail = self.cfg.scenario.launch.failure_probability  # type: ignore[union-attr]
         n_launches = -(-(len(fleet) - preflown) // max(per_launch, 1))
         ok = launch_rng.random(n_launches) >= p_fail
+        mine = members(self.cfg, self.shard) if self.shard is not None else None
         sats = []
         for i, satrec in enumerate(fleet.satrecs):
+            if mine is not None and not mine[i]:
+                continue  # another shard's: the campaign is still laid out over the fleet
             k = (i - preflown) // per_launch
             sats.append(
                 Sat(
@@ -460,7 +483,7 @@ class Engine:
                     plane=fleet.plane[i],
                     raan_deg=math.degrees(satrec.nodeo) % 360.0,
                     phase_deg=math.degrees(satrec.argpo + satrec.mo) % 360.0,
-                    rng=self._rng(1, i),
+                    seed=self.seed,
                     launch_s=first_s + k * cadence_s if i >= preflown else 0.0,
                     launch_id=k + 1 if i >= preflown else 0,
                     launch_ok=bool(ok[k]) if i >= preflown else True,
@@ -500,6 +523,7 @@ class Engine:
 
     @property
     def robots_total(self) -> int:
+        # a sharded run has no robots (twin.sim.shards refuses them), so these pools are all
         repair = self.cfg.scenario.repair
         return repair.robots * len(self.pools) if repair is not None else 0
 
@@ -530,15 +554,16 @@ class Engine:
             sat.state = new
         self._set_power(sat)
         if cls in _WITH_TELEMETRY:
-            # a plain dict: the event's validator builds the Telemetry model in the same
-            # pydantic-core call (a separate Telemetry(...) costs a second one)
-            fields["telemetry"] = {
-                "soc": round(sat.soc, 6),
-                "power_generated_w": round(sat.generated_w, 1),
-                "power_consumed_w": round(sat.consumed_w, 1),
-                "compute_online": sat.compute_online,
-                "stored_wh": round(sat.soc * self.cfg.bus.battery.capacity_wh, 3),
-            }
+            fields["telemetry"] = _construct(
+                ev.Telemetry,
+                {
+                    "soc": round(sat.soc, 6),
+                    "power_generated_w": round(sat.generated_w, 1),
+                    "power_consumed_w": round(sat.consumed_w, 1),
+                    "compute_online": sat.compute_online,
+                    "stored_wh": round(sat.soc * self.cfg.bus.battery.capacity_wh, 3),
+                },
+            )
         sat.seq += 1
         self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
         if self.workload is not None:
@@ -559,18 +584,17 @@ class Engine:
 
     def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
         """Build the event with its envelope at the next log offset and hand it to the sink."""
-        offset = self.offset
-        self.offset = offset + 1
-        self.sink(
-            cls(
-                event_id=f"{self.run_id}-{offset:010d}",
-                run_id=self.run_id,
-                seq=seq,
-                offset=offset,
-                sim_time=self._time(),
-                **fields,
-            )
-        )
+        local = self.offset
+        self.offset = local + 1
+        offset = local * self._stride + self._first
+        fields["event_id"] = f"{self.run_id}-{offset:010d}"
+        fields["run_id"] = self.run_id
+        fields["seq"] = seq
+        fields["offset"] = offset
+        fields["sim_time"] = self._time()
+        # no re-validation: the engine's values have the models' types (every event of a
+        # run is re-validated in tests/test_shards.py; readers of bytes validate)
+        self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
 
@@ -635,13 +659,13 @@ class Engine:
         while t < cfg.until_s:
             t1 = min(t + cfg.eclipse_window_s, cfg.until_s)
             self._update_sun((t + t1) / 2)
-            idx = [
-                s.index
+            live = [
+                s
                 for s in self.sats
                 if s.launch_ok and s.launch_s + deploy_s < t1 and not _stopped(s)
             ]
-            if idx:
-                satrecs = [cfg.fleet.satrecs[i] for i in idx]
+            if live:
+                satrecs = [cfg.fleet.satrecs[s.index] for s in live]
                 table = eclipse_table(satrecs, cfg.epoch, t, t1 + margin, flattening=flattening)
                 start = table.shadow_start_s
                 # a pass belongs to the window its shadow entry falls in; one under way at
@@ -666,10 +690,10 @@ class Engine:
                     flattening=flattening,
                 ).tolist()
                 enter, leave = enter_a.tolist(), leave_a.tolist()
-                owner = np.asarray(idx)[table.sat[rows]].tolist()
+                owner = table.sat[rows].tolist()
                 umbra = table.has_umbra[rows].tolist()
                 for k, a, b, u, f in zip(owner, enter, leave, umbra, illum, strict=True):
-                    self.sats[k].passes.append((a, b, u, f))
+                    live[k].passes.append((a, b, u, f))
             ready, self.window_ready = self.window_ready, self.env.event()
             ready.succeed()
             yield self.env.timeout(t1 - t)
@@ -735,7 +759,7 @@ class Engine:
         """Share of time the fleet spends over the SAA box (sampled satellites, one day)."""
         from twin.physics.propagate import propagate
 
-        n = len(self.sats)
+        n = len(self.cfg.fleet)  # the whole fleet's, so every shard draws the same rate
         if n == 0:
             return 0.0
         pick = sorted({(k * n) // min(n, samples) for k in range(min(n, samples))})
@@ -906,13 +930,26 @@ class Engine:
         """Emit ``scenario_started`` and start every process (call once, before running)."""
         cfg = self.cfg
         repair = cfg.scenario.repair
+        if self._owns_run:
+            self._started(repair)
+        self.env.process(self._environment())
+        resupply = repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0
+        if self._owns_run and resupply:
+            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))  # type: ignore[union-attr,arg-type]
+        for sat in self.sats:
+            self.env.process(self._lifecycle(sat))
+        if self.workload is not None:
+            self.workload.start()
+
+    def _started(self, repair: Repair | None) -> None:
+        cfg = self.cfg
         self._emit_run(
             ev.ScenarioStarted,
             scenario=cfg.name,
             seed=self.seed,
             epoch=format_time(cfg.epoch),
             until=format_sim(cfg.epoch, cfg.until_s),
-            satellites_planned=len(self.sats),
+            satellites_planned=len(cfg.fleet),
             shells=cfg.shells,
             accelerators_per_satellite=cfg.bus.accelerators,
             tflops_per_accelerator=cfg.scenario.bus.accelerator_tflops,
@@ -921,13 +958,6 @@ class Engine:
             spares=repair.spares_initial if repair is not None else 0,
             launch=cfg.launch_plan.event() if cfg.launch_plan is not None else None,
         )
-        self.env.process(self._environment())
-        if repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0:
-            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))
-        for sat in self.sats:
-            self.env.process(self._lifecycle(sat))
-        if self.workload is not None:
-            self.workload.start()
 
     def run(self, until_s: float | None = None) -> None:
         """Advance the simulation to ``until_s`` (default: the scenario's horizon)."""
@@ -945,6 +975,8 @@ class Engine:
         horizon = self.cfg.until_s
         while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
             self.env.step()
+        if not self._owns_run:
+            return
         self._emit_run(
             ev.ScenarioFinished,
             events=self.offset + 1,

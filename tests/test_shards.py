@@ -1,0 +1,289 @@
+"""Sharded runs: one scenario as N engines that never talk (`twin run --shards N`,
+`twin run --shard K/N`), folded to exactly what the unsharded run folds to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from services.cli import main
+from services.eventlog import SqliteEventLog
+from twin import events as ev
+from twin.errors import InputError
+from twin.projections import FleetState, fold
+from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.scenario import parse_scenario
+from twin.sim.shards import Shard, check_shardable, members, parse_shard
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shardable_text() -> str:
+    """The demo (two shells, 8 planes, a launch campaign whose flights span planes, faults,
+    upsets, resupplies, end of life) without its workload and with no robots: nothing is
+    shared between planes, so it can be sharded."""
+    text = (REPO / "scenarios" / "demo.toml").read_text()
+    text = text.split("\n[workload]")[0]
+    assert "\nrobots = 1\n" in text
+    return text.replace("\nrobots = 1\n", "\nrobots = 0\n").replace(
+        'name = "demo"', 'name = "demo-shardable"'
+    )
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("shards") / "shardable.toml"
+    path.write_text(shardable_text())
+    return path
+
+
+def run_log(scenario: Path, log: Path, *extra: str) -> dict:
+    code = main(["run", str(scenario), "--until", "3d", "--log", str(log), "--quiet", "--json",
+                 *extra])  # fmt: skip
+    assert code == 0
+    return {}
+
+
+def export_sha(log: Path) -> str:
+    with SqliteEventLog(log) as events:
+        return hashlib.sha256(b"\n".join(events.read_raw())).hexdigest()
+
+
+def folded(log: Path) -> FleetState:
+    """A fresh fold of every event of the log, each decoded (validated) from its bytes."""
+    with SqliteEventLog(log) as events:
+        return fold(events.read())
+
+
+def summary(state: FleetState) -> dict:
+    return json.loads(json.dumps(state.summary(), sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def logs(scenario_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("logs")
+    paths = {
+        "whole": out / "whole.twinlog",
+        "two": out / "two.twinlog",
+        "two_again": out / "two-again.twinlog",
+        "three": out / "three.twinlog",
+    }
+    run_log(scenario_file, paths["whole"])
+    run_log(scenario_file, paths["two"], "--shards", "2")
+    run_log(scenario_file, paths["two_again"], "--shards", "2")
+    run_log(scenario_file, paths["three"], "--shards", "3")
+    return paths
+
+
+def test_sharded_fold_equals_unsharded_fold(logs: dict[str, Path]) -> None:
+    whole = summary(folded(logs["whole"]))
+    assert whole["run"]["satellites_planned"] == whole["satellites"]["seen"] == 240  # noqa: PLR2004
+    assert whole["run"]["finished"] and whole["counters"]  # a whole run, with events counted
+
+    for name in ("two", "three"):
+        assert summary(folded(logs[name])) == whole, name
+
+
+def test_same_scenario_seed_and_n_give_the_same_bytes(logs: dict[str, Path]) -> None:
+    assert export_sha(logs["two"]) == export_sha(logs["two_again"])
+    # a different N interleaves equal-time events differently: other bytes, same fold
+    assert export_sha(logs["two"]) != export_sha(logs["three"])
+
+
+def test_merged_log_is_a_whole_run(logs: dict[str, Path]) -> None:
+    with SqliteEventLog(logs["two"]) as log:
+        events = list(log.read())  # decodes every record, checks offset == position
+        whole_count = len(SqliteEventLog(logs["whole"]))
+    assert len(events) == whole_count
+    assert [e.offset for e in events] == list(range(len(events)))
+    run_level = [e for e in events if ev.stream_key(e) == e.run_id]
+    assert run_level[0] is events[0] and events[0].type == "scenario_started"
+    assert run_level[-1] is events[-1] and events[-1].type == "scenario_finished"
+    assert [e.seq for e in run_level] == list(range(1, len(run_level) + 1))
+    finished = events[-1]
+    assert finished.events == len(events)
+    by_state = fold(events).summary()["satellites"]["by_state"]
+    assert {k: v for k, v in finished.satellites_by_state.items()} == {
+        k: v for k, v in by_state.items() if v
+    }
+
+
+def test_each_shard_alone_folds_to_its_part(scenario_file: Path, tmp_path: Path) -> None:
+    """`--shard K/N` logs: each a valid log of its shard; their folds merge to the whole."""
+    parts = []
+    for k in range(2):
+        log = tmp_path / f"shard{k}.twinlog"
+        run_log(scenario_file, log, "--shard", f"{k}/2")
+        parts.append(folded(log))
+    whole = tmp_path / "whole.twinlog"
+    run_log(scenario_file, whole)
+    merged = summary(FleetState.merge(parts))
+    expected = summary(folded(whole))
+    # positions differ (each shard log counts its own offsets); everything else is exact
+    merged.pop("position"), expected.pop("position")
+    assert merged == expected
+    assert parts[0].owns_run and not parts[1].owns_run
+
+
+def test_shards_hold_whole_planes_dealt_round_robin(scenario_file: Path) -> None:
+    config = config_from_scenario(parse_scenario(scenario_file.read_text(), str(scenario_file)))
+    owners: dict[tuple[int, int], set[int]] = {}
+    for k in range(3):
+        for i, mine in enumerate(members(config, Shard(k, 3))):
+            if mine:
+                owners.setdefault((config.fleet.shell[i], config.fleet.plane[i]), set()).add(k)
+    assert all(len(v) == 1 for v in owners.values())  # a plane is never split
+    planes = set(zip(config.fleet.shell, config.fleet.plane, strict=True))
+    assert sorted(owners) == sorted(planes)
+    assert [next(iter(owners[u])) for u in sorted(owners)] == [i % 3 for i in range(8)]
+
+
+def test_wire_offsets_are_unique_and_interleaved(scenario_file: Path) -> None:
+    config = config_from_scenario(
+        parse_scenario(scenario_file.read_text(), str(scenario_file)), until_s=6 * 3600.0
+    )
+    seen: list[int] = []
+    for k in range(2):
+        out: list[ev.EventBase] = []
+        engine = Engine(config, 1, out.append, shard=Shard(k, 2))
+        engine.start()
+        engine.run()
+        engine.finish()
+        assert [e.offset for e in out] == [j * 2 + k for j in range(len(out))]
+        assert all(e.event_id == f"{e.run_id}-{e.offset:010d}" for e in out)
+        # only shard 0 writes the run's stream
+        assert any(e.satellite is None for e in out) == (k == 0)
+        seen += [e.offset for e in out]
+    assert len(set(seen)) == len(seen)
+
+
+def test_with_offset_rewrites_exactly_what_encode_would(scenario_file: Path) -> None:
+    config = config_from_scenario(
+        parse_scenario(scenario_file.read_text(), str(scenario_file)), until_s=3600.0
+    )
+    out: list[ev.EventBase] = []
+    engine = Engine(config, 1, out.append)
+    engine.start()
+    engine.run()
+    for event in out[:200]:
+        for offset in (0, 7, 12_345_678_901):
+            moved = event.model_copy(
+                update={"offset": offset, "event_id": f"{event.run_id}-{offset:010d}"}
+            )
+            assert ev.with_offset(ev.encode(event), offset) == ev.encode(moved)
+
+
+@pytest.mark.parametrize(
+    ("cut", "count", "needle"),
+    [
+        (None, 2, "[workload]"),  # the demo as shipped
+        ("robots", 2, "[repair] robots"),
+        ("ok", 9, "8 shard unit(s)"),
+    ],
+)
+def test_scenarios_that_share_across_shards_are_refused(cut: str | None, count: int,
+                                                        needle: str) -> None:  # fmt: skip
+    text = (REPO / "scenarios" / "demo.toml").read_text()
+    if cut == "robots":
+        text = text.split("\n[workload]")[0]
+    elif cut == "ok":
+        text = shardable_text()
+    config = config_from_scenario(parse_scenario(text, "demo.toml"))
+    with pytest.raises(InputError) as err:
+        check_shardable(config, count)
+    assert needle in str(err.value)
+    check_shardable(config, 1)  # one shard is the unsharded run
+
+
+def test_cli_refuses_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["run", "demo", "--shards", "2", "--log", str(tmp_path / "x.twinlog")])
+    assert code == 2  # noqa: PLR2004
+    err = capsys.readouterr().err
+    assert "--shards" in err and "[workload]" in err
+    assert not (tmp_path / "x.twinlog").exists()
+    for bad in ("2/2", "1", "a/b", "-1/3"):
+        assert main(["run", "demo", "--shard", bad]) == 2  # noqa: PLR2004
+        assert "--shard" in capsys.readouterr().err
+    assert parse_shard("1/4") == Shard(1, 4)
+
+
+def test_every_event_of_a_run_revalidates(scenario_file: Path) -> None:
+    """The engine builds events without re-validation (its types are guaranteed): every
+    one of them must still pass the models' validation and round-trip the codec."""
+    config = config_from_scenario(
+        parse_scenario(scenario_file.read_text(), str(scenario_file)), until_s=2 * 86400.0
+    )
+    out: list[ev.EventBase] = []
+    engine = Engine(config, 3, out.append)
+    engine.start()
+    engine.run()
+    engine.finish()
+    assert len(out) > 1000  # noqa: PLR2004
+    for event in out:
+        again = type(event).model_validate(event.model_dump())
+        assert again == event
+        assert ev.decode(ev.encode(event)) == event
+
+
+def _read_partitions(bootstrap: str, topic: str) -> dict[int, list[ev.EventBase]]:
+    """Every record of the topic, decoded (validated), per partition in partition order."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        got: dict[int, list[ev.EventBase]] = {tp.partition: [] for tp in tps}
+        deadline = time.monotonic() + 300  # a hang, not a speed check
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, "could not read the topic back"
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                got[tp.partition] += [ev.decode(r.value) for r in records]
+        return got
+    finally:
+        consumer.close()
+
+
+@pytest.mark.kafka
+def test_shards_on_one_topic_fold_partition_exactly(
+    kafka_bootstrap: str,
+    scenario_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two shards publish to one topic as two hosts would: offsets unique, every partition
+    one shard's in sim-time order, and the partitions' folds merge to the unsharded fold."""
+    import uuid
+
+    topic = f"shards-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TWIN_KAFKA_PARTITIONS", "4")
+    for k in (1, 0):  # any order: the shards never talk
+        kafka = ["--bootstrap-server", kafka_bootstrap, "--topic", topic]
+        run_log(scenario_file, tmp_path / f"shard{k}.twinlog", "--shard", f"{k}/2", *kafka)
+    # a shard that already ran is refused before simulating
+    code = main(["run", str(scenario_file), "--shard", "1/2", "--log", str(tmp_path / "x"),
+                 "--bootstrap-server", kafka_bootstrap, "--topic", topic])  # fmt: skip
+    assert code == 2 and "already holds" in capsys.readouterr().err  # noqa: PLR2004
+    parts = _read_partitions(kafka_bootstrap, topic)
+    offsets = [e.offset for events in parts.values() for e in events]
+    assert len(offsets) == len(set(offsets))  # unique across shards
+    for p, events in parts.items():
+        assert events, p
+        assert {e.offset % 2 for e in events} == {p % 2}  # one shard's partition
+        assert [e.offset for e in events] == sorted(e.offset for e in events)
+        assert [e.sim_time for e in events] == sorted(e.sim_time for e in events)
+    merged = summary(FleetState.merge([fold(events) for events in parts.values()]))
+    whole = tmp_path / "whole.twinlog"
+    run_log(scenario_file, whole)
+    expected = summary(folded(whole))
+    assert len(offsets) == len(SqliteEventLog(whole))
+    merged.pop("position"), expected.pop("position")
+    assert merged == expected
