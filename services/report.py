@@ -4,8 +4,9 @@
 and gathers what a planner asks of it: the seed document's comparison (energy, cooling,
 space, maintenance, launch) filled with this run's numbers, compute delivered (and goodput
 when the state has a workload), where the potential compute went, deltas against a second
-run or a sweep, the cost of a useful accelerator-hour in orbit and on the ground with its
-sensitivity, and every assumption with its source. :func:`render_html` turns that document
+run or a sweep, the cost of an accelerator-hour in orbit and on the ground (per delivered hour,
+and per useful, goodput, hour when the run has a workload) with its sensitivity, and every
+assumption with its source. :func:`render_html` turns that document
 into HTML with inline SVG charts (and a sweep's plot as a base64 PNG): no scripts, no
 network, so it opens anywhere and can be mailed as one file. Each number in a table carries
 ``data-key`` (its path in the sidecar), so tests and tools can read the HTML too.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.constants import SECONDS_PER_HOUR
-from twin.planning.cost import DEFAULTS, Fleet, costs, sensitivity
+from twin.planning.cost import DEFAULTS, Fleet, costs, goodput_costs, sensitivity
 from twin.planning.outcomes import outcome_row
 from twin.projections.losses import CAUSES
 
@@ -139,9 +140,14 @@ def build_report(
     fleet = Fleet.from_summary(summary)
     cost = None
     if fleet is not None:
+        delivered = costs(fleet, values)
+        head = ("orbit_usd_per_accelerator_hour", "ground_usd_per_accelerator_hour")
+        result: dict[str, float | None] = {k: delivered[k] for k in head}
+        result.update(goodput_costs(fleet, values))
+        result.update({k: v for k, v in delivered.items() if k not in head})
         cost = {
             "fleet": fleet.__dict__,
-            "result": costs(fleet, values),
+            "result": result,
             "sensitivity": sensitivity(fleet, values),
         }
     doc: dict[str, Any] = {
@@ -188,6 +194,89 @@ def build_report(
 
 # ------------------------------------------------------------------------------ HTML
 
+LABELS = {
+    # the seed's questions
+    "energy_generated_kwh": "energy generated (kWh)",
+    "energy_consumed_kwh": "energy consumed (kWh)",
+    "eclipse_share_of_satellite_time": "share of satellite-time in eclipse",
+    "lost_eclipse_load_shed_share": "share of potential compute shed in eclipse",
+    "lost_power_thermal_cap_share": "share of potential compute lost to the power/thermal cap",
+    "lost_power_thermal_cap_accelerator_hours": "lost to the power/thermal cap (accelerator-hours)",
+    "accelerator_w": "power per accelerator (W)",
+    "satellites_planned": "satellites planned",
+    "shells": "orbital shells",
+    "satellites_seen": "satellites seen",
+    "availability": "availability (share of in-service satellite-time not down for a fault)",
+    "faults": "faults",
+    "repairs_completed": "repairs completed",
+    "mttr_hours": "mean time to repair (h)",
+    "lost_waiting_for_robot_share": "share of potential compute lost waiting for a robot",
+    "lost_unrepairable_share": "share of potential compute lost to unrepairable faults",
+    "flights": "launches",
+    "flights_planned": "launches planned",
+    "tonnes_to_orbit": "mass to orbit (t)",
+    "tonnes_lost": "mass lost in failed launches (t)",
+    "tonnes_per_flight": "mass per launch (t)",
+    "tonnes_per_year": "mass to orbit per year (t/year)",
+    "fleet_ready_days": "days until the whole fleet is in service",
+    # compared outcomes
+    "compute_share": "compute share (delivered ÷ potential)",
+    "compute_accelerator_hours": "compute delivered (accelerator-hours)",
+    "lost_eclipse_load_shed_accelerator_hours": "shed in eclipse (accelerator-hours)",
+    "lost_waiting_for_robot_accelerator_hours": "lost waiting for a robot (accelerator-hours)",
+    "lost_unrepairable_accelerator_hours": "lost to unrepairable faults (accelerator-hours)",
+    # the workload
+    "workload.goodput_accelerator_hours": "goodput: useful work kept (accelerator-hours)",
+    "workload.training_goodput_accelerator_hours": "training goodput (accelerator-hours)",
+    "workload.inference_accelerator_hours": "inference served (accelerator-hours)",
+    "workload.lost_accelerator_hours": "workload's lost work, unsaved when interrupted "
+    "(accelerator-hours)",
+    "workload.available_accelerator_hours": "compute available to the workload (accelerator-hours)",
+    "workload.goodput_ratio": "goodput ÷ compute available",
+    "workload.queue_wait_max_s": "longest wait of a queued job (s)",
+    "workload.inference_requests": "inference requests",
+    "workload.inference_served": "inference requests served",
+    "workload.inference_unserved": "inference requests unserved",
+    # the cost
+    "orbit_usd_per_accelerator_hour": "orbit, per delivered accelerator-hour (USD)",
+    "ground_usd_per_accelerator_hour": "ground, per delivered accelerator-hour (USD)",
+    "orbit_usd_per_goodput_accelerator_hour": "orbit, per useful (goodput) accelerator-hour (USD)",
+    "ground_usd_per_goodput_accelerator_hour": "ground, per useful (goodput) accelerator-hour "
+    "(USD)",
+    "orbit_launch_usd_per_satellite": "orbit: launch, per satellite (USD)",
+    "orbit_bus_usd_per_satellite": "orbit: satellite bus, per satellite (USD)",
+    "orbit_accelerators_usd_per_satellite": "orbit: accelerators, per satellite (USD)",
+    "ground_energy_usd_per_accelerator_hour": "ground: electricity, per accelerator-hour (USD)",
+    "ground_facility_usd_per_accelerator": "ground: data-centre build, per accelerator (USD)",
+}
+"""Readable labels, with units, of the keys the HTML shows (the sidecar keeps the keys)."""
+
+COUNTS = frozenset(
+    {"workload.inference_requests", "workload.inference_served", "workload.inference_unserved"}
+)
+"""Counts held as floats (summed over regions): shown as whole numbers."""
+
+_UNITS = (
+    ("_accelerator_hours", " (accelerator-hours)"),
+    ("_kwh", " (kWh)"),
+    ("_hours", " (h)"),
+    ("_days", " (days)"),
+    ("_s", " (s)"),
+    ("_w", " (W)"),
+)
+
+
+def label(key: str) -> str:
+    """The readable label of ``key``: from :data:`LABELS`, else its words with the unit of
+    its suffix in brackets."""
+    if key in LABELS:
+        return LABELS[key]
+    name = key.rpartition(".")[2]
+    for suffix, unit in _UNITS:
+        if name.endswith(suffix):
+            return name[: -len(suffix)].replace("_", " ") + unit
+    return name.replace("_", " ")
+
 
 def _fmt(x: Any) -> str:
     if x is None:
@@ -201,9 +290,12 @@ def _fmt(x: Any) -> str:
     return f"{x:,.2f}"
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, *, count: bool = False) -> str:
+    """A table cell showing ``value`` (a whole number when ``count``), with ``data-key`` and
+    the exact value in ``data-value``."""
     raw = "" if value is None else json.dumps(value)
-    return f'<td data-key="{html.escape(key)}" data-value="{html.escape(raw)}">{_fmt(value)}</td>'
+    shown = f"{round(value):,}" if count and isinstance(value, int | float) else _fmt(value)
+    return f'<td data-key="{html.escape(key)}" data-value="{html.escape(raw)}">{shown}</td>'
 
 
 def _table(head: Sequence[str], rows: Sequence[str]) -> str:
@@ -219,12 +311,12 @@ def _bars_svg(items: Sequence[tuple[str, float]], unit: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
     ]
-    for i, (label, value) in enumerate(items):
+    for i, (name, value) in enumerate(items):
         y = gap + i * (bar + gap)
         w = max(0.0, value) / top * (width - label_w - 120)
         parts.append(
             f'<text x="{label_w - 6}" y="{y + bar - 5}" text-anchor="end" font-size="12">'
-            f"{html.escape(label)}</text>"
+            f"{html.escape(name)}</text>"
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="#4477aa"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 5}" font-size="11">'
             f"{_fmt(value)} {html.escape(unit)}</text>"
@@ -258,7 +350,7 @@ def render_html(doc: dict[str, Any], sweep_png: bytes | None = None) -> str:
     for q in doc["seed_questions"]:
         theme = q["theme"]
         rows = [
-            f"<tr><td>{html.escape(k.replace('_', ' '))}</td>"
+            f"<tr><td>{html.escape(label(k))}</td>"
             + _cell(f"seed_questions.{theme}.{k}", v)
             + "</tr>"
             for k, v in q["figures"].items()
@@ -268,19 +360,29 @@ def render_html(doc: dict[str, Any], sweep_png: bytes | None = None) -> str:
     integ = state["integrals"]
     out.append("<h2>Compute delivered</h2>")
     rows = [
-        f"<tr><td>{label}</td>{_cell(f'state.integrals.{key}', integ[key])}</tr>"
-        for key, label in (
-            ("compute_accelerator_hours", "accelerator-hours"),
-            ("compute_pflop_days", "PFLOP-days"),
+        f"<tr><td>{text}</td>{_cell(f'state.integrals.{key}', integ[key])}</tr>"
+        for key, text in (
+            ("compute_accelerator_hours", "compute delivered (accelerator-hours)"),
+            ("compute_pflop_days", "compute delivered (PFLOP-days)"),
         )
     ]
     if doc.get("workload"):
         rows += [
-            f"<tr><td>workload {html.escape(k)}</td>{_cell(f'state.workload.{k}', v)}</tr>"
+            f"<tr><td>{html.escape(label(f'workload.{k}'))}</td>"
+            f"{_cell(f'state.workload.{k}', v, count=f'workload.{k}' in COUNTS)}</tr>"
             for k, v in sorted(doc["workload"].items())
-            if isinstance(v, int | float)
+            if isinstance(v, int | float) and not isinstance(v, bool)
         ]
     out.append(_table(["", "this run"], rows))
+    if doc.get("workload"):
+        out.append(
+            "<p class='note'>The workload's lost work and the compute shed in eclipse (under "
+            "“Where the potential compute went”) measure different things: lost work is "
+            "training already computed and then thrown away, unsaved since the last checkpoint, "
+            "when a job is interrupted; shed compute is accelerator-time never computed because "
+            "a satellite's battery shed its load. One satellite shedding interrupts its whole "
+            "job, so an hour shed can cost many hours of lost work.</p>"
+        )
     losses = doc.get("losses") or {}
     hours = losses.get("accelerator_hours") or {}
     if hours:
@@ -301,7 +403,7 @@ def render_html(doc: dict[str, Any], sweep_png: bytes | None = None) -> str:
         vs = doc["vs"]
         out.append(f"<h2>Against run <code>{html.escape(vs['run'])}</code></h2>")
         rows = [
-            f"<tr><td>{d['outcome']}</td>"
+            f"<tr><td>{html.escape(label(d['outcome']))}</td>"
             + _cell("outcomes." + d["outcome"], d["this"])
             + f"<td>{_fmt(d['other'])}</td><td>{_fmt(d['delta'])}</td>"
             f"<td>{_fmt(d['relative'])}</td></tr>"
@@ -318,7 +420,7 @@ def render_html(doc: dict[str, Any], sweep_png: bytes | None = None) -> str:
         rows = [
             "<tr>"
             + "".join(f"<td>{_fmt(p[k])}</td>" for k in keys)
-            + f"<td>{p['outcome']}</td><td>{_fmt(p['mean'])}</td><td>{_fmt(p['ci95_low'])}</td>"
+            + f"<td>{html.escape(label(p['outcome']))}</td><td>{_fmt(p['mean'])}</td><td>{_fmt(p['ci95_low'])}</td>"
             f"<td>{_fmt(p['ci95_high'])}</td></tr>"
             for p in sw["points"]
         ]
@@ -329,30 +431,53 @@ def render_html(doc: dict[str, Any], sweep_png: bytes | None = None) -> str:
                 f"<img alt='sweep plot' src='data:image/png;base64,{data}' style='max-width:100%'>"
             )
     cost = doc.get("cost")
-    out.append("<h2>Cost of a useful accelerator-hour</h2>")
+    out.append("<h2>Cost of an accelerator-hour, delivered and useful</h2>")
     if cost is None:
         out.append("<p>Not computed: the run records no satellite mass or no accelerators.</p>")
     else:
         r = cost["result"]
         rows = [
-            f"<tr><td>{k.replace('_', ' ')}</td>{_cell(f'cost.result.{k}', v)}</tr>"
+            f"<tr><td>{html.escape(label(k))}</td>{_cell(f'cost.result.{k}', v)}</tr>"
             for k, v in r.items()
         ]
-        out.append(_table(["", "USD"], rows))
+        out.append(_table(["", "this run"], rows))
+        if "orbit_usd_per_goodput_accelerator_hour" in r:
+            out.append(
+                "<p class='note'>A delivered accelerator-hour is one computed; a useful one is "
+                "goodput (work kept: checkpointed or completed training, inference served). Per "
+                "useful hour = per delivered hour ÷ the run's goodput ratio "
+                f"({_fmt(cost['fleet'].get('goodput_ratio'))}); the ground figure assumes the "
+                "same ratio (the same workload and scheduling), an upper bound since the ground "
+                "has no eclipse interruptions.</p>"
+            )
+        else:
+            out.append(
+                "<p class='note'>The run has no workload, so only the cost per delivered "
+                "(computed) accelerator-hour is given; useful work (goodput) is not known.</p>"
+            )
         out.append("<h3>Which assumption moves it most (orbit ÷ ground)</h3>")
         rows = [
-            f"<tr><td>{s['assumption']}</td><td>{_fmt(s['low'])} – {_fmt(s['high'])}</td>"
+            f"<tr><td>{s['assumption'].replace('_', ' ')}</td><td>{_fmt(s['low'])} – {_fmt(s['high'])}</td>"
             f"<td>{_fmt(s['orbit_low'])} – {_fmt(s['orbit_high'])}</td>"
             f"<td>{_fmt(s['ground_low'])} – {_fmt(s['ground_high'])}</td>"
             f"<td>{_fmt(s['ratio_low'])} – {_fmt(s['ratio_high'])}</td></tr>"
             for s in cost["sensitivity"]
         ]
         out.append(
-            _table(["assumption", "range", "orbit USD/acc-h", "ground USD/acc-h", "ratio"], rows)
+            _table(
+                [
+                    "assumption",
+                    "range",
+                    "orbit USD per delivered acc-h",
+                    "ground USD per delivered acc-h",
+                    "ratio",
+                ],
+                rows,
+            )
         )
     out.append("<h2>Assumptions and sources</h2>")
     rows = [
-        f"<tr><td>{a['name']}</td>"
+        f"<tr><td>{html.escape(a['name'].replace('_', ' '))}</td>"
         + _cell("assumptions." + a["name"], a["value"])
         + f"<td>{html.escape(a['unit'])}</td>"
         f"<td style='text-align:left'>{html.escape(a['source'])}</td></tr>"

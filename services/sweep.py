@@ -47,7 +47,31 @@ __all__ = [
     "write_sweep",
 ]
 
-DEFAULT_PLOT = ("availability", "compute_share", "lost_waiting_for_robot_accelerator_hours")
+DEFAULT_PLOT = ("availability", "compute_share", "lost_unrepaired_faults_accelerator_hours")
+"""Plotted by default. Faults left unrepaired are one outcome (waiting for a robot +
+unrepairable): without robots the same loss is filed as unrepairable, so "waiting" alone
+would read 0 at 0 robots."""
+
+RATIO_OUTCOMES = frozenset({"availability", "compute_share", "robot_utilisation"})
+"""Outcomes that are shares, in [0, 1] (with any ``workload_*_ratio``); every other outcome
+is an amount or a count, >= 0."""
+
+
+def outcome_range(name: str) -> tuple[float, float]:
+    """The values ``name`` can take: [0, 1] for a share, [0, inf) for an amount or count."""
+    if name in RATIO_OUTCOMES or name.endswith(("_ratio", "_share", "_fraction")):
+        return 0.0, 1.0
+    return 0.0, math.inf
+
+
+def clipped_interval(point: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A point's 95 % interval clipped to its outcome's possible range (for plots and the
+    table; ``points.csv`` and ``sweep.json`` keep the raw interval). None with one seed."""
+    low, high = point.get("ci95_low"), point.get("ci95_high")
+    if low is None or high is None:
+        return None
+    lo, hi = outcome_range(point["outcome"])
+    return max(low, lo), min(high, hi)
 
 
 @dataclass(frozen=True)
@@ -263,6 +287,45 @@ def write_sweep(
     return paths
 
 
+OUTCOME_TITLES = {
+    "lost_unrepaired_faults_accelerator_hours": (
+        "lost to unrepaired faults accelerator hours\n(waiting for robot + unrepairable)"
+    ),
+}
+"""Panel titles that say more than the column name."""
+
+
+def format_table(
+    points: Sequence[Mapping[str, Any]], keys: Sequence[str], outcomes: Sequence[str]
+) -> str:
+    """A plain-text table: a row per grid point, a column per outcome, each cell the mean
+    ± the half-width of its 95 % interval (the mean alone with one seed)."""
+    cells: dict[tuple[Any, ...], dict[str, str]] = {}
+    for p in points:
+        if p["outcome"] not in outcomes:
+            continue
+        row = cells.setdefault(tuple(p[k] for k in keys), {})
+        half = p["ci95_half_width"]
+        text = _number(p["mean"]) + ("" if half is None else f" ± {_number(half)}")
+        row[p["outcome"]] = text
+    header = [*keys, *outcomes]
+    body = [
+        [str(v) for v in point] + [cells[point].get(o, "—") for o in outcomes] for point in cells
+    ]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(lines)
+
+
+def _number(x: float) -> str:
+    """Four significant figures, thousands separated."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    digits = max(0, 3 - int(math.floor(math.log10(abs(x)))))
+    return f"{x:,.{digits}f}"
+
+
 def plot_points(
     path: Path, points: Sequence[dict[str, Any]], keys: Sequence[str], outcomes: Sequence[str]
 ) -> None:
@@ -282,11 +345,14 @@ def build_figure(
     from services import figures
 
     plt = figures.pyplot("--plot")
+    from matplotlib.ticker import MaxNLocator
+
     x_key, others = keys[0], list(keys[1:])
     fig, axes = plt.subplots(
         1, len(outcomes), figsize=(4.2 * len(outcomes), 3.8), squeeze=False, layout="constrained"
     )
     for ax, name in zip(axes[0], outcomes, strict=True):
+        xs_all: set[Any] = set()
         series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         for p in points:
             if p["outcome"] == name:
@@ -295,11 +361,22 @@ def build_figure(
             pts = sorted(pts, key=lambda p: p[x_key])
             xs = [p[x_key] for p in pts]
             ys = [p["mean"] for p in pts]
-            err = [p["ci95_half_width"] or 0.0 for p in pts]
+            below, above = [], []
+            for p in pts:
+                ci = clipped_interval(p) or (p["mean"], p["mean"])
+                below.append(max(p["mean"] - ci[0], 0.0))
+                above.append(max(ci[1] - p["mean"], 0.0))
             text = ", ".join(f"{k}={v}" for k, v in zip(others, label, strict=True)) or None
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, label=text)
+            ax.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=4, label=text)
+            xs_all.update(xs)
+        if xs_all and all(isinstance(x, int) and not isinstance(x, bool) for x in xs_all):
+            ticks = sorted(xs_all)
+            if len(ticks) <= 12:
+                ax.set_xticks(ticks)
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(x_key)
-        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_title(OUTCOME_TITLES.get(name, name.replace("_", " ")), fontsize=9)
         ax.grid(alpha=0.3)
         figures.from_zero(ax)
     if others:
@@ -307,7 +384,9 @@ def build_figure(
         fig.legend(
             handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=7
         )
-    fig.suptitle("Mean and 95 % interval over seeds (Student t)", fontsize=9)
+    fig.suptitle(
+        "Mean and 95 % interval over seeds (Student t, clipped to the possible range)", fontsize=9
+    )
     figures.caption(
         fig,
         f"Orbital Twin sweep; scenario figures and sources: docs/sources.md. {figures.SIM_SOURCES}",

@@ -37,6 +37,24 @@ def test_export_writes_the_codec_bytes(
     assert out == b"".join(encode(e) + b"\n" for e in events)
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_export_out_has_the_mode_open_would_give(log_path: Path, tmp_path: Path, mask: int) -> None:
+    """Not mkstemp's 0600: 0666 less the umask, as any file the shell or open() creates."""
+    import os
+    import stat
+
+    out = tmp_path / f"out-{mask:o}.jsonl"
+    old = os.umask(mask)
+    try:
+        assert main(["log", "export", str(log_path), "--out", str(out)]) == 0
+        plain = tmp_path / f"plain-{mask:o}"
+        plain.write_bytes(b"")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
 def test_export_import_round_trip_is_byte_identical(log_path: Path, tmp_path: Path) -> None:
     jsonl = tmp_path / "run.jsonl"
     assert main(["log", "export", str(log_path), "--out", str(jsonl)]) == 0
@@ -187,6 +205,30 @@ def test_state_human_table(log_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "operational" in out and "in_eclipse" in out
     for label in ("compute online", "in eclipse", "compute delivered", "repairs", "MTTR"):
         assert label in out
+    mttr = next(line for line in out.splitlines() if line.startswith("MTTR"))
+    assert main(["state", str(log_path), "--at", "3m", "--json"]) == 0
+    if json.loads(capsys.readouterr().out)["repair"]["mttr_s"] is None:
+        assert mttr.split() == ["MTTR", "—"]  # no repair yet: no figure and no unit
+    else:
+        assert mttr.endswith(" h")
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (["log", "export"], "exactly the codec's bytes"),
+        (["log", "info"], "count of each event type"),
+        (["schema"], "JSON Schema"),
+        (["scenarios"], "presets shipped with the twin"),
+    ],
+)
+def test_sub_commands_describe_themselves(
+    command: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    head = out.split("positional arguments:")[0].split("options:")[0]
+    assert words in head, out
 
 
 def test_schema(capsys: pytest.CaptureFixture[str]) -> None:

@@ -269,6 +269,22 @@ def test_help_is_plain_text_with_defaults_and_a_version(capsys: pytest.CaptureFi
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     assert "(default: 60.0)" in out and "--bootstrap-server" in out and "--kafka" not in out
+    assert "(default: [])" not in out  # --set starts empty: nothing to show
+    assert "SCENARIO a preset name" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("value", ["0s", "-5h", "0", "-0", "-1d12h"])
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_a_zero_or_negative_until_must_be_positive(
+    value: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read as a duration, but not > 0: say that, not "cannot read"."""
+    args = [command, "demo", f"--until={value}", "--quiet"]
+    if command == "sweep":
+        args += ["--out", str(tmp_path / "sweep")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--until: duration '{value}' must be > 0" in err and "cannot read" not in err
 
 
 def test_plot_draws_the_run_as_a_png(tmp_path: Path) -> None:

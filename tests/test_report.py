@@ -148,6 +148,69 @@ def test_cost_and_its_sensitivity(logs: dict[str, Path], tmp_path: Path) -> None
     )
 
 
+def test_cost_per_useful_goodput_hour_beside_per_delivered_hour(
+    logs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The README calls goodput the useful work: with a workload the report prices a goodput
+    accelerator-hour (orbit and ground) beside a delivered one, from twin state's numbers."""
+    doc, html, text = _report(tmp_path, str(logs["run"]))
+    state = _state(logs["run"])
+    workload = state["workload"]
+    ratio = workload["goodput_accelerator_hours"] / state["integrals"]["compute_accelerator_hours"]
+    assert ratio == pytest.approx(workload["goodput_ratio"], rel=1e-12) and 0 < ratio < 1
+    r, c = doc["cost"]["result"], html.cells
+    assert doc["cost"]["fleet"]["goodput_ratio"] == workload["goodput_ratio"]
+    for where in ("orbit", "ground"):
+        per_delivered = r[f"{where}_usd_per_accelerator_hour"]
+        per_goodput = r[f"{where}_usd_per_goodput_accelerator_hour"]
+        assert per_goodput == pytest.approx(per_delivered / ratio, rel=1e-12)
+        assert per_goodput > per_delivered
+        assert c[f"cost.result.{where}_usd_per_goodput_accelerator_hour"] == per_goodput
+        assert c[f"cost.result.{where}_usd_per_accelerator_hour"] == per_delivered
+        assert f"{where}, per useful (goodput) accelerator-hour (USD)" in text
+        assert f"{where}, per delivered accelerator-hour (USD)" in text
+    # readable labels with units, not raw keys
+    for raw in (
+        "workload available_accelerator_hours",
+        "accelerator w<",
+        "orbit usd per accelerator hour",
+    ):
+        assert raw not in text
+    assert "compute available to the workload (accelerator-hours)" in text
+    assert "power per accelerator (W)" in text
+    # a count is shown whole, its exact value kept in data-value
+    requests = workload["inference_requests"]
+    assert c["state.workload.inference_requests"] == requests
+    shown = re.search(r'data-key="state.workload.inference_requests"[^>]*>([^<]*)<', text)
+    assert shown and shown.group(1) == f"{round(requests):,}"
+    # lost work and shed compute are told apart
+    assert "measure different things" in text
+
+
+def test_a_run_without_workload_is_priced_per_delivered_hour_only() -> None:
+    from twin.planning.cost import DEFAULTS, Fleet, costs, goodput_costs
+
+    values = {k: a.value for k, a in DEFAULTS.items()}
+    bare = Fleet(700.0, 8, 1000.0, 0.9)
+    assert goodput_costs(bare, values) == {}
+    idle = Fleet(700.0, 8, 1000.0, 0.9, goodput_ratio=0.0)
+    assert goodput_costs(idle, values) == {
+        "orbit_usd_per_goodput_accelerator_hour": None,
+        "ground_usd_per_goodput_accelerator_hour": None,
+    }
+    half = goodput_costs(Fleet(700.0, 8, 1000.0, 0.9, goodput_ratio=0.5), values)
+    assert half["orbit_usd_per_goodput_accelerator_hour"] == pytest.approx(
+        2 * costs(bare, values)["orbit_usd_per_accelerator_hour"]
+    )
+
+
+def test_report_help_names_the_sidecar_after_out() -> None:
+    code, out, _ = _cli("report", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "report.json beside it" not in text
+    assert "named after --out" in text
+
+
 @pytest.mark.parametrize(
     ("text", "field"),
     [("launch_usd = 1\n", "launch_usd"), ("# c\npue = -1.0\n", "pue"), ('pue = "x"\n', "pue")],

@@ -31,7 +31,10 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]], str]:
+def sweep_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, list[dict[str, str]], str, str]:
+    """The sweep's directory, its runs.csv rows, its stderr (progress) and stdout (table)."""
     out = tmp_path_factory.mktemp("sweep")
     code, stdout, stderr = _cli(
         "sweep", "demo", "--set", "repair.robots=0,2,4", "--seeds", str(SEEDS),
@@ -40,7 +43,19 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
     assert code == 0, stderr
     with (out / "runs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    return out, rows, stderr
+    return out, rows, stderr, stdout
+
+
+@pytest.fixture(scope="module")
+def sweep(
+    sweep_run: tuple[Path, list[dict[str, str]], str, str],
+) -> tuple[Path, list[dict[str, str]], str]:
+    return sweep_run[:3]
+
+
+@pytest.fixture(scope="module")
+def sweep_stdout(sweep_run: tuple[Path, list[dict[str, str]], str, str]) -> str:
+    return sweep_run[3]
 
 
 def test_the_sweep_covers_the_grid_and_reports_progress(
@@ -151,6 +166,111 @@ def test_the_outcome_row_agrees_with_the_fold() -> None:
     assert state["losses"]["potential_accelerator_hours"] == pytest.approx(sum(losses.values()))
     assert losses["waiting_for_robot"] == 0.0  # no robots: nobody waits, faults are fatal
     assert losses["unrepairable"] > 0.0
+
+
+def test_faults_left_unrepaired_are_one_outcome_whatever_the_robots(
+    sweep: tuple[Path, list[dict[str, str]], str],
+) -> None:
+    """Without robots the loss is filed as unrepairable, with robots mostly as waiting: the
+    combined column is their sum, the separate columns stay, and the default plot uses it."""
+    from services.sweep import DEFAULT_PLOT
+
+    _, rows, _ = sweep
+    for r in rows:
+        waiting = float(r["lost_waiting_for_robot_accelerator_hours"])
+        dead = float(r["lost_unrepairable_accelerator_hours"])
+        combined = float(r["lost_unrepaired_faults_accelerator_hours"])
+        assert combined == pytest.approx(waiting + dead, rel=1e-12, abs=1e-12)
+        if r["repair.robots"] == "0":
+            assert waiting == 0.0
+    no_robots = [
+        float(r["lost_unrepaired_faults_accelerator_hours"])
+        for r in rows
+        if r["repair.robots"] == "0"
+    ]
+    assert sum(no_robots) > 0.0  # the loss is there at 0 robots, not a 0
+    assert "lost_unrepaired_faults_accelerator_hours" in DEFAULT_PLOT
+    assert "lost_waiting_for_robot_accelerator_hours" not in DEFAULT_PLOT
+
+
+def test_plotted_intervals_are_clipped_to_the_possible_range(
+    sweep: tuple[Path, list[dict[str, str]], str],
+) -> None:
+    """points.csv keeps the raw Student-t interval; the figure's error bars stop at 0 (and
+    at 1 for shares); the x ticks of an integer key are whole numbers."""
+    from services.sweep import DEFAULT_PLOT, build_figure, clipped_interval
+
+    out, rows, _ = sweep
+    doc = json.loads((out / "sweep.json").read_text())
+    points = doc["points"]
+    raw = {(p["repair.robots"], p["outcome"]): p for p in points}
+    # a share and an amount near their bounds: some raw intervals cross them
+    crossing = [
+        p for p in points
+        if p["ci95_low"] is not None and (p["ci95_low"] < 0 or (
+            p["outcome"] in ("availability", "compute_share") and p["ci95_high"] > 1))
+    ]  # fmt: skip
+    assert crossing, "expected an interval crossing a bound with 10 seeds over 6 h"
+    for p in crossing:
+        ci = clipped_interval(p)
+        assert ci is not None and 0.0 <= ci[0] <= p["mean"] <= ci[1]
+        if p["outcome"] in ("availability", "compute_share"):
+            assert ci[1] <= 1.0
+    fig = build_figure(points, ["repair.robots"], DEFAULT_PLOT)
+    try:
+        for ax, name in zip(fig.axes, DEFAULT_PLOT, strict=True):
+            assert list(ax.get_xticks()) == [0, 2, 4]
+            bars = [c for c in ax.collections if c.get_segments()]
+            assert bars
+            for seg in bars[0].get_segments():
+                (x, y0), (_, y1) = seg
+                p = raw[int(round(x)), name]
+                lo, hi = clipped_interval(p)
+                assert (min(y0, y1), max(y0, y1)) == pytest.approx((lo, hi), abs=1e-12)
+                assert min(y0, y1) >= 0.0
+                if name in ("availability", "compute_share"):
+                    assert max(y0, y1) <= 1.0
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_the_sweep_prints_a_table_of_means_and_half_widths(
+    sweep: tuple[Path, list[dict[str, str]], str], sweep_stdout: str
+) -> None:
+    from services.sweep import DEFAULT_PLOT, _number
+
+    out, _, _ = sweep
+    doc = json.loads((out / "sweep.json").read_text())
+    lines = sweep_stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("repair.robots"))
+    assert lines[header].split() == ["repair.robots", *DEFAULT_PLOT]
+    table = lines[header + 1 : header + 4]
+    for robots, line in zip((0, 2, 4), table, strict=True):
+        assert line.split()[0] == str(robots)
+        for name in DEFAULT_PLOT:
+            p = next(
+                q for q in doc["points"] if q["repair.robots"] == robots and q["outcome"] == name
+            )
+            assert f"{_number(p['mean'])} ± {_number(p['ci95_half_width'])}" in line
+
+
+def test_sweep_help_shows_the_defaults() -> None:
+    code, out, _ = _cli("sweep", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for option, default in (
+        ("--seeds SEEDS", "(default: 10)"),
+        ("--until DURATION", "(default: the scenario's duration)"),
+        ("--jobs JOBS", "(default: the number of CPUs)"),
+        ("--first-seed SEED", "(default: the scenario's seed)"),
+    ):
+        after = text.split(f" {option} ", 1)[1]
+        assert default in after.split(" --", 1)[0], option
+    assert "SCENARIO a preset name" in text
+    for command in ("sweep", "run"):
+        assert "(default: [])" not in _cli(command, "--help")[1]
 
 
 @pytest.mark.parametrize(

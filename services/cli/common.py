@@ -30,7 +30,7 @@ def plain(text: str | None) -> str | None:
 class HelpFormatter(argparse.HelpFormatter):
     """Descriptions wrapped paragraph by paragraph (indented lines, such as examples, kept
     as written), and every option's default shown unless its help already names it or there
-    is nothing to show (None, False)."""
+    is nothing to show (None, False, an empty list)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         out = []
@@ -52,6 +52,7 @@ class HelpFormatter(argparse.HelpFormatter):
         if (
             "default" in text
             or default in (None, False, argparse.SUPPRESS)
+            or (isinstance(default, list | tuple) and not default)
             or not (action.option_strings or action.nargs in ("?", "*"))
         ):
             return text

@@ -47,13 +47,27 @@ def register(subparsers: Any) -> None:
     log_sub = log.add_subparsers(dest="log_command", metavar="ACTION")
     log.set_defaults(func=lambda args: _usage(log))
 
-    p = log_sub.add_parser("export", help="write the log as JSON lines (the codec's bytes)")
+    p = log_sub.add_parser(
+        "export",
+        help="write the log as JSON lines (the codec's bytes)",
+        description="Write every event of PATH (or of a Kafka topic) as one JSON line, exactly "
+        "the codec's bytes: the same JSON that is the Kafka message value, so the SHA-256 of "
+        "the output identifies the run (a sweep's runs.csv lists it). Every record is checked "
+        "on the way; a corrupted log stops with its offset. With --out the file appears only "
+        "once complete (mode 0644 less the umask).",
+    )
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
     add_kafka_options(p, "read the log from this Kafka topic instead of PATH")
     p.add_argument("--out", default=None, metavar="FILE", help="output file (default: stdout)")
     p.set_defaults(func=run_export)
 
-    p = log_sub.add_parser("info", help="summarise an event log")
+    p = log_sub.add_parser(
+        "info",
+        help="summarise an event log",
+        description="Check every record of PATH (or of a Kafka topic) and summarise the log: "
+        "its run id, scenario and seed, the number of events and satellites, the first and "
+        "last sim time, and the count of each event type (--json for the same as JSON).",
+    )
     p.add_argument("path", metavar="PATH", nargs="?", help="embedded event log")
     add_kafka_options(p, "read the log from this Kafka topic instead of PATH")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -92,6 +106,13 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 # ---------------------------------------------------------------------- export / import
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _output(path: str | None) -> Iterator[IO[bytes]]:
     """stdout, or a file that appears at ``path`` only when writing succeeded."""
@@ -105,6 +126,8 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", file=path, field="--out") from None
     try:
+        # mkstemp makes the file 0600; give it the mode open() would (0666 less the umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
         os.replace(tmp, target)

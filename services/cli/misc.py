@@ -11,9 +11,22 @@ from twin.events import json_schema
 
 def register(subparsers: Any) -> None:
     """Add the ``schema`` and ``scenarios`` sub-commands."""
-    p = subparsers.add_parser("schema", help="print the JSON Schema of the event union")
+    p = subparsers.add_parser(
+        "schema",
+        help="print the JSON Schema of the event union",
+        description="Print the JSON Schema (from the pydantic event models) of every event "
+        "the twin writes: one union, told apart by its 'type', each event with its "
+        "schema_version. The same schema validates a line of `twin log export` and a Kafka "
+        "message value.",
+    )
     p.set_defaults(func=run_schema)
-    p = subparsers.add_parser("scenarios", help="list the scenario presets")
+    p = subparsers.add_parser(
+        "scenarios",
+        help="list the scenario presets",
+        description="List the scenario presets shipped with the twin, each with its "
+        "one-line description. A preset's name is a SCENARIO for `twin run` and `twin "
+        "sweep`; so is the path of a scenario TOML file.",
+    )
     p.set_defaults(func=run_scenarios)
 
 

@@ -80,16 +80,31 @@ def positive_number(hi: float, what: str) -> Callable[[str], float]:
     )
 
 
+class NotPositive(argparse.ArgumentTypeError):
+    """A duration that reads as one but is zero or negative."""
+
+
+def _not_positive(text: str) -> NotPositive:
+    return NotPositive(f"duration {text.strip()!r} must be > 0 (allowed: {SECONDS_ALLOWED})")
+
+
 def duration(text: str) -> float:
-    """A positive duration (``36h``, ``30d``, ``5y`` or seconds): :func:`parse_duration`."""
+    """A positive duration (``36h``, ``30d``, ``5y`` or seconds): :func:`parse_duration`.
+    Zero, or a duration with a minus sign (``0s``, ``-5h``), is told it must be > 0."""
     try:
         value = parse_duration(text)
     except InputError as exc:
+        body = text.strip()
+        if body.startswith("-"):
+            try:
+                parse_duration(body[1:])
+            except InputError:
+                pass
+            else:
+                raise _not_positive(text) from None
         raise argparse.ArgumentTypeError(f"{exc.problem} (allowed: {exc.allowed})") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"duration {text!r} is not positive (allowed: {SECONDS_ALLOWED})"
-        )
+        raise _not_positive(text)
     return value
 
 
@@ -135,6 +150,8 @@ def until(text: str) -> float | datetime:
     vocabulary in ``twin run``, ``twin state`` and ``twin replay``."""
     try:
         return duration(text)
+    except NotPositive:
+        raise  # a duration, but zero or negative: say so rather than "cannot read"
     except argparse.ArgumentTypeError:
         pass
     try:

@@ -7,9 +7,11 @@
 The report answers the seed document's questions (energy, cooling, space, maintenance,
 launch) with the run's numbers, shows compute delivered and where the rest went, compares
 with a second run (``--vs``) or a sweep directory (``--sweep``, from ``twin sweep``), and
-prices a useful accelerator-hour in orbit and on the ground. Cost assumptions have defaults
-with sources; ``--costs FILE`` (TOML, ``KEY = NUMBER``) replaces any of them. The HTML has no
-scripts and fetches nothing; ``report.json`` beside it holds the same numbers.
+prices an accelerator-hour in orbit and on the ground: per delivered hour and, when the run
+has a workload, per useful (goodput) hour. Cost assumptions have defaults with sources;
+``--costs FILE`` (TOML, ``KEY = NUMBER``) replaces any of them. The HTML has no scripts and
+fetches nothing; a JSON sidecar named after ``--out`` with its extension replaced by
+``.json`` (``report.html`` → ``report.json``) holds the same numbers.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ def register(sub: Any) -> None:
     group.add_argument("--vs", default=None, metavar="OTHER", help="a second run's log")
     group.add_argument("--sweep", default=None, metavar="DIR", help="a `twin sweep` directory")
     p.add_argument("--costs", default=None, metavar="FILE", help="cost assumptions (TOML)")
-    p.add_argument("--out", required=True, metavar="HTML", help="the report to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="HTML",
+        help="the report to write; its JSON sidecar is this path with the extension .json",
+    )
     p.set_defaults(func=run)
 
 

@@ -47,7 +47,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "and write its event log. The log appears only when the run has finished; an "
         "existing log is replaced only with --force, and a failed run leaves it untouched.",
     )
-    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="a preset name (see `twin scenarios`) or a scenario TOML file",
+    )
     p.add_argument(
         "--seed", type=options.seed, default=None, help="random seed (default: the scenario's)"
     )

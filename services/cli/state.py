@@ -147,7 +147,8 @@ def format_state(summary: dict[str, Any]) -> str:
         f"  repairs {counters['repairs_completed']:,}",
         f"repair queue       {repair['queue_length']:,} waiting, "
         f"{len(repair['robots_busy']):,} robots busy, spares left {repair['spares_left']:,}",
-        f"MTTR               {_num(None if repair['mttr_s'] is None else repair['mttr_s'] / SECONDS_PER_HOUR)} h",
+        "MTTR               "
+        + ("—" if repair["mttr_s"] is None else f"{_num(repair['mttr_s'] / SECONDS_PER_HOUR)} h"),
     ]
     launch = summary.get("launch")
     if launch and launch.get("plan"):

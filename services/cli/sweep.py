@@ -30,7 +30,11 @@ def register(sub: Any) -> None:
     p = add_documented_parser(
         sub, "sweep", __doc__, help="Monte Carlo sweep: overrides × seeds, in parallel"
     )
-    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="a preset name (see `twin scenarios`) or a scenario TOML file",
+    )
     p.add_argument(
         "--set",
         type=options.assignments,
@@ -39,10 +43,32 @@ def register(sub: Any) -> None:
         metavar="KEY=V1,V2,...",
         help="a swept scenario key and its values (repeatable: a grid)",
     )
-    p.add_argument("--seeds", type=options.integer(1, 100_000, "a number of seeds"), default=10)
-    p.add_argument("--first-seed", type=options.seed, default=None)
-    p.add_argument("--until", type=options.duration, default=None, help="simulated span")
-    p.add_argument("--jobs", type=options.integer(1, 1024, "worker processes"), default=None)
+    p.add_argument(
+        "--seeds",
+        type=options.integer(1, 100_000, "a number of seeds"),
+        default=10,
+        help="seeds per grid point",
+    )
+    p.add_argument(
+        "--first-seed",
+        type=options.seed,
+        default=None,
+        metavar="SEED",
+        help="the first seed; the others follow it (default: the scenario's seed)",
+    )
+    p.add_argument(
+        "--until",
+        type=options.duration,
+        default=None,
+        metavar="DURATION",
+        help="simulated span of each run, e.g. 3d (default: the scenario's duration)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=options.integer(1, 1024, "worker processes"),
+        default=None,
+        help="local worker processes (default: the number of CPUs)",
+    )
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="a dask.distributed scheduler"
     )
@@ -52,14 +78,22 @@ def register(sub: Any) -> None:
         default=None,
         metavar="OUTCOME,...",
         help="outcomes to plot against the first key (default: availability, compute share, "
-        "compute lost waiting for robots)",
+        "compute lost to unrepaired faults: waiting for a robot + unrepairable)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.sweep import DEFAULT_PLOT, SweepSpec, outcome_columns, run_sweep, write_sweep
+    from services.sweep import (
+        DEFAULT_PLOT,
+        SweepSpec,
+        format_table,
+        grid_summary,
+        outcome_columns,
+        run_sweep,
+        write_sweep,
+    )
 
     keys = [k for k, _ in args.set]
     if len(set(keys)) != len(keys):
@@ -96,4 +130,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write_sweep(out, spec, rows, plot=plot)
     for name, path in paths.items():
         print(f"{name:<7}{path}")
+    print()
+    print(f"Mean ± 95 % half-width over {args.seeds} seed(s) per grid point:")
+    print(format_table(grid_summary(rows, keys), keys, plot))
     return 0

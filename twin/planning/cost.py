@@ -1,4 +1,6 @@
-"""Cost of a useful accelerator-hour, in orbit and on the ground, under stated assumptions.
+"""Cost of an accelerator-hour, in orbit and on the ground, under stated assumptions: per
+*delivered* accelerator-hour (computed at all) and, when the run has a workload, per *useful*
+one (goodput: work kept, as the README defines useful work).
 
 **Orbit**: a satellite costs its launch (mass × launch price per kg), its bus and its
 accelerators; spread over its life, divided by the accelerator-hours it actually delivers
@@ -8,6 +10,12 @@ power/thermal cap, faults, robots and launch failures). Energy is free once in o
 **Ground**: the same accelerators in a data centre: accelerators plus the facility's capital
 cost per watt of IT load, over the same life, at the ground availability, plus electricity
 (accelerator power × PUE × price) for each hour.
+
+**Per goodput accelerator-hour**: the cost per delivered accelerator-hour divided by the run's
+goodput ratio (goodput ÷ delivered). The ground figure uses the same ratio, that is the same
+workload on the same accelerators with the same scheduling; interruptions the ground would not
+have (eclipse load-shedding) make the real ground ratio higher, so the ground figure per goodput
+hour is an upper bound.
 
 Operations (ground stations, staff, insurance, financing) are left out of both: the
 comparison is of the quantities the twin simulates. Every default below is an assumption
@@ -82,6 +90,8 @@ class Fleet:
     accelerators: int
     accelerator_w: float
     compute_share: float
+    goodput_ratio: float | None = None
+    """Goodput ÷ delivered accelerator-hours of the run's workload (None without one)."""
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> Fleet | None:
@@ -92,16 +102,18 @@ class Fleet:
         mass = plan.get("satellite_mass_kg")
         if mass is None or not run.get("accelerators_per_satellite") or share is None:
             return None
+        ratio = (summary.get("workload") or {}).get("goodput_ratio")
         return cls(
             float(mass),
             int(run["accelerators_per_satellite"]),
             float(run["accelerator_w"]),
             float(share),
+            None if ratio is None else float(ratio),
         )
 
 
 def costs(fleet: Fleet, a: dict[str, float]) -> dict[str, float]:
-    """USD per useful accelerator-hour, orbit and ground, with their parts."""
+    """USD per delivered accelerator-hour, orbit and ground, with their parts."""
     hours = a["lifetime_years"] * HOURS_PER_YEAR
     launch = fleet.satellite_mass_kg * a["launch_usd_per_kg"]
     bus = fleet.satellite_mass_kg * a["satellite_bus_usd_per_kg"]
@@ -120,6 +132,21 @@ def costs(fleet: Fleet, a: dict[str, float]) -> dict[str, float]:
         "orbit_accelerators_usd_per_satellite": chips,
         "ground_energy_usd_per_accelerator_hour": energy,
         "ground_facility_usd_per_accelerator": facility,
+    }
+
+
+def goodput_costs(fleet: Fleet, a: dict[str, float]) -> dict[str, float | None]:
+    """USD per useful (goodput) accelerator-hour, orbit and ground: :func:`costs` per
+    delivered hour ÷ the goodput ratio. Empty without a workload; None without goodput."""
+    r = fleet.goodput_ratio
+    if r is None:
+        return {}
+    c = costs(fleet, a)
+    return {
+        f"{where}_usd_per_goodput_accelerator_hour": (
+            c[f"{where}_usd_per_accelerator_hour"] / r if r > 0 else None
+        )
+        for where in ("orbit", "ground")
     }
 
 
@@ -181,4 +208,12 @@ def parse_assumptions(text: str | None, source: str) -> tuple[dict[str, float], 
     return values, sources
 
 
-__all__ = ["DEFAULTS", "Assumption", "Fleet", "costs", "parse_assumptions", "sensitivity"]
+__all__ = [
+    "DEFAULTS",
+    "Assumption",
+    "Fleet",
+    "costs",
+    "goodput_costs",
+    "parse_assumptions",
+    "sensitivity",
+]

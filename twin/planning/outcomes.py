@@ -7,7 +7,9 @@ the repair's completion, or to the run's end).
 
 Columns (units in the names): ``availability``, ``compute_share`` (delivered ÷ potential),
 ``compute_accelerator_hours``, ``compute_pflop_days``, ``lost_<cause>_accelerator_hours`` for
-each cause of :mod:`twin.projections.losses`, ``energy_generated_kwh``,
+each cause of :mod:`twin.projections.losses`, ``lost_unrepaired_faults_accelerator_hours``
+(waiting for a robot + unrepairable: the same loss, filed as unrepairable when there are no
+robots, so the one figure that compares across robot counts), ``energy_generated_kwh``,
 ``energy_consumed_kwh``, ``load_shed_satellite_hours``, ``eclipse_satellite_hours``,
 ``mttr_hours``, ``faults``, ``repairs``, ``robots``, ``robot_utilisation``, ``flights``,
 ``flights_failed``, ``tonnes_to_orbit``, ``tonnes_lost``, and, when the state has a
@@ -31,6 +33,7 @@ OUTCOMES = (
     "compute_accelerator_hours",
     "compute_pflop_days",
     *(f"lost_{c}_accelerator_hours" for c in (*CAUSES[1:], "power_thermal_cap", "launch_failures")),
+    "lost_unrepaired_faults_accelerator_hours",
     "energy_generated_kwh",
     "energy_consumed_kwh",
     "load_shed_satellite_hours",
@@ -91,6 +94,10 @@ def outcome_row(summary: dict[str, Any], robot_busy_s: float | None = None) -> d
     }
     for cause in (*CAUSES[1:], "power_thermal_cap", "launch_failures"):
         row[f"lost_{cause}_accelerator_hours"] = lost.get(cause)
+    unrepaired = [lost.get(c) for c in ("waiting_for_robot", "unrepairable")]
+    row["lost_unrepaired_faults_accelerator_hours"] = (
+        None if all(v is None for v in unrepaired) else sum(v or 0.0 for v in unrepaired)
+    )
     row.update(
         {
             "energy_generated_kwh": integrals["energy_generated_kwh"],
