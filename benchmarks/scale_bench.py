@@ -110,15 +110,16 @@ print(json.dumps({"code": code, "wall_s": wall, "peak_rss_mb": rss_kib / 1024}))
 """
 
 
-def run_cell(sats: int, days: int, workdir: Path) -> dict[str, Any]:
-    scen = workdir / f"scale-{sats}.toml"
-    scen.write_text(scenario_text(sats))
-    log = workdir / f"scale-{sats}-{days}d.twinlog"
+def twin_run_child(
+    child: str, scenario: Path, log: Path, days: int, *extra: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``twin run SCENARIO --until {days}d --log LOG --json --quiet`` in a fresh interpreter
+    running ``child`` (which prints its own measurements as a last JSON line); returns the
+    run's JSON summary and those measurements."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = ["run", str(scen), "--until", f"{days}d", "--log", str(log), "--json", "--quiet"]
-    t0 = time.perf_counter()
+    args = ["run", str(scenario), "--until", f"{days}d", "--log", str(log), "--json", "--quiet"]
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
+        [sys.executable, "-c", child, *args, *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -128,8 +129,15 @@ def run_cell(sats: int, days: int, workdir: Path) -> dict[str, Any]:
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])
     lines = res.stdout.strip().splitlines()
-    child = json.loads(lines[-1])
-    summary = json.loads("\n".join(lines[:-1]))
+    return json.loads("\n".join(lines[:-1])), json.loads(lines[-1])
+
+
+def run_cell(sats: int, days: int, workdir: Path) -> dict[str, Any]:
+    scen = workdir / f"scale-{sats}.toml"
+    scen.write_text(scenario_text(sats))
+    log = workdir / f"scale-{sats}-{days}d.twinlog"
+    t0 = time.perf_counter()
+    summary, child = twin_run_child(CHILD, scen, log, days)
     events = summary["wall"]["events"]
     out = {
         "satellites": summary["run"]["satellites_planned"],

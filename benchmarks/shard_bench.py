@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale_bench import REPO, scenario_text
-from services.processes import die_with_parent
+from benchmarks.scale_bench import scenario_text, twin_run_child
 
 CHILD = """
 import json, resource, sys, time
@@ -49,21 +47,7 @@ def shardable_text(sats: int) -> str:
 
 
 def _twin_run(scenario: Path, log: Path, days: int, *extra: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = ["run", str(scenario), "--until", f"{days}d", "--log", str(log), "--json", "--quiet"]
-    res = subprocess.run(
-        [sys.executable, "-c", CHILD, *args, *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        preexec_fn=die_with_parent,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-3000:])
-    lines = res.stdout.strip().splitlines()
-    child = json.loads(lines[-1])
-    summary = json.loads("\n".join(lines[:-1]))
+    summary, child = twin_run_child(CHILD, scenario, log, days, *extra)
     log.unlink()
     return {
         "events": summary["wall"]["events"],
