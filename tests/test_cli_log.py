@@ -248,3 +248,32 @@ def test_scenarios_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(out) == len(presets) > 0
     for line, (name, description) in zip(out, presets, strict=True):
         assert line.startswith(name) and line.endswith(description.strip())
+
+
+def test_state_until_says_as_of_when_and_refuses_before_the_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``twin state --until T`` folds the events up to T and says so; a T before the epoch
+    is refused (exit 2); a T past the end of the log is the final state, with a note."""
+    log = tmp_path / "d.twinlog"
+    assert main(["run", "demo", "--until", "6h", "--log", str(log), "--quiet"]) == 0
+    capsys.readouterr()
+
+    assert main(["state", str(log), "--until", "3h", "--json"]) == 0
+    out = capsys.readouterr()
+    pos = json.loads(out.out)["position"]
+    assert pos["requested_until"] == "2026-11-23T03:00:00.000Z"
+    assert pos["sim_time"] <= pos["requested_until"]
+    assert out.err == ""
+
+    assert main(["state", str(log), "--until", "3h"]) == 0
+    assert "as of      2026-11-23T03:00:00.000Z" in capsys.readouterr().out
+
+    assert main(["state", str(log), "--until", "12h", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "the log ends at 2026-11-23T06:00:00.000Z" in out.err
+    assert json.loads(out.out)["position"]["sim_time"] == "2026-11-23T06:00:00.000Z"
+
+    assert main(["state", str(log), "--until", "2020-01-01T00:00:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert "before the run's epoch" in err and "--until" in err

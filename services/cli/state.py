@@ -77,12 +77,30 @@ def resolve_until(value: Any, log: EventLog) -> str:
     return options.until_time(value, value)
 
 
+def _check_until(until: str, log: EventLog) -> str | None:
+    """Refuse a time before the run's epoch; a note when the log ends before it."""
+    info = log.info()
+    epoch, last = info.get("epoch"), info.get("last_sim_time")
+    if epoch is not None and parse_time(until) < parse_time(epoch):
+        raise InputError(
+            f"{until} is before the run's epoch {epoch}",
+            field="--until",
+            allowed=f"a time at or after {epoch}, or a duration after it (36h, 30d)",
+        )
+    if last is not None and parse_time(until) > parse_time(last):
+        return f"note: the log ends at {last}, before {until}: this is its final state"
+    return None
+
+
 def run_state(args: argparse.Namespace) -> int:
+    until = note = None
     with open_source(args) as log:
         if args.until is None:
             events, total = log.read(), len(log)
         else:
-            events, total = log.read_until(resolve_until(args.until, log)), None
+            until = resolve_until(args.until, log)
+            note = _check_until(until, log)
+            events, total = log.read_until(until), None
         at = [0]
         bar = progress(total=total, desc="replay", unit="ev")
 
@@ -97,6 +115,12 @@ def run_state(args: argparse.Namespace) -> int:
             raise corrupted(log.name, at[0], str(exc)) from None
         finally:
             bar.close()
+    if until is not None:
+        # the state is the fold of the events up to the requested time: the last of them
+        # may be earlier (no event falls exactly on it), and the summary says both times
+        summary["position"]["requested_until"] = until
+    if note:
+        print(note, file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -125,6 +149,11 @@ def format_state(summary: dict[str, Any]) -> str:
         f"sim time   {pos['sim_time']}  ({pos['events_applied']:,} events, "
         f"last offset {pos['last_offset']})"
     )
+    if pos.get("requested_until"):
+        lines.append(
+            f"as of      {pos['requested_until']}  (the state after the last event at or "
+            "before it; totals run to that event)"
+        )
     lines.append("satellites by state:")
     lines += [
         f"  {state:<18}{n:>10,}" for state, n in summary["satellites"]["by_state"].items() if n
