@@ -191,6 +191,7 @@ def test_state_at_a_time_or_a_duration(
     t = "2026-11-23T00:03:00Z"  # after the first three eclipse entries (100, 160, 220 s)
     prefix = [e for e in events if e.sim_time <= "2026-11-23T00:03:00.000Z"]
     expected = json.loads(json.dumps(fold(prefix).summary()))
+    expected["position"]["requested_until"] = "2026-11-23T00:03:00.000Z"
     for at in (t, "180s", "3m"):
         assert main(["state", str(log_path), "--until", at, "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == expected, at
