@@ -61,18 +61,42 @@ def sample(log_path: str, samples: int) -> dict[str, Any]:
         state = FleetState()
         rows: list[dict[str, Any]] = []
         next_t = 0.0
+        t0_ms = round(t0.timestamp() * 1000)
+        last: list[Any] = []  # (ms, integrals) at the previous sample
+
+        def rates(t_s: float) -> tuple[float, float, float, float, float]:
+            """Means over the interval since the previous sample, from the fold's exact
+            integrals (what the fleet did between samples, not the instant at each: a year
+            sampled 400 times would otherwise alias the orbit-scale eclipses), in
+            accelerators, mW, mW, satellites, satellites."""
+            at_ms = max(t0_ms + round(t_s * 1000), state.sim_time_ms or 0)
+            now = state.core.integrals_ms(at_ms)
+            if last and at_ms > last[0]:
+                dt = at_ms - last[0]
+                out = tuple((a - b) / dt for a, b in zip(now, last[1], strict=True))
+            else:  # the first sample: the instant
+                out = (
+                    state.compute_online,
+                    state.power_generated_w * 1000.0,
+                    state.power_consumed_w * 1000.0,
+                    state.in_shadow,
+                    state.load_shed,
+                )
+            last[:] = [at_ms, now]
+            return out  # type: ignore[return-value]
 
         def take(t_s: float) -> None:
+            accelerators, generated_mw, consumed_mw, in_shadow, load_shed = rates(t_s)
             rows.append(
                 {
                     "t_s": t_s,
                     "t_days": t_s / SECONDS_PER_DAY,
                     **{s.value: state.count(s) for s in SHOWN},
-                    "pflops": state.compute_online_tflops / 1000.0,
-                    "generated_kw": state.power_generated_w / 1000.0,
-                    "consumed_kw": state.power_consumed_w / 1000.0,
-                    "in_shadow": state.in_shadow,
-                    "load_shed": state.load_shed,
+                    "pflops": accelerators * (state.tflops_per_accelerator or 0.0) / 1000.0,
+                    "generated_kw": generated_mw / 1e6,
+                    "consumed_kw": consumed_mw / 1e6,
+                    "in_shadow": in_shadow,
+                    "load_shed": load_shed,
                     "faults": sum(state.faults.values()),
                     "repairs": state.repairs_completed,
                     "queue": len(state.repair_queue),
@@ -139,21 +163,25 @@ def build_figure(data: dict[str, Any]) -> Any:
     ax = axes[1]
     ax.plot(t, col("pflops"), color=figures.STATE_COLOURS[State.OPERATIONAL], label="online")
     ax.set_ylabel("PFLOPS")
-    ax.set_title("compute online", fontsize=9, loc="left")
+    ax.set_title("compute online (mean over each sample interval)", fontsize=9, loc="left")
     figures.legend_outside(ax)
 
     ax = axes[2]
     ax.plot(t, col("generated_kw"), color="#e0b400", label="generated")
     ax.plot(t, col("consumed_kw"), color="#5f5f5f", label="consumed")
     ax.set_ylabel("kW")
-    ax.set_title("fleet power", fontsize=9, loc="left")
+    ax.set_title("fleet power (mean over each sample interval)", fontsize=9, loc="left")
     figures.legend_outside(ax)
 
     ax = axes[3]
     ax.plot(t, col("in_shadow"), color=figures.STATE_COLOURS[State.IN_ECLIPSE], label="in shadow")
     ax.plot(t, col("load_shed"), color=figures.STATE_COLOURS[State.LOAD_SHED], label="load shed")
     ax.set_ylabel("satellites")
-    ax.set_title("satellites in Earth's shadow and shedding load", fontsize=9, loc="left")
+    ax.set_title(
+        "satellites in Earth's shadow and shedding load (mean over each sample interval)",
+        fontsize=9,
+        loc="left",
+    )
     figures.legend_outside(ax)
 
     ax = axes[4]
