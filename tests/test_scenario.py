@@ -350,3 +350,15 @@ def test_split_upset_rate_keeps_the_orbit_average() -> None:
     assert inside == pytest.approx(100 * outside)
     assert 0.05 * inside + 0.95 * outside == pytest.approx(0.1)
     assert 0.8 <= 0.05 * inside / 0.1 <= 0.97  # SAA share within the reported 80–97 %
+
+
+def test_a_misspelt_key_is_reported_before_the_missing_key_it_causes() -> None:
+    text = VALID.replace("battery_wh =", "battery_whh =")
+    assert text != VALID
+    with pytest.raises(InputError) as info:
+        parse_scenario(text, "typo.toml")
+    message = str(info.value)
+    assert message.startswith("typo.toml:"), message
+    first = message.splitlines()[0]
+    assert "unknown key 'battery_whh'" in first and "did you mean 'battery_wh'" in first
+    assert "bus.battery_wh: missing required key" in message

@@ -102,6 +102,8 @@ def validation_error(
                 str(ctx["allowed"]) if "allowed" in ctx else _allowed_for(path, data, kind, root)
             )
         found.append((index.line(path), _format_path(path), problem, allowed))
+    # a missing key is often the consequence of another problem (a misspelt key): last
+    found.sort(key=lambda f: f[2].startswith("missing required"))
     line, field, problem, allowed = found[0]
     context_lines: list[str] = []
     shown = source_line(text, line)
