@@ -83,7 +83,7 @@ def test_a_broker_killed_mid_run_loses_nothing(
     try:
         run = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "run", "demo", "--until", UNTIL, "--live",
-             "--speed", str(SPEED), "--kafka", bootstrap, "--topic", topic,
+             "--speed", str(SPEED), "--bootstrap-server", bootstrap, "--topic", topic,
              "--log", str(log_path), "--quiet"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=die_with_parent,

@@ -24,6 +24,7 @@ the topic; the next append re-reads the topic's tail and refuses a batch that no
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NoReturn
@@ -160,10 +161,18 @@ class KafkaEventLog(EventLog):
             )
 
     def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        try:
-            ids = consumer.partitions_for_topic(self.topic)
-        except KafkaError as exc:
-            raise infra_error("read metadata", self.settings, exc) from exc
+        # a topic just created is known to the broker that created it first: on a cluster,
+        # the broker this consumer asks may lag behind, so refresh until it knows (bounded)
+        deadline = time.monotonic() + self.settings.max_block_ms / 1000.0
+        while True:
+            try:
+                ids = consumer.partitions_for_topic(self.topic)
+                if ids or time.monotonic() >= deadline:
+                    break
+                consumer.topics()  # a metadata request: the cache above is refreshed
+            except KafkaError as exc:
+                raise infra_error("read metadata", self.settings, exc) from exc
+            time.sleep(0.1)
         if not ids:
             raise InfraError(
                 f"Kafka topic {self.topic!r} has no partitions in the metadata of "
