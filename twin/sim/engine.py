@@ -463,11 +463,12 @@ class Engine:
         launch_rng = self._rng(0xA11CE)
         if plan is None:  # no launch campaign: every satellite is in service at the epoch
             preflown, per_launch, first_s, cadence_s, p_fail = len(fleet), 1, 0.0, 0.0, 0.0
+            n_launches = 0
         else:
             preflown, per_launch = plan.in_orbit_at_epoch, plan.sats_per_flight
             first_s, cadence_s = plan.first_launch_s, plan.cadence_s
             p_fail = self.cfg.scenario.launch.failure_probability  # type: ignore[union-attr]
-        n_launches = -(-(len(fleet) - preflown) // max(per_launch, 1))
+            n_launches = plan.flights
         ok = launch_rng.random(n_launches) >= p_fail
         mine = members(self.cfg, self.shard) if self.shard is not None else None
         sats = []
