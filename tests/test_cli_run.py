@@ -216,7 +216,8 @@ def test_existing_log_is_refused_without_force_and_kept_on_failure(tmp_path: Pat
     assert "run.twinlog" in res.stderr and "--force" in res.stderr
     assert log.read_bytes() == before
     # --force, but the run is stopped part way: the old log stays as it was
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # faulthandler: if the run does not end, SIGABRT makes it print every thread's stack
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "run", "demo", "--live", "--speed", "60",
          "--log", "run.twinlog", "--force"],
@@ -227,7 +228,14 @@ def test_existing_log_is_refused_without_force_and_kept_on_failure(tmp_path: Pat
         assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        raise AssertionError(
+            f"the run did not end on SIGTERM; its stacks:\n{err.decode()}"
+        ) from None
     assert proc.returncode == 143
     assert log.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run.twinlog"]

@@ -64,6 +64,15 @@ def add_documented_parser(subparsers: Any, name: str, doc: str | None, **kw: Any
     return subparsers.add_parser(name, description=plain(doc), **kw)
 
 
+def add_scenario_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``SCENARIO`` positional of the commands that simulate (``run``, ``sweep``)."""
+    parser.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="a preset name (see `twin scenarios`) or a scenario TOML file",
+    )
+
+
 def progress(
     iterable: Iterable[T] | None = None,
     *,

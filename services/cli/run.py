@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from services.cli import options
-from services.cli.common import progress
+from services.cli.common import add_scenario_argument, progress
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
 from services.shards import BackgroundFold
@@ -47,11 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "and write its event log. The log appears only when the run has finished; an "
         "existing log is replaced only with --force, and a failed run leaves it untouched.",
     )
-    p.add_argument(
-        "scenario",
-        metavar="SCENARIO",
-        help="a preset name (see `twin scenarios`) or a scenario TOML file",
-    )
+    add_scenario_argument(p)
     p.add_argument(
         "--seed", type=options.seed, default=None, help="random seed (default: the scenario's)"
     )

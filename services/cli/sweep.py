@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli import options
-from services.cli.common import add_documented_parser
+from services.cli.common import add_documented_parser, add_scenario_argument
 from twin.errors import InputError
 from twin.sim.scenario import resolve_scenario
 
@@ -30,11 +30,7 @@ def register(sub: Any) -> None:
     p = add_documented_parser(
         sub, "sweep", __doc__, help="Monte Carlo sweep: overrides × seeds, in parallel"
     )
-    p.add_argument(
-        "scenario",
-        metavar="SCENARIO",
-        help="a preset name (see `twin scenarios`) or a scenario TOML file",
-    )
+    add_scenario_argument(p)
     p.add_argument(
         "--set",
         type=options.assignments,
