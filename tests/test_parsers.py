@@ -163,3 +163,30 @@ def test_the_grep_finds_a_copy() -> None:
     assert _CONSTANT.search("DAY = 86400.0")
     assert _CONSTANT.search("R = 6378.137")
     assert not _CONSTANT.search("x = 186400.05")
+
+
+def test_sim_clock_prefix_cache_matches_plain_formatting_in_and_out_of_order() -> None:
+    """The engine's fast clock caches the "date T hour:minute:" prefix: it gives exactly what
+    formatting each time from scratch gives (the same millisecond rounding, then calendar
+    arithmetic), across minute, day, month and year boundaries, forwards and backwards."""
+    import math
+    import random
+    from datetime import datetime, timedelta
+
+    from twin.timeutil import SimClock
+
+    epoch = parse_time("2026-12-31T23:58:59.250Z")
+    clock = SimClock(epoch)
+    epoch_ms = (epoch - parse_time("1970-01-01T00:00:00Z")) // timedelta(milliseconds=1)
+
+    def plain(t: float) -> str:
+        ms = epoch_ms + math.floor(t * 1000.0 + 0.5)
+        return (datetime(1970, 1, 1) + timedelta(milliseconds=ms)).strftime(
+            "%Y-%m-%dT%H:%M:%S."
+        ) + f"{ms % 1000:03d}Z"
+
+    rng = random.Random(7)
+    ts = sorted(rng.uniform(0, 3 * 86400) for _ in range(3000))
+    ts += [60.7496, 60.7504, 120.0, 0.0, 86400.0 * 365, 1.5, 61.0] + ts[::-7]
+    for t in ts:
+        assert clock.format(t) == plain(t), t

@@ -477,11 +477,13 @@ UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2
 
 
 def encode(event: EventBase) -> bytes:
-    """The one way an event becomes bytes: compact JSON, fields in schema order."""
-    return event.model_dump_json().encode()
+    """The one way an event becomes bytes: compact JSON, fields in schema order (what
+    ``model_dump_json`` gives, straight from the serializer as bytes, without its round trip
+    through ``str``)."""
+    return event.__pydantic_serializer__.to_json(event)
 
 
-_PLANS: dict[type[_Frozen], tuple[tuple[str, Any], ...]] = {}
+_DEFAULTS: dict[type[_Frozen], dict[str, Any]] = {}
 _new = object.__new__
 _set = object.__setattr__
 
@@ -491,15 +493,18 @@ def construct(cls: type[M], fields: dict[str, Any]) -> M:
     field in schema order, defaults filled in. For the engine only, which guarantees its
     types (its hot path built every event through validation); whatever reads bytes
     validates (:func:`decode`), and ``tests/test_shards.py`` re-validates every event of a
-    run. Unknown names are ignored, so callers must pass exactly the model's fields."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        plan = _PLANS[cls] = tuple(
-            (name, None if f.is_required() else f.get_default(call_default_factory=True))
+    run. Callers pass only the model's own fields (``tests/test_events.py`` checks that
+    the result equals the validated model)."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            name: None if f.is_required() else f.get_default(call_default_factory=True)
             for name, f in cls.model_fields.items()
-        )
+        }
+    values = defaults.copy()  # schema order; update() keeps each key where it is
+    values.update(fields)
     obj = _new(cls)
-    _set(obj, "__dict__", {name: fields.get(name, default) for name, default in plan})
+    _set(obj, "__dict__", values)
     _set(obj, "__pydantic_fields_set__", set(fields))
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)

@@ -148,19 +148,20 @@ class SimClock:
         delta = epoch - unix
         self._epoch_ms = delta // timedelta(milliseconds=1)
         self._epoch_frac_s = (delta.microseconds % 1000) / 1e6
-        self._day = -1
-        self._date = ""
+        self._minute = -1
+        self._prefix = ""
 
     def format(self, seconds: float) -> str:
         t_ms = self._epoch_ms + math.floor((seconds + self._epoch_frac_s) * 1000.0 + 0.5)
-        day, rem = divmod(t_ms, MS_PER_DAY)
-        if day != self._day:
-            self._day = day
-            self._date = (datetime(1970, 1, 1) + timedelta(days=day)).strftime("%Y-%m-%d")
-        h, rem = divmod(rem, 3_600_000)
-        m, rem = divmod(rem, 60_000)
-        sec, ms = divmod(rem, 1000)
-        return f"{self._date}T{h:02d}:{m:02d}:{sec:02d}.{ms:03d}Z"
+        minute, ms = divmod(t_ms, 60_000)
+        if minute != self._minute:  # "YYYY-MM-DDTHH:MM:" once a minute (events come in order)
+            self._minute = minute
+            day, rem = divmod(minute, 1440)
+            date = (datetime(1970, 1, 1) + timedelta(days=day)).strftime("%Y-%m-%d")
+            h, m = divmod(rem, 60)
+            self._prefix = f"{date}T{h:02d}:{m:02d}:"
+        sec, ms = divmod(ms, 1000)
+        return f"{self._prefix}{sec:02d}.{ms:03d}Z"
 
 
 def format_sim(epoch: datetime, seconds: float) -> str:

@@ -522,6 +522,7 @@ def mean_illumination(
     *,
     flattening: float = WGS84_FLATTENING,
     nodes: int = 8,
+    chunk_size: int = 20_000,
 ) -> FloatArray:
     """Mean sunlit fraction of the solar disc over each shadow pass ``[start, end]``, 0..1.
 
@@ -549,13 +550,23 @@ def mean_illumination(
     if a.size == 0:
         return total
     x, w = np.polynomial.legendre.leggauss(nodes)
-    t = 0.5 * (seg_lo + seg_hi)[:, None] + 0.5 * width[:, None] * x[None, :]
     lo, hi = float(np.min(seg_lo)), float(np.max(seg_hi))
     sun_at = sun_table_function(epoch, lo, max(hi, lo + 1.0))
-    r, _, err = propagate_points(satrecs, np.repeat(seg_sat, nodes), epoch, t.ravel())
-    frac = illumination_fraction(r, sun_at(t.ravel()), flattening=flattening)
-    frac = np.where(err == 0, frac, 0.0).reshape(t.shape)
-    integral = 0.5 * width * (frac @ w)
+    integral = np.empty(seg_lo.size)
+    # in chunks of segments, so memory stays flat however many passes a window has; each
+    # row is summed in a fixed order (not a BLAS product, whose blocking may depend on the
+    # number of rows), so a pass's value does not depend on the chunk or shard it falls in
+    for c0 in range(0, seg_lo.size, chunk_size):
+        c1 = min(c0 + chunk_size, seg_lo.size)
+        mid, half = 0.5 * (seg_lo[c0:c1] + seg_hi[c0:c1]), 0.5 * width[c0:c1]
+        t = mid[:, None] + half[:, None] * x[None, :]
+        r, _, err = propagate_points(satrecs, np.repeat(seg_sat[c0:c1], nodes), epoch, t.ravel())
+        frac = illumination_fraction(r, sun_at(t.ravel()), flattening=flattening)
+        frac = np.where(err == 0, frac, 0.0).reshape(t.shape)
+        acc = np.zeros(c1 - c0)
+        for j in range(nodes):
+            acc += frac[:, j] * w[j]
+        integral[c0:c1] = half * acc
     total = integral[: a.size] + integral[a.size :]
     duration = b - a
     with np.errstate(invalid="ignore", divide="ignore"):

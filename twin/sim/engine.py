@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from array import array
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,6 +137,19 @@ class EngineConfig:
 # ------------------------------------------------------------------------ working records
 
 
+@dataclass(frozen=True, slots=True)
+class PassBlock:
+    """One window's shadow passes for the whole fleet, as columns (``array`` of C doubles and
+    bytes: 25 bytes a pass, where a tuple of Python floats took ~170), rows grouped by
+    satellite in time order. Each satellite holds its row range; the block is freed when
+    every satellite has walked past it."""
+
+    enter: array[float]
+    leave: array[float]
+    umbra: array[int]
+    illumination: array[float]
+
+
 @dataclass
 class Sat:
     """The engine's working record of one satellite (not shared outside the engine)."""
@@ -163,8 +177,10 @@ class Sat:
     compute_online: int = 0
     deployed_s: float = math.inf
     fail_at_s: dict[str, float] = field(default_factory=dict)
-    passes: list[tuple[float, float, bool, float]] = field(default_factory=list)
-    """Shadow passes ``(enter, leave, has umbra, mean illumination)``, seconds."""
+    passes: list[tuple[PassBlock, int, int]] = field(default_factory=list)
+    """The satellite's shadow passes not yet walked: ``(block, first row, end row)`` per
+    window, rows of the window's :class:`PassBlock` (a few bytes per satellite, however many
+    passes it has)."""
     illumination: float = 1.0
     """Mean share of the solar disc visible during the current shadow pass (1 in sunlight)."""
     shadow_proc: simpy.Process | None = None
@@ -673,8 +689,6 @@ class Engine:
                 # the window's start was taken by the previous window (or is entered now)
                 take = (np.isnan(start) & (t == 0.0)) | ((start >= t) & (start < t1))
                 rows = np.flatnonzero(take)
-                # columns as Python lists first: per-element numpy scalar access and
-                # np.isnan on scalars cost ~1 µs each, and there are ~15 passes per satellite
                 enter_a = np.where(np.isnan(start[rows]), t, start[rows])
                 end = table.shadow_end_s[rows]
                 leave_a = np.where(np.isnan(end), t1 + margin, end)
@@ -689,12 +703,21 @@ class Engine:
                     leave_a,
                     table.has_umbra[rows],
                     flattening=flattening,
-                ).tolist()
-                enter, leave = enter_a.tolist(), leave_a.tolist()
-                owner = table.sat[rows].tolist()
-                umbra = table.has_umbra[rows].tolist()
-                for k, a, b, u, f in zip(owner, enter, leave, umbra, illum, strict=True):
-                    live[k].passes.append((a, b, u, f))
+                )
+                block = PassBlock(
+                    array("d", enter_a.tobytes()),
+                    array("d", leave_a.tobytes()),
+                    array("B", table.has_umbra[rows].astype(np.uint8).tobytes()),
+                    array("d", np.asarray(illum, np.float64).tobytes()),
+                )
+                # rows are sorted by satellite, then time: one range per satellite
+                owner = table.sat[rows]
+                firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if rows.size else rows
+                ends = np.r_[firsts[1:], owner.size] if rows.size else rows
+                for k, lo, hi in zip(
+                    owner[firsts].tolist(), firsts.tolist(), ends.tolist(), strict=True
+                ):
+                    live[k].passes.append((block, lo, hi))
             ready, self.window_ready = self.window_ready, self.env.event()
             ready.succeed()
             yield self.env.timeout(t1 - t)
@@ -702,53 +725,63 @@ class Engine:
 
     def _shadow(self, sat: Sat) -> ProcessGen:
         env, battery = self.env, self.cfg.bus.battery
-        pos = 0
-        while not _stopped(sat):
-            if pos >= len(sat.passes):
-                yield self.window_ready
-                continue
-            enter, leave, umbra, illumination = sat.passes[pos]
-            pos += 1
-            if leave <= env.now:
-                continue
-            if enter > env.now:
-                yield env.timeout(enter - env.now)
-            if _stopped(sat):
-                return
-            # the flag only changes the power set from now on; _transition first integrates
-            # the battery up to now with the power before it
-            sat.in_shadow = True
-            sat.illumination = illumination
-            self._transition(sat, ev.EclipseEntered, umbra=umbra)
-            entered = env.now
-            shed_at: float | None = None
-            while env.now < leave:
-                net = sat.generated_w - sat.consumed_w
-                wait = leave - env.now
-                floor_in = math.inf
-                if sat.state is State.IN_ECLIPSE and sat.compute_online > 0:
-                    floor_in = battery.time_to_floor_unchecked_s(sat.soc, net)
-                sat.shadow_waiting = True
-                try:
-                    yield env.timeout(min(wait, floor_in))
-                except simpy.Interrupt:
-                    if _stopped(sat):
-                        return
+        pos = end = 0
+        block: PassBlock | None = None
+        try:
+            while not _stopped(sat):
+                if pos >= end:
+                    if not sat.passes:
+                        yield self.window_ready
+                        continue
+                    block, pos, end = sat.passes.pop(0)
                     continue
-                finally:
-                    sat.shadow_waiting = False
-                self._advance(sat)
-                if floor_in <= wait and sat.state is State.IN_ECLIPSE:
-                    self._transition(sat, ev.LoadShed, reason="battery_floor")
-                    shed_at = env.now
-            if _stopped(sat):
-                return
-            sat.in_shadow = False
-            self._transition(sat, ev.EclipseExited, duration_s=round(env.now - entered, 3))
-            if sat.state is State.LOAD_SHED:
-                self._transition(
-                    sat, ev.LoadRestored, shed_s=round(env.now - (shed_at or entered), 3)
-                )
+                assert block is not None
+                enter, leave = block.enter[pos], block.leave[pos]
+                umbra, illumination = block.umbra[pos] == 1, block.illumination[pos]
+                pos += 1
+                if leave <= env.now:
+                    continue
+                if enter > env.now:
+                    yield env.timeout(enter - env.now)
+                if _stopped(sat):
+                    return
+                # the flag only changes the power set from now on; _transition first integrates
+                # the battery up to now with the power before it
+                sat.in_shadow = True
+                sat.illumination = illumination
+                self._transition(sat, ev.EclipseEntered, umbra=umbra)
+                entered = env.now
+                shed_at: float | None = None
+                while env.now < leave:
+                    net = sat.generated_w - sat.consumed_w
+                    wait = leave - env.now
+                    floor_in = math.inf
+                    if sat.state is State.IN_ECLIPSE and sat.compute_online > 0:
+                        floor_in = battery.time_to_floor_unchecked_s(sat.soc, net)
+                    sat.shadow_waiting = True
+                    try:
+                        yield env.timeout(min(wait, floor_in))
+                    except simpy.Interrupt:
+                        if _stopped(sat):
+                            return
+                        continue
+                    finally:
+                        sat.shadow_waiting = False
+                    self._advance(sat)
+                    if floor_in <= wait and sat.state is State.IN_ECLIPSE:
+                        self._transition(sat, ev.LoadShed, reason="battery_floor")
+                        shed_at = env.now
+                if _stopped(sat):
+                    return
+                sat.in_shadow = False
+                self._transition(sat, ev.EclipseExited, duration_s=round(env.now - entered, 3))
+                if sat.state is State.LOAD_SHED:
+                    self._transition(
+                        sat, ev.LoadRestored, shed_s=round(env.now - (shed_at or entered), 3)
+                    )
+        finally:
+            # a stopped satellite lets go of its blocks (they hold the whole fleet's passes)
+            sat.passes.clear()
 
     def _sample_failures(self, sat: Sat, names: Sequence[str] | None = None) -> None:
         for comp in self.cfg.scenario.reliability.components:
