@@ -1,0 +1,106 @@
+"""A million satellites for a day, sharded over this machine's cores, and its log replayed.
+
+``python -m benchmarks.million_bench [--sats 1000000] [--days 1] [--shards N]`` writes the
+scale benchmark's generated scenario without robots (:func:`benchmarks.shard_bench.shardable_text`:
+Walker shells at 550 km / 53°, every satellite in service at the epoch, Castet & Saleh faults
+and SAA-weighted upsets; planes share nothing, so they shard), runs
+``twin run SCENARIO --shards N --log LOG`` on it in a child process (N = the cores, by default)
+and then ``twin state LOG --json`` in another: the log must replay to the run's own summary,
+every field of it (``replay_matches_run``). Reported: wall time and peak RSS of the run (the merging
+process plus its largest shard, which run side by side; the other shards are as large), of
+the replay, and the log's size per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.scale_bench import CHILD, REPO, twin_run_child
+from benchmarks.shard_bench import shardable_text
+from services.processes import die_with_parent
+
+REPLAY = """
+import json, resource, sys, time, io, contextlib
+from services.cli import main
+t0 = time.perf_counter()
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+wall = time.perf_counter() - t0
+state = json.loads(out.getvalue())
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"code": code, "wall_s": wall, "peak_rss_mb": rss, "state": state}))
+"""
+
+
+def replay(log: Path) -> dict[str, Any]:
+    """``twin state LOG --json`` in a fresh interpreter: its wall time, peak RSS and state."""
+    res = subprocess.run(
+        [sys.executable, "-c", REPLAY, "state", str(log), "--json"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        preexec_fn=die_with_parent,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-3000:])
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def run(sats: int = 1_000_000, days: int = 1, shards: int | None = None) -> dict[str, Any]:
+    shards = shards or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        scen = Path(tmp) / f"million-{sats}.toml"
+        scen.write_text(shardable_text(sats))
+        log = Path(tmp) / "million.twinlog"
+        print(f"[million] {sats:,} satellites × {days} d, {shards} shards ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        summary, child = twin_run_child(CHILD, scen, log, days, "--shards", str(shards))
+        run_wall = time.perf_counter() - t0
+        events = int(summary["wall"]["events"])
+        log_bytes = log.stat().st_size
+        print(f"[million] ran: {events:,} events in {child['wall_s']:.0f} s", file=sys.stderr)
+        back = replay(log)
+        print(f"[million] replayed in {back['wall_s']:.0f} s", file=sys.stderr)
+    state = back["state"]
+    replayed_events = state["position"]["events_applied"]
+    ran = {k: v for k, v in summary.items() if k != "wall"}
+    return {
+        "satellites": summary["run"]["satellites_planned"],
+        "days": days,
+        "shards": shards,
+        "events": events,
+        "sats_1m_day_s": round(child["wall_s"], 1),
+        "sats_1m_peak_rss_mb": round(child["peak_rss_mb"], 1),
+        "process_s": round(run_wall, 1),
+        "log_mb": round(log_bytes / 1e6, 1),
+        "log_bytes_per_event": round(log_bytes / max(events, 1), 1),
+        "replay_s": round(back["wall_s"], 1),
+        "replay_peak_rss_mb": round(back["peak_rss_mb"], 1),
+        "replayed_events": replayed_events,
+        # the whole state the log replays to is the state the run printed (wall aside)
+        "replay_matches_run": replayed_events == events and state == ran,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.million_bench")
+    p.add_argument("--sats", type=int, default=1_000_000)
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--shards", type=int, default=None, help="default: the machine's cores")
+    args = p.parse_args(argv)
+    print(json.dumps(run(args.sats, args.days, args.shards), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
