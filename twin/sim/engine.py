@@ -150,7 +150,7 @@ class PassBlock:
     illumination: array[float]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sat:
     """The engine's working record of one satellite (not shared outside the engine)."""
 
@@ -448,6 +448,7 @@ class Engine:
         self.window_ready = self.env.event()
         self.sun_au = 1.0
         self._gen_sun_w = 0.0
+        self._capacity_wh = config.bus.battery.capacity_wh
         self._compute_sun = 0
         self.sats = self._make_sats()
         self.counts[State.PLANNED] = len(self.sats)
@@ -571,18 +572,22 @@ class Engine:
             sat.state = new
         self._set_power(sat)
         if cls in _WITH_TELEMETRY:
+            soc = sat.soc
             fields["telemetry"] = _construct(
                 ev.Telemetry,
                 {
-                    "soc": round(sat.soc, 6),
+                    "soc": round(soc, 6),
                     "power_generated_w": round(sat.generated_w, 1),
                     "power_consumed_w": round(sat.consumed_w, 1),
                     "compute_online": sat.compute_online,
-                    "stored_wh": round(sat.soc * self.cfg.bus.battery.capacity_wh, 3),
+                    "stored_wh": round(soc * self._capacity_wh, 3),
                 },
             )
         sat.seq += 1
-        self._send(cls, sat.seq, satellite=sat.id, shell=sat.shell, plane=sat.plane, **fields)
+        fields["satellite"] = sat.id
+        fields["shell"] = sat.shell
+        fields["plane"] = sat.plane
+        self._send_fields(cls, sat.seq, fields)
         if self.workload is not None:
             self.workload.satellite_changed(sat, etype)
 
@@ -601,16 +606,23 @@ class Engine:
 
     def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
         """Build the event with its envelope at the next log offset and hand it to the sink."""
+        self._send_fields(cls, seq, fields)
+
+    def _send_fields(self, cls: type[ev.EventBase], seq: int, fields: dict[str, Any]) -> None:
+        """:meth:`_send` with the event's own fields as a dict the event may take over."""
         local = self.offset
         self.offset = local + 1
         offset = local * self._stride + self._first
-        fields["event_id"] = f"{self.run_id}-{offset:010d}"
-        fields["run_id"] = self.run_id
+        run_id = self.run_id
+        fields["event_id"] = f"{run_id}-{offset:010d}"
+        fields["run_id"] = run_id
         fields["seq"] = seq
         fields["offset"] = offset
-        fields["sim_time"] = self._time()
-        # no re-validation: the engine's values have the models' types (every event of a
-        # run is re-validated in tests/test_shards.py; readers of bytes validate)
+        now = self.env.now
+        if now != self._time_s:  # :meth:`_time`, inlined
+            self._time_s = now
+            self._time_text = self.clock.format(now)
+        fields["sim_time"] = self._time_text
         self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
