@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 from twin.constants import (
-    MS_PER_DAY,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     SECONDS_PER_MINUTE,
