@@ -305,3 +305,25 @@ def test_empty_fleet_and_sgp4_failure_give_no_passes() -> None:
     decayed = satellite(1, 51.6, -200, 0, 0)  # perigee below ground: SGP4 error, no raise
     table = eclipse_table([decayed, satellite(2, 53.0, 550, 200, 40)], EPOCH, 0.0, 3 * 3600.0)
     assert set(table.sat.tolist()) == {1}
+
+
+def test_mean_illumination_does_not_depend_on_its_chunks() -> None:
+    """Memory stays flat because passes are integrated in chunks; each pass's mean is the
+    same bits whatever chunk (or shard) it falls in."""
+    from twin.physics.eclipses import mean_illumination
+
+    sats = [satellite(100 + k, 53.0, 550.0, 37.0 * k, 11.0 * k) for k in range(12)]
+    sats.append(satellite(200, 97.6, 600.0, 150.0, 0.0))  # near the terminator: grazes
+    tab = eclipse_table(sats, EPOCH, 0.0, 86400.0)
+    assert tab.sat.size > 150
+    a = np.where(np.isnan(tab.shadow_start_s), 0.0, tab.shadow_start_s)
+    b = np.where(np.isnan(tab.shadow_end_s), 86400.0, tab.shadow_end_s)
+    cols = (tab.sat, a, tab.umbra_start_s, tab.umbra_end_s, b, tab.has_umbra)
+    whole = mean_illumination(sats, EPOCH, *cols)
+    assert ((whole >= 0.0) & (whole <= 1.0)).all() and (whole > 0.0).mean() > 0.9
+    for chunk in (1, 7, 64):
+        assert mean_illumination(sats, EPOCH, *cols, chunk_size=chunk).tobytes() == whole.tobytes()
+    # and a pass's value does not depend on the other passes computed with it
+    half = tab.sat < 6
+    part = mean_illumination(sats, EPOCH, *(c[half] for c in cols))
+    assert part.tobytes() == whole[half].tobytes()
