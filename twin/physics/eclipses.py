@@ -2,6 +2,9 @@
 
 Method (vectorized over satellites × times, no per-satellite Python loop on the grid):
 
+0. **Screen** (:func:`eclipse_table`). Satellites whose beta angle keeps them provably out of
+   the penumbra all window long (:mod:`twin.physics.screen`) are not searched; the table is
+   the same as without the screen.
 1. **Coarse grid.** Propagate the fleet with SGP4 on a grid of ``step_s`` (default 300 s,
    about 1/19 of a LEO orbit) and evaluate the signed shadow functions
    (:func:`twin.physics.shadow.shadow_rates`, negative inside) and their time derivatives, computed

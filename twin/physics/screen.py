@@ -43,11 +43,11 @@ The bounds, per satellite (vectorized, from the Satrec's mean elements):
 * ``r_min = a(1 − e)·(1 − 0.5 %)``, ``r_max = a(1 + e)·(1 + 0.5 %)·(1 + ε)`` (``a`` SGP4's
   mean semi-major axis): SGP4's short-periodic (J2) and long-periodic (J3) radius terms are
   ≲ 15 km in LEO (measured within 0.16 %, and 0.02° off the plane, ``tests/test_screen.py``).
-* ``D_min`` = 0.98 AU (perihelion is 0.9833 AU).
+* ``D_min`` = 0.98 AU (perihelion is 0.9833 AU; figures and sources in ``docs/sources.md``).
 
 Together these cost ~1.5° of β: a LEO satellite is cleared once its β stays ~1.5° beyond
 where the penumbra actually ends (the test's closest cleared satellite passed 1.6° from it).
-It costs ~3 ms per 1,000 satellites and window, against ~100 ms to search them.
+It costs ~3–4 ms per 1,000 satellites and window, against ~250 ms to search them for a day.
 
 Only near-Earth SGP4 (``method == "n"``, period < 225 min), without drag (``bstar == 0``:
 the secular node and radius above are then exact; with drag SGP4 adds a node term and a
