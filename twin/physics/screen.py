@@ -66,14 +66,20 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
-from twin.constants import AU_KM, EARTH_RADIUS_KM, SECONDS_PER_DAY, SUN_RADIUS_KM
+from twin.constants import (
+    AU_KM,
+    EARTH_RADIUS_KM,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SUN_RADIUS_KM,
+)
 from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-SAMPLE_S = 3600.0
+SAMPLE_S = SECONDS_PER_HOUR
 """Spacing of the β samples over the window, s."""
 PLANE_MARGIN_RAD = float(np.radians(0.1))
 """Bound on the angle between an SGP4 position and its secular orbit plane, rad."""
