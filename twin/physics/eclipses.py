@@ -2,6 +2,9 @@
 
 Method (vectorized over satellites × times, no per-satellite Python loop on the grid):
 
+0. **Screen** (:func:`eclipse_table`). Satellites whose beta angle keeps them provably out of
+   the penumbra all window long (:mod:`twin.physics.screen`) are not searched; the table is
+   the same as without the screen.
 1. **Coarse grid.** Propagate the fleet with SGP4 on a grid of ``step_s`` (default 300 s,
    about 1/19 of a LEO orbit) and evaluate the signed shadow functions
    (:func:`twin.physics.shadow.shadow_rates`, negative inside) and their time derivatives, computed
@@ -38,6 +41,7 @@ from sgp4.api import Satrec
 from twin.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM, WGS84_FLATTENING
 from twin.physics.orbits import Fleet
 from twin.physics.propagate import propagate, propagate_points
+from twin.physics.screen import shadow_free
 from twin.physics.shadow import illumination_fraction, shadow_rates
 from twin.physics.sun import sun_position_teme_km
 from twin.timeutil import julian_dates
@@ -423,27 +427,50 @@ def eclipse_table(
     earth_radius_km: float = EARTH_RADIUS_KM,
     flattening: float = WGS84_FLATTENING,
     chunk_size: int = 1000,
+    screen: bool = True,
 ) -> EclipseTable:
     """All shadow passes of every satellite in ``[start_s, end_s]`` (seconds since ``epoch``).
 
     Columnar and vectorized; see the module docstring for the method and its accuracy.
+    With ``screen`` (default), satellites that :func:`twin.physics.screen.shadow_free` proves
+    out of the penumbra all span long are not propagated; the table is the same as without.
     """
     satrecs = list(fleet.satrecs) if isinstance(fleet, Fleet) else list(fleet)
     if not satrecs:
         e = np.zeros(0)
         return EclipseTable(np.zeros(0, np.int64), e, e, e, e, np.zeros(0, bool))
+    searched = np.arange(len(satrecs))
+    if screen:  # padded by a step: Newton may settle a root up to a step outside the grid
+        free = shadow_free(
+            satrecs,
+            epoch,
+            start_s,
+            end_s,
+            pad_s=step_s,
+            earth_radius_km=earth_radius_km,
+            flattening=flattening,
+        )
+        searched = np.flatnonzero(~free)
     func = shadow_event_function(
         epoch, start_s, end_s, earth_radius_km=earth_radius_km, flattening=flattening
     )
-    cr = find_crossings(satrecs, epoch, start_s, end_s, func, step_s=step_s, chunk_size=chunk_size)
+    cr = find_crossings(
+        [satrecs[i] for i in searched.tolist()],
+        epoch,
+        start_s,
+        end_s,
+        func,
+        step_s=step_s,
+        chunk_size=chunk_size,
+    )
+    sat = searched[cr.sat]  # back to fleet indices (increasing, so the order is kept)
+    neg_start = np.zeros((2, len(satrecs)), bool)
+    if searched.size:
+        neg_start[:, searched] = cr.negative_at_start
     pen = cr.func == 0
     umb = cr.func == 1
-    p_sat, p_a, p_b = intervals_from_crossings(
-        cr.sat[pen], cr.t_s[pen], cr.rising[pen], cr.negative_at_start[0]
-    )
-    u_sat, u_a, u_b = intervals_from_crossings(
-        cr.sat[umb], cr.t_s[umb], cr.rising[umb], cr.negative_at_start[1]
-    )
+    p_sat, p_a, p_b = intervals_from_crossings(sat[pen], cr.t_s[pen], cr.rising[pen], neg_start[0])
+    u_sat, u_a, u_b = intervals_from_crossings(sat[umb], cr.t_s[umb], cr.rising[umb], neg_start[1])
     # assign each umbra interval to the penumbra pass that contains it
     width = (end_s - start_s) + 10.0
     p_key = p_sat * width + np.nan_to_num(p_a - start_s + 1.0, nan=0.0)
