@@ -84,7 +84,9 @@ class Repairs(Projection):
     def __init__(self) -> None:
         self.faults: dict[tuple[str, str], int] = {}
         self.repairs_completed = 0
-        self.repair_time_total_s = 0.0
+        self.repair_time_ms = 0
+        """Sum of fault-to-repair times, integer ms (wire times have ms resolution), so
+        partitions and shards add up exactly."""
         self.repair_queue: dict[str, None] = {}
         """Satellites that requested a repair and have no robot yet, in request order."""
         self.robots_busy: dict[str, str] = {}
@@ -123,7 +125,7 @@ class Repairs(Projection):
             self.open_faults.setdefault(event.satellite, [None, None, None])[2] = event.robot
         elif isinstance(event, RepairCompleted):
             self.repairs_completed += 1
-            self.repair_time_total_s += event.time_to_repair_s
+            self.repair_time_ms += round(event.time_to_repair_s * 1000)
             if event.pool is None:  # a pool's stock is reported on its own stream
                 self.spares_left = event.spares_left
                 self.spares_seen = (event.offset, event.spares_left)
@@ -157,6 +159,11 @@ class Repairs(Projection):
         if not self.repairs_completed:
             return None
         return self.repair_time_total_s / self.repairs_completed
+
+    @property
+    def repair_time_total_s(self) -> float:
+        """Sum of fault-to-repair times of completed repairs, s."""
+        return self.repair_time_ms / 1000
 
     def satellite(self, sat_id: str) -> dict[str, Any]:
         fault = self.open_faults.get(sat_id) or [None, None, None]
@@ -209,7 +216,7 @@ class Repairs(Projection):
         return {
             "faults": sorted([k[0], k[1], n] for k, n in self.faults.items()),
             "repairs_completed": self.repairs_completed,
-            "repair_time_total_s": self.repair_time_total_s,
+            "repair_time_ms": self.repair_time_ms,
             "repair_queue": list(self.repair_queue),
             "robots_busy": self.robots_busy,
             "spares_left": self.spares_left,
@@ -225,7 +232,7 @@ class Repairs(Projection):
         try:
             out.faults = {(c, k): int(n) for c, k, n in doc["faults"]}
             out.repairs_completed = int(doc["repairs_completed"])
-            out.repair_time_total_s = float(doc["repair_time_total_s"])
+            out.repair_time_ms = int(doc["repair_time_ms"])
             out.repair_queue = dict.fromkeys(doc["repair_queue"])
             out.robots_busy = dict(doc["robots_busy"])
             out.spares_left = int(doc["spares_left"])
@@ -251,7 +258,7 @@ class Repairs(Projection):
             for key, n in p.faults.items():
                 out.faults[key] = out.faults.get(key, 0) + n
             out.repairs_completed += p.repairs_completed
-            out.repair_time_total_s += p.repair_time_total_s
+            out.repair_time_ms += p.repair_time_ms
             out.robots_busy.update(p.robots_busy)
             out.open_faults.update(p.open_faults)
             for sat_id in p.repair_queue:

@@ -1053,16 +1053,21 @@ class Engine:
         if limit > self.env.now:
             self.env.run(until=limit)
 
+    def run_horizon(self) -> None:
+        """Run what is due at the horizon itself (after :meth:`run` reached it): SimPy's
+        ``run(until=T)`` stops before the events due at T, so that what ends at the horizon
+        (the last inference interval, a checkpoint or a resupply due then) is logged. A
+        shard of a sharded run calls this and leaves ``scenario_finished`` to its merger."""
+        horizon = self.cfg.until_s
+        while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
+            self.env.step()
+
     def finish(self) -> None:
         """Emit ``scenario_finished`` at the horizon (after :meth:`run` reached it)."""
         if self._finished:
             return
         self._finished = True
-        # SimPy's run(until=T) stops before the events due at T itself: run them, so that what
-        # ends at the horizon (the last inference interval, a checkpoint due then) is logged
-        horizon = self.cfg.until_s
-        while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
-            self.env.step()
+        self.run_horizon()
         if not self._owns_run:
             return
         self._emit_run(
