@@ -2,9 +2,9 @@
 
 ``python -m benchmarks.shard_bench [--sats 10000] [--days 1]`` writes the scale benchmark's
 generated scenario (:mod:`benchmarks.scale_bench`: a Walker shell at 550 km / 53°, every
-satellite in service at the epoch, faults and SAA-weighted upsets) without its repair robots
-(a run-level spares stock cannot be sharded, :mod:`twin.sim.shards`), then runs
-``twin run`` on it in a child process, once unsharded and once with ``--shards 2``.
+satellite in service at the epoch, faults and SAA-weighted upsets, a repair robot and a stock
+of spares per plane, so planes share nothing, :mod:`twin.sim.shards`), then runs ``twin run``
+on it in a child process, once unsharded and once with ``--shards 2``.
 ``shard_speedup_2`` is the first wall time ÷ the second (both write one log of the same events
 and print the same summary); on 2 cores the target is ≥ 1.6. The unsharded run already uses
 a second process (its fold), so the CPU times of both runs' processes are reported too, and
@@ -39,13 +39,6 @@ print(json.dumps({"code": code, "wall_s": wall, "cpu_self_s": me.ru_utime + me.r
 (the unsharded run's fold process; the shards)."""
 
 
-def shardable_text(sats: int) -> str:
-    """The scale scenario with no robots: planes share nothing, so they shard."""
-    text = scenario_text(sats)
-    assert "\nrobots = 1\n" in text
-    return text.replace("\nrobots = 1\n", "\nrobots = 0\n")
-
-
 def _twin_run(scenario: Path, log: Path, days: int, *extra: str) -> dict[str, Any]:
     summary, child = twin_run_child(CHILD, scenario, log, days, *extra)
     log.unlink()
@@ -60,7 +53,7 @@ def _twin_run(scenario: Path, log: Path, days: int, *extra: str) -> dict[str, An
 def run(sats: int = 10000, days: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         scen = Path(tmp) / f"shard-{sats}.toml"
-        scen.write_text(shardable_text(sats))
+        scen.write_text(scenario_text(sats))
         t0 = time.perf_counter()
         one = _twin_run(scen, Path(tmp) / "one.twinlog", days)
         two = _twin_run(scen, Path(tmp) / "two.twinlog", days, "--shards", "2")

@@ -84,6 +84,7 @@ def _shard_main(config: EngineConfig, seed: int, shard: Shard, conn: Connection)
         gc.collect()
         gc.freeze()  # as `twin run`: the long-lived set-up leaves the collector's view
         engine.run()
+        engine.run_horizon()  # scenario_finished is the merger's: one for every shard
         if buffer:
             conn.send(buffer)
         conn.send(

@@ -159,6 +159,8 @@ class EventFactory:
             self.placement[satellite] = place
             data["shell"], data["plane"] = place
         stream = satellite if satellite is not None else data.get("job")
+        if stream is None and type_ == "spares_changed" and data.get("pool"):
+            stream = f"{self.run_id}/{data['pool']}"  # a robot pool's stock: its own stream
         self.seq[stream] += 1
         event = cls(
             type=type_,

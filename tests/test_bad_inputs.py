@@ -224,6 +224,22 @@ toml_extra_case(
     "spares_initial",
 )
 toml_case("seed-negative", "duration", '"1d"\nseed = -1', where="seed")
+toml_extra_case(
+    "repair-spares-per-unknown",
+    _REPAIR.format(robots=1, offset=1.0, spares=1) + 'spares_per = "plane"\n',
+    "repair.spares_per",
+)
+toml_extra_case(
+    "repair-spares-per-misspelt-key",
+    _REPAIR.format(robots=1, offset=1.0, spares=1) + 'spare_per = "pool"\n',
+    "did you mean 'spares_per'",
+)
+
+
+@case("shards-robots-with-fleet-wide-spares")
+def _(tmp: Path) -> tuple[list[str], list[str]]:
+    path = scenario_with(tmp, extra=_REPAIR.format(robots=1, offset=1.0, spares=1))
+    return run_argv(tmp, path, "--shards", "2"), ["--shards", 'spares_per = "pool"']
 
 
 @case("toml-syntax-error")

@@ -17,6 +17,7 @@ from twin.events import (
     decode,
     encode,
     json_schema,
+    stream_key,
     to_json,
 )
 
@@ -68,7 +69,7 @@ def test_bytes_are_deterministic_and_in_schema_order() -> None:
     assert a == b
     ev = EventFactory().event("eclipse_entered", "sat-7", t_s=61.5, soc=0.5)
     assert encode(ev) == (
-        b'{"type":"eclipse_entered","schema_version":3,"event_id":"test-run-0000000000",'
+        b'{"type":"eclipse_entered","schema_version":4,"event_id":"test-run-0000000000",'
         b'"run_id":"test-run","seq":1,"offset":0,"sim_time":"2026-11-23T00:01:01.500Z",'
         b'"satellite":"sat-7","shell":0,"plane":0,"telemetry":{"soc":0.5,'
         b'"power_generated_w":1000.0,"power_consumed_w":800.0,"compute_online":8,'
@@ -111,6 +112,35 @@ def test_v2_launch_events_are_upcast_with_unknown_mass() -> None:
     del data["launch"]
     back = decode(json.dumps(data))
     assert back.launch is None and back.schema_version == SCHEMA_VERSION
+
+
+def test_v3_spares_are_upcast_as_the_fleet_stock() -> None:
+    """v3 had one fleet-wide stock of spares: v4 reads its events with no pool."""
+    f = EventFactory()
+    for etype, field in (
+        ("spares_changed", "pool"),
+        ("repair_completed", "pool"),
+        ("scenario_started", "spares_pools"),
+    ):
+        if etype == "scenario_started":
+            event = f.scenario_started()
+        else:
+            event = f.event(etype, "sat-1" if etype == "repair_completed" else None)
+        data = json.loads(encode(event))
+        data["schema_version"] = 3
+        del data[field]
+        back = decode(json.dumps(data))
+        assert back.schema_version == SCHEMA_VERSION and getattr(back, field) is None
+        assert back == event
+
+
+def test_a_pools_stock_is_its_own_stream() -> None:
+    f = EventFactory()
+    fleet = f.event("spares_changed", None)
+    pooled = f.event("spares_changed", None, pool="R0-P03")
+    assert stream_key(fleet) == fleet.run_id
+    assert stream_key(pooled) == f"{pooled.run_id}/R0-P03"
+    assert decode(encode(pooled)) == pooled
 
 
 def test_v1_run_level_event_gets_no_plane() -> None:

@@ -33,6 +33,28 @@ def shardable_text() -> str:
     )
 
 
+def pool_spares_text() -> str:
+    """The demo without its workload, robots per plane with **stock per pool**: one spare
+    per plane at the start and one more per plane every 2 days, against accelerator faults
+    sped up 20× and fast robots, so most pools run out and repairs wait for a resupply."""
+    text = (REPO / "scenarios" / "demo.toml").read_text().split("\n[workload]")[0]
+    for old, new in (
+        ('name = "demo"', 'name = "demo-pool-spares"'),
+        ("weibull_scale_years = 1.0\n", "weibull_scale_years = 0.05\n"),
+        ("altitude_offset_km = 20.0", "altitude_offset_km = 100.0"),
+        ('duration = "6h"                     # assumption', 'duration = "2h"'),
+        (
+            'spares_initial = 20\nresupply_every = "5d"\nresupply_quantity = 10\n',
+            'spares_per = "pool"\nspares_initial = 1\nresupply_every = "2d"\n'
+            "resupply_quantity = 1\n",
+        ),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    assert '\nrobots_per = "plane"\nrobots = 1\n' in text
+    return text
+
+
 @pytest.fixture(scope="module")
 def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("shards") / "shardable.toml"
@@ -176,6 +198,98 @@ def test_with_offset_rewrites_exactly_what_encode_would(scenario_file: Path) -> 
             assert ev.with_offset(ev.encode(event), offset) == ev.encode(moved)
 
 
+@pytest.fixture(scope="module")
+def pool_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("pool-spares")
+    scenario = out / "pool-spares.toml"
+    scenario.write_text(pool_spares_text())
+    paths = {name: out / f"{name}.twinlog" for name in ("whole", "two", "two_again", "three")}
+    until = ("--until", "4d")  # a resupply is due at the horizon itself: every shard runs it
+    run_log(scenario, paths["whole"], *until)
+    run_log(scenario, paths["two"], "--shards", "2", *until)
+    run_log(scenario, paths["two_again"], "--shards", "2", *until)
+    run_log(scenario, paths["three"], "--shards", "3", *until)
+    return paths
+
+
+def test_robots_with_stock_per_pool_shard_to_the_unsharded_fold(
+    pool_logs: dict[str, Path],
+) -> None:
+    whole = summary(folded(pool_logs["whole"]))
+    repair = whole["repair"]
+    assert whole["counters"]["repairs_completed"] >= 5  # noqa: PLR2004
+    assert repair["spares_pools_empty"] >= 2 and repair["queue_length"]  # stock ran out  # noqa: PLR2004
+    for name in ("two", "three"):
+        assert summary(folded(pool_logs[name])) == whole, name
+    assert export_sha(pool_logs["two"]) == export_sha(pool_logs["two_again"])
+
+
+@pytest.mark.parametrize("name", ["whole", "two", "three"])
+def test_each_pools_stock_chains_and_adds_up(pool_logs: dict[str, Path], name: str) -> None:
+    """Per pool: its own gap-free stream, every report the previous stock plus its change,
+    never below 0; a repair reports its pool's stock; the fleet's stock is the sum."""
+    with SqliteEventLog(pool_logs[name]) as log:
+        events = list(log.read())
+    started = events[0]
+    assert isinstance(started, ev.ScenarioStarted)
+    pools = {f"R{s}-P{p:02d}" for s, p in {(e.shell, e.plane) for e in events if e.satellite}}
+    assert started.spares_pools == len(pools) == 8  # noqa: PLR2004
+    assert started.spares == 1 * len(pools) and started.robots == len(pools)
+    stock = dict.fromkeys(pools, 1)
+    seqs = dict.fromkeys(pools, 0)
+    last: dict[str, ev.SparesChanged] = {}
+    waited = 0
+    for e in events:
+        if isinstance(e, ev.SparesChanged):
+            assert e.pool in pools  # no fleet-wide stock in this run
+            assert ev.stream_key(e) == f"{e.run_id}/{e.pool}"
+            assert e.seq == seqs[e.pool] + 1
+            seqs[e.pool] = e.seq
+            assert e.spares_left == stock[e.pool] + e.change >= 0
+            assert e.change == (-1 if e.cause == "repair" else 1)
+            before = last.get(e.pool)
+            # a repair that waited for a part takes it the instant the resupply lands
+            waited += (
+                e.cause == "repair"
+                and before is not None
+                and (before.cause, before.sim_time) == ("resupply", e.sim_time)
+            )
+            stock[e.pool], last[e.pool] = e.spares_left, e
+        elif isinstance(e, ev.RepairCompleted):
+            assert e.pool == e.robot.rsplit("-", 1)[0]
+            assert e.spares_left == stock[e.pool]
+    assert waited  # some repair waited for a resupply and took its part at once
+    assert min(stock.values()) == 0
+    assert fold(events).summary()["repair"]["spares_left"] == sum(stock.values())
+
+
+def test_pool_stocks_of_partitions_folded_apart_are_the_whole_logs(
+    pool_logs: dict[str, Path],
+) -> None:
+    """Pool stocks sit in any partition: each fold exports its pools' net change (the run's
+    holder adds the initial stock), so the sums over partitions and the merge are exact."""
+    with SqliteEventLog(pool_logs["whole"]) as log:
+        events = list(log.read())
+    whole = fold(events)
+
+    def spares(state: FleetState) -> float:
+        return next(s.value for s in state.collect() if s.name == "twin_repair_spares")
+
+    for n in (2, 3, 5):
+        parts = [FleetState() for _ in range(n)]
+        for e in events:
+            parts[int(hashlib.sha256(ev.stream_key(e).encode()).hexdigest(), 16) % n].apply(e)
+        assert (
+            sum(spares(p) for p in parts)
+            == spares(whole)
+            == whole.summary()["repair"]["spares_left"]
+        )
+        merged = FleetState.merge(parts)
+        assert merged.summary()["repair"] == whole.summary()["repair"]
+        again = FleetState.merge([FleetState.from_snapshot(p.to_snapshot()) for p in parts])
+        assert again.summary()["repair"] == whole.summary()["repair"]
+
+
 @pytest.mark.parametrize(
     ("cut", "count", "needle"),
     [
@@ -195,7 +309,19 @@ def test_scenarios_that_share_across_shards_are_refused(cut: str | None, count: 
     with pytest.raises(InputError) as err:
         check_shardable(config, count)
     assert needle in str(err.value)
+    if cut == "robots":  # the error names the fix
+        assert 'spares_per = "pool"' in str(err.value)
     check_shardable(config, 1)  # one shard is the unsharded run
+
+
+def test_robots_with_stock_per_pool_are_sharded_by_pool() -> None:
+    config = config_from_scenario(parse_scenario(pool_spares_text(), "pool.toml"))
+    check_shardable(config, 8)
+    with pytest.raises(InputError, match="8 shard unit"):
+        check_shardable(config, 9)
+    fleet_wide = pool_spares_text().replace('spares_per = "pool"\n', "")
+    with pytest.raises(InputError, match="fleet-wide stock"):
+        check_shardable(config_from_scenario(parse_scenario(fleet_wide, "fleet.toml")), 2)
 
 
 def test_cli_refuses_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ Every event has the same envelope:
 ``schema_version``  version of the event schema that wrote it (see :data:`SCHEMA_VERSION`)
 ``event_id``        deterministic id: ``{run_id}-{offset:010d}``
 ``run_id``          deterministic id of the run (scenario content + seed)
-``seq``             per-satellite sequence number, gap-free from 1 (run-level events count
-                    their own sequence under ``satellite = null``)
+``seq``             sequence number within the event's stream (:func:`stream_key`: its
+                    satellite, job, robot pool's stock or the run), gap-free from 1
 ``offset``          position of the event in the run's log, from 0
 ``sim_time``        simulation time, UTC ISO-8601 with milliseconds and ``Z``
 ``satellite``       satellite id, ``null`` for run-level events
@@ -32,11 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from twin.errors import DecodeError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Current schema version. v1 (pre-release) carried ``battery_soc_pct`` (0–100) instead of
 ``soc`` (0–1) and had no ``plane`` on satellite events. v2 had no launch mass: v3 adds
 ``mass_kg`` to ``launched``/``launch_failed`` and the campaign (``launch``) to
-``scenario_started``, both ``null`` when unknown (a v2 event is upcast with ``null``)."""
+``scenario_started``, both ``null`` when unknown (a v2 event is upcast with ``null``). v4
+adds spares per robot pool (``repair.spares_per = "pool"``): ``pool`` on ``spares_changed``
+and ``repair_completed`` and ``spares_pools`` on ``scenario_started``, ``null`` for the one
+fleet-wide stock (what every v3 log had, so a v3 event is upcast with ``null``)."""
 
 
 class _Frozen(BaseModel):
@@ -126,8 +129,13 @@ class ScenarioStarted(EventBase):
     accelerator_w: float
     robots: int
     spares: int
+    """Spares in stock at the start: the fleet's, or with ``spares_pools`` the sum over the
+    pools (each starts with ``spares / spares_pools``)."""
     launch: LaunchCampaign | None = None
     """``null`` without a ``[launch]`` table (every satellite in orbit at the epoch)."""
+    spares_pools: int | None = Field(default=None, ge=0)
+    """Robot pools that each hold their own stock (``repair.spares_per = "pool"``); ``null``:
+    one fleet-wide stock."""
 
 
 class ScenarioFinished(EventBase):
@@ -239,20 +247,31 @@ class RepairCompleted(_WithTelemetry):
     robot: str
     component: str
     spares_left: int
+    """Spares left in the stock the part came from: the fleet's, or the robot's pool's."""
     time_to_repair_s: float
     """From fault detection to completion."""
+    pool: str | None = None
+    """The robot pool whose stock ``spares_left`` is (``spares_per = "pool"``); ``null``
+    for the fleet-wide stock."""
 
 
 class SparesChanged(EventBase):
-    """The stock of spare parts changed: a robot took one for a repair, or a resupply
-    arrived. Run-level (keyed by the run id), so the fold holding the run knows the stock
-    exactly however satellites are spread over partitions."""
+    """A stock of spare parts changed: a robot took one for a repair, or a resupply
+    arrived. The fleet-wide stock (``pool = null``) is run-level: keyed by the run id, so
+    the fold holding the run knows it exactly however satellites are spread over
+    partitions. A robot pool's own stock (``repair.spares_per = "pool"``) is its own stream
+    (:func:`stream_key`: ``{run_id}/{pool}``, ``seq`` gap-free from 1), written by the one
+    engine or shard that simulates the pool, so each pool's reports stay in one partition,
+    in order. Within a stream, ``spares_left`` = the previous ``spares_left`` + ``change``."""
 
     type: Literal["spares_changed"] = "spares_changed"
     change: int
     """Parts added (resupply, > 0) or taken (repair, -1)."""
     spares_left: int = Field(ge=0)
     cause: Literal["repair", "resupply"]
+    pool: str | None = Field(default=None, min_length=1)
+    """The robot pool whose stock this is (``R{shell}`` or ``R{shell}-P{plane}``, the prefix
+    of its robots' names); ``null`` for the fleet-wide stock."""
 
 
 class DeorbitStarted(_WithTelemetry):
@@ -438,8 +457,18 @@ JOB_EVENT_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if issubcl
 
 def stream_key(event: EventBase) -> str:
     """The stream an event belongs to, which is its Kafka key: the satellite id, the job id
-    for job events, else the run id. ``seq`` is gap-free within a stream."""
-    return event.satellite or getattr(event, "job", None) or event.run_id
+    for job events, ``{run_id}/{pool}`` for a robot pool's stock (:class:`SparesChanged`
+    with a ``pool``), else the run id. ``seq`` is gap-free within a stream."""
+    key = event.satellite or getattr(event, "job", None)
+    if key:
+        return key
+    pool = pool_stream(event)
+    return f"{event.run_id}/{pool}" if pool else event.run_id
+
+
+def pool_stream(event: EventBase) -> str | None:
+    """The robot pool whose stock stream a run-level event belongs to, else ``None``."""
+    return getattr(event, "pool", None) if event.type == "spares_changed" else None
 
 
 # ---------------------------------------------------------------- codec
@@ -472,8 +501,23 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 → v4: spares were one fleet-wide stock: no pool (``null``)."""
+    out = dict(data)
+    if out.get("type") in ("spares_changed", "repair_completed"):
+        out.setdefault("pool", None)
+    elif out.get("type") == "scenario_started":
+        out.setdefault("spares_pools", None)
+    out["schema_version"] = 4
+    return out
+
+
 #: ``UPCASTERS[v]`` turns a decoded dict of version ``v`` into version ``v + 1``.
-UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def encode(event: EventBase) -> bytes:

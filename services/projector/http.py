@@ -18,8 +18,10 @@ aggregate several projectors of one group in PromQL:
   which is negative on a projector without the run partition, so that the sum is the fleet's.
 * run-level facts (``twin_satellites_planned``, ``twin_repair_robots``, ``twin_repair_spares``)
   come only from the projector holding the run partition (others report 0), so ``sum`` is
-  right. Spares follow that projector's newest ``repair_completed``; repairs folded by other
-  projectors reach it only through later ones (a lag, not a double count).
+  right. Spares follow that projector's newest ``spares_changed``. With a stock per robot
+  pool (``spares_per = "pool"``) each pool's changes are its own stream in any partition:
+  every projector reports the net change of the pools it folds and the run's holder adds the
+  initial stock, so ``sum`` is the stock (one projector's share alone may be negative).
 * not sums: ``twin_mean_time_to_repair_seconds`` (use ``sum(twin_repair_time_seconds_total) /
   sum(twin_repairs_completed_total)``), ``twin_sim_time_timestamp_seconds`` and
   ``twin_consumer_lag_sim_seconds`` (``max``), ``twin_projector_ready`` (``min``).

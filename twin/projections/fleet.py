@@ -5,7 +5,8 @@ changing anything, so a rejected event leaves the state as it was:
 
 * the satellite's transition is legal (:func:`twin.lifecycle.check`, raising
   :class:`twin.errors.IllegalTransition`);
-* ``seq`` continues the satellite's sequence exactly (run-level events have their own sequence);
+* ``seq`` continues its stream's sequence exactly (:func:`twin.events.stream_key`: the
+  satellite's, a job's, a robot pool's stock of spares, or the run's own);
   ``sim_time`` does not go backwards; the event belongs to the same run
   (:class:`EventOrderError`).
 
@@ -48,7 +49,7 @@ import numpy as np
 
 from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import TwinError
-from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry
+from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry, pool_stream
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, restore_error
 
@@ -185,6 +186,7 @@ _SIMPLE_FIELDS = (
     "closed",
     "weighted",
     "job_seq",
+    "pool_seq",
     "energy_uj",
 )
 
@@ -291,7 +293,7 @@ class FleetCore:
     """
 
     name = "fleet"
-    version = 5
+    version = 6
 
     metrics: tuple[MetricSpec, ...] = (
         MetricSpec("twin_satellites", "gauge", "Satellites by lifecycle state.", ("state",)),
@@ -411,6 +413,8 @@ class FleetCore:
         self.events_by_type: dict[str, int] = {}
         self.job_seq: dict[str, int] = {}
         """Last ``seq`` of each job stream folded here (-1 once the job completed)."""
+        self.pool_seq: dict[str, int] = {}
+        """Last ``seq`` of each robot pool's stock stream folded here (``spares_per = "pool"``)."""
         # integrals over simulation time, exact integers in ms units (see the module docstring):
         # closed[k] = Σ closed intervals of rate k; weighted[k] = Σ_sats rate_k · last_ms;
         # rates k: accelerators, generated mW, consumed mW, in shadow, load shed
@@ -433,10 +437,13 @@ class FleetCore:
         retired = False
         if sat_id is None:
             job = getattr(event, "job", None)
-            if job is None:
-                self._apply_run_event(event, t_s)
-            else:
+            pool = pool_stream(event) if job is None else None
+            if job is not None:
                 self._apply_job_event(event, job, t_s)
+            elif pool is not None:
+                self._apply_pool_event(event, pool, t_s)
+            else:
+                self._apply_run_event(event, t_s)
         else:
             retired = self._apply_satellite_event(event, sat_id, t_s)
         etype = event.type
@@ -499,6 +506,16 @@ class FleetCore:
         self._advance(t_s, event.sim_time)
         # a completed job keeps only a closed marker (-1), so a late duplicate is refused
         self.job_seq[job] = -1 if event.type == "job_completed" else event.seq
+
+    def _apply_pool_event(self, event: EventBase, pool: str, t_s: float) -> None:
+        """A robot pool's stock of spares: ``seq`` continues the pool's own stream (keyed
+        ``{run_id}/{pool}``, written by the one engine or shard that simulates the pool)."""
+        last = self.pool_seq.get(pool, 0)
+        if event.seq != last + 1:
+            what = "duplicate" if event.seq <= last else "gap"
+            self._order_error(event, f"pool {pool!r} seq {event.seq}, expected {last + 1} ({what})")
+        self._advance(t_s, event.sim_time)
+        self.pool_seq[pool] = event.seq
 
     def _start(self, ev: ScenarioStarted) -> None:
         self.run_id = ev.run_id
@@ -917,6 +934,7 @@ class FleetCore:
             _add_counts(out.by_shell_plane, p.by_shell_plane)
             _add_counts(out.events_by_type, p.events_by_type)
             out.job_seq.update(p.job_seq)
+            out.pool_seq.update(p.pool_seq)
             out.compute_online += p.compute_online
             out.generated_mw += p.generated_mw
             out.consumed_mw += p.consumed_mw

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,7 +72,7 @@ from twin.sim.scenario import (
     phasing_drift_deg_per_day,
     split_upset_rate,
 )
-from twin.sim.shards import Shard, check_shardable, members
+from twin.sim.shards import Shard, check_shardable, members, unit_keys
 from twin.sim.workload import WorkloadService
 from twin.timeutil import SimClock, format_sim, format_time, julian_dates
 
@@ -204,6 +205,52 @@ class Robot:
     phase_deg: float
 
 
+class SpareStock:
+    """A stock of spare parts: the fleet's (``repair.spares_per = "fleet"``, ``name`` None)
+    or one robot pool's (``"pool"``, ``name`` the pool's).
+
+    A repair takes one part (:meth:`take`, an event that succeeds when it has it), first come
+    first served, waiting while the stock is out; a resupply (:meth:`add`) serves the waiting
+    repairs at once. Each change is reported (``report(stock, change, cause)``) at the
+    instant it is decided, with :attr:`level` already changed, so a stock's reports chain
+    exactly: every ``spares_left`` is the previous one plus its ``change``. ``seq`` is the
+    last sequence number of a pool's stream (the fleet's stock counts in the run's).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str | None,
+        level: int,
+        report: Callable[[SpareStock, int, str], None],
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.level = level
+        self.seq = 0
+        self._report = report
+        self._waiting: deque[simpy.Event] = deque()
+
+    def take(self) -> simpy.Event:
+        event = self.env.event()
+        if self.level > 0 and not self._waiting:
+            self._give(event)
+        else:
+            self._waiting.append(event)
+        return event
+
+    def add(self, quantity: int) -> None:
+        self.level += quantity
+        self._report(self, quantity, "resupply")
+        while self._waiting and self.level > 0:
+            self._give(self._waiting.popleft())
+
+    def _give(self, event: simpy.Event) -> None:
+        self.level -= 1
+        self._report(self, -1, "repair")
+        event.succeed()
+
+
 class RobotPool:
     """Repair robots serving one shell or plane: a SimPy resource with a dispatch policy.
 
@@ -222,9 +269,12 @@ class RobotPool:
         robots: list[Robot],
         repair: Repair,
         travel: RobotTravel,
+        stock: SpareStock,
     ):
         self.env = env
         self.name = name
+        self.stock = stock
+        """Where its robots take spares: the fleet's stock, or the pool's own."""
         self.idle: list[Robot] = robots
         self.repair = repair
         self.rates = travel
@@ -453,8 +503,15 @@ class Engine:
         self.sats = self._make_sats()
         self.counts[State.PLANNED] = len(self.sats)
         repair = config.scenario.repair
-        spares = repair.spares_initial if repair is not None else 0
-        self.spares = simpy.Container(self.env, capacity=float("inf"), init=float(spares))
+        self.spares_per_pool = repair is not None and repair.spares_per == "pool"
+        # pools over the whole fleet (a shard simulates some of them); robots and a pool's
+        # stock exist only when there are robots
+        with_robots = repair is not None and repair.robots > 0
+        self.pools_whole_fleet = len(set(unit_keys(config))) if with_robots else 0
+        fleet_spares = repair.spares_initial if repair is not None else 0
+        self.spares = SpareStock(
+            self.env, None, 0 if self.spares_per_pool else fleet_spares, self._spares_changed
+        )
         self.pools = self._make_pools()
         self._finished = False
         workload = config.scenario.workload
@@ -536,14 +593,26 @@ class Engine:
                 )
                 for j in range(n)
             ]
-            pools[key] = RobotPool(self.env, name, robots, repair, travel)
+            stock = self.spares
+            if self.spares_per_pool and n > 0:
+                stock = SpareStock(self.env, name, repair.spares_initial, self._spares_changed)
+            pools[key] = RobotPool(self.env, name, robots, repair, travel, stock)
         return pools
 
     @property
     def robots_total(self) -> int:
-        # a sharded run has no robots (twin.sim.shards refuses them), so these pools are all
+        """Robots of the whole fleet (a shard simulates only its pools' robots)."""
         repair = self.cfg.scenario.repair
-        return repair.robots * len(self.pools) if repair is not None else 0
+        return repair.robots * self.pools_whole_fleet if repair is not None else 0
+
+    @property
+    def spares_initial_total(self) -> int:
+        """Spares at the start: the fleet's stock, or the sum over every pool's."""
+        repair = self.cfg.scenario.repair
+        if repair is None:
+            return 0
+        pools = self.pools_whole_fleet if self.spares_per_pool else 1
+        return repair.spares_initial * pools
 
     # -- emission -------------------------------------------------------------------------
 
@@ -603,6 +672,21 @@ class Engine:
     def _emit_run(self, event_cls: type[ev.EventBase], **fields: Any) -> None:
         self.run_seq += 1
         self._send(event_cls, self.run_seq, **fields)
+
+    def _spares_changed(self, stock: SpareStock, change: int, cause: str) -> None:
+        """A stock's change: the fleet's on the run's stream, a pool's on its own."""
+        if stock.name is None:
+            self._emit_run(ev.SparesChanged, change=change, spares_left=stock.level, cause=cause)
+            return
+        stock.seq += 1
+        self._send(
+            ev.SparesChanged,
+            stock.seq,
+            change=change,
+            spares_left=stock.level,
+            cause=cause,
+            pool=stock.name,
+        )
 
     def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
         """Build the event with its envelope at the next log offset and hand it to the sink."""
@@ -935,10 +1019,7 @@ class Engine:
         yield env.timeout(travel_s)
         robot.raan_deg, robot.phase_deg = sat.raan_deg, sat.phase_deg
         self._transition(sat, ev.RepairRobotArrived, robot=robot.name)
-        yield self.spares.get(1)
-        self._emit_run(
-            ev.SparesChanged, change=-1, spares_left=int(self.spares.level), cause="repair"
-        )
+        yield pool.stock.take()
         yield env.timeout(repair.duration_s)
         pool.release(robot)
         self._sample_failures(sat, [comp.name])
@@ -947,8 +1028,9 @@ class Engine:
             ev.RepairCompleted,
             robot=robot.name,
             component=comp.name,
-            spares_left=int(self.spares.level),
+            spares_left=pool.stock.level,
             time_to_repair_s=round(env.now - fault_t, 3),
+            pool=pool.stock.name,
         )
 
     def _deorbit(self, sat: Sat, reason: str) -> ProcessGen:
@@ -959,16 +1041,13 @@ class Engine:
         yield self.env.timeout(end_of_life.deorbit_s if end_of_life is not None else 0.0)
         self._transition(sat, ev.Deorbited)
 
-    def _resupply(self, every_s: float, quantity: int) -> ProcessGen:
+    def _resupply(self, every_s: float, quantity: int, stocks: list[SpareStock]) -> ProcessGen:
+        """Every ``every_s``, ``quantity`` spares to each stock (in pool order)."""
         while True:
             yield self.env.timeout(every_s)
-            yield self.spares.put(quantity)
-            self._emit_run(
-                ev.SparesChanged,
-                change=quantity,
-                spares_left=int(self.spares.level),
-                cause="resupply",
-            )
+            yield self.env.timeout(0)  # lands after what is already due at that instant
+            for stock in stocks:
+                stock.add(quantity)
 
     # -- running --------------------------------------------------------------------------
 
@@ -980,8 +1059,15 @@ class Engine:
             self._started(repair)
         self.env.process(self._environment())
         resupply = repair is not None and repair.resupply_every_s and repair.resupply_quantity > 0
-        if self._owns_run and resupply:
-            self.env.process(self._resupply(repair.resupply_every_s, repair.resupply_quantity))  # type: ignore[union-attr,arg-type]
+        if resupply:
+            # the fleet's stock is the run's (shard 0); a shard's pools are its own
+            if self.spares_per_pool:
+                stocks = [p.stock for _, p in sorted(self.pools.items()) if p.stock.name]
+            else:
+                stocks = [self.spares] if self._owns_run else []
+            if stocks:
+                every_s, quantity = repair.resupply_every_s, repair.resupply_quantity  # type: ignore[union-attr]
+                self.env.process(self._resupply(every_s, quantity, stocks))  # type: ignore[arg-type]
         for sat in self.sats:
             self.env.process(self._lifecycle(sat))
         if self.workload is not None:
@@ -1001,8 +1087,9 @@ class Engine:
             tflops_per_accelerator=cfg.scenario.bus.accelerator_tflops,
             accelerator_w=cfg.bus.accelerator_w,
             robots=self.robots_total,
-            spares=repair.spares_initial if repair is not None else 0,
+            spares=self.spares_initial_total,
             launch=cfg.launch_plan.event() if cfg.launch_plan is not None else None,
+            spares_pools=self.pools_whole_fleet if self.spares_per_pool else None,
         )
 
     def run(self, until_s: float | None = None) -> None:
@@ -1011,16 +1098,21 @@ class Engine:
         if limit > self.env.now:
             self.env.run(until=limit)
 
+    def run_horizon(self) -> None:
+        """Run what is due at the horizon itself (after :meth:`run` reached it): SimPy's
+        ``run(until=T)`` stops before the events due at T, so that what ends at the horizon
+        (the last inference interval, a checkpoint or a resupply due then) is logged. A
+        shard of a sharded run calls this and leaves ``scenario_finished`` to its merger."""
+        horizon = self.cfg.until_s
+        while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
+            self.env.step()
+
     def finish(self) -> None:
         """Emit ``scenario_finished`` at the horizon (after :meth:`run` reached it)."""
         if self._finished:
             return
         self._finished = True
-        # SimPy's run(until=T) stops before the events due at T itself: run them, so that what
-        # ends at the horizon (the last inference interval, a checkpoint due then) is logged
-        horizon = self.cfg.until_s
-        while self.env.now >= horizon - 1e-9 and self.env.peek() <= horizon:
-            self.env.step()
+        self.run_horizon()
         if not self._owns_run:
             return
         self._emit_run(

@@ -396,6 +396,12 @@ class Repair(_Model):
     first-come-first-served (``"fifo"``) or by the shortest travel time (``"nearest"``).
     A repair takes ``duration`` and one spare; the stock starts at ``spares_initial`` and
     ``resupply_quantity`` spares arrive every ``resupply_every`` (omit it for none).
+
+    ``spares_per`` says whose stock that is: ``"fleet"`` (the default) one stock that every
+    robot takes from, ``"pool"`` one stock per robot pool (per shell, or per plane with
+    ``robots_per = "plane"``): ``spares_initial`` and ``resupply_quantity`` are then **per
+    pool**, and a robot takes parts only from its pool's stock. Stock per pool is what lets a
+    run with robots be sharded (``twin run --shards N``): pools then share nothing.
     """
 
     robots_per: Literal["shell", "plane"] = "shell"
@@ -405,9 +411,14 @@ class Repair(_Model):
     dispatch: Literal["fifo", "nearest"] = "fifo"
     altitude_offset_km: float = Field(gt=0, le=100)
     duration_s: Duration = Field(alias="duration", gt=0)
+    spares_per: Literal["fleet", "pool"] = "fleet"
+    """One stock for the fleet, or one per robot pool (then the two counts below are per
+    pool)."""
     spares_initial: int = Field(default=0, ge=0, le=1_000_000_000)
+    """Spares at the start: the fleet's, or each pool's with ``spares_per = "pool"``."""
     resupply_every_s: Duration | None = Field(default=None, alias="resupply_every", gt=0)
     resupply_quantity: int = Field(default=0, ge=0, le=1_000_000_000)
+    """Spares per resupply: to the fleet, or to each pool with ``spares_per = "pool"``."""
 
 
 class GroundStation(_Model):

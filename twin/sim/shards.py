@@ -2,8 +2,9 @@
 
 A **shard** is a set of repair domains. Satellites interact only through what they share:
 a robot pool (a shell, or a plane with ``repair.robots_per = "plane"``: the engine's
-``_pool_key``), the run-level stock of spares and the compute service's job queue and
-regions. So a scenario can be sharded when nothing is shared across its domains:
+``_pool_key``), the stock of spares (the fleet's, or each pool's own with
+``repair.spares_per = "pool"``) and the compute service's job queue and regions. So a
+scenario can be sharded when nothing is shared across its domains:
 
 * a **unit** is a robot pool when the scenario has robots, else a plane ``(shell, plane)``
   (without robots every satellite is independent; planes keep units few and even);
@@ -11,8 +12,19 @@ regions. So a scenario can be sharded when nothing is shared across its domains:
   Walker constellation get equal shares of planes;
 * refused (:class:`twin.errors.InputError`, exit 2): a ``[workload]`` (jobs are placed on
   any free cluster of the fleet, inference by any satellite near a region), ``[repair]``
-  robots (every repair takes a part from one run-level stock, ``spares_changed``: who gets
-  the last spare depends on every shard), and more shards than units.
+  robots with the fleet-wide stock of spares (``spares_per = "fleet"``, the default: every
+  repair takes a part from one run-level stock, so who gets the last spare depends on every
+  shard; ``spares_per = "pool"`` is the fix), and more shards than units.
+
+**Spares per pool.** With ``spares_per = "pool"`` each pool's stock is its own stream:
+``spares_changed`` with ``pool`` set, keyed ``{run_id}/{pool}``
+(:func:`twin.events.stream_key`), ``seq`` counted by the pool's stock (``twin.sim.engine.SpareStock``). The
+pool is one unit, so exactly one shard simulates it and emits its whole stream: gap-free,
+and the same events with the same ``seq`` as the unsharded run's. The initial stock of the
+whole fleet (``scenario_started.spares`` = ``spares_initial`` × pools, with
+``spares_pools``) and its robots are counted by shard 0 over every pool; each shard runs
+the resupplies of its own pools. In a topic fed by several hosts a pool's stream goes to
+its shard's partitions like a satellite's.
 
 What every shard does the same: the launch campaign (flights, their success draw and which
 satellite leads a flight are decided over the whole fleet, so a flight split between shards
@@ -125,13 +137,15 @@ def check_shardable(config: EngineConfig, count: int, field: str = "--shards") -
             allowed="1 (no sharding), or a scenario without [workload]",
         )
     repair = config.scenario.repair
-    if repair is not None and repair.robots > 0:
+    if repair is not None and repair.robots > 0 and repair.spares_per != "pool":
         raise InputError(
-            f"scenario {name!r} has [repair] robots: every repair takes a spare from one "
-            "run-level stock (spares_changed), so who gets the last spare depends on the whole "
-            f"fleet and the run cannot be split into {count} shards",
+            f"scenario {name!r} has [repair] robots with one fleet-wide stock of spares: "
+            "every repair takes a spare from it (spares_changed), so who gets the last spare "
+            f"depends on the whole fleet and the run cannot be split into {count} shards",
             field=field,
-            allowed="1 (no sharding), or a scenario without repair robots (repair.robots = 0)",
+            allowed='1 (no sharding), or a stock per robot pool: [repair] spares_per = "pool" '
+            "(spares_initial and resupply_quantity are then per pool), or no repair robots "
+            "(repair.robots = 0)",
         )
     units = len(set(unit_keys(config)))
     if count > units:
