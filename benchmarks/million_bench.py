@@ -1,9 +1,10 @@
 """A million satellites for a day, sharded over this machine's cores, and its log replayed.
 
 ``python -m benchmarks.million_bench [--sats 1000000] [--days 1] [--shards N]`` writes the
-scale benchmark's generated scenario without robots (:func:`benchmarks.shard_bench.shardable_text`:
-Walker shells at 550 km / 53°, every satellite in service at the epoch, Castet & Saleh faults
-and SAA-weighted upsets; planes share nothing, so they shard), runs
+scale benchmark's generated scenario (:func:`benchmarks.scale_bench.scenario_text`: Walker
+shells at 550 km / 53°, every satellite in service at the epoch, Castet & Saleh faults,
+SAA-weighted upsets, a repair robot and a stock of spares per plane, so planes share nothing
+and shard), runs
 ``twin run SCENARIO --shards N --log LOG`` on it in a child process (N = the cores, by default)
 and then ``twin state LOG --json`` in another: the log must replay to the run's own summary,
 every field of it (``replay_matches_run``). Reported: wall time and peak RSS of the run (the merging
@@ -23,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale_bench import CHILD, REPO, twin_run_child
-from benchmarks.shard_bench import shardable_text
+from benchmarks.scale_bench import CHILD, REPO, scenario_text, twin_run_child
 from services.processes import die_with_parent
 
 REPLAY = """
@@ -60,7 +60,7 @@ def run(sats: int = 1_000_000, days: int = 1, shards: int | None = None) -> dict
     shards = shards or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         scen = Path(tmp) / f"million-{sats}.toml"
-        scen.write_text(shardable_text(sats))
+        scen.write_text(scenario_text(sats))
         log = Path(tmp) / "million.twinlog"
         print(f"[million] {sats:,} satellites × {days} d, {shards} shards ...", file=sys.stderr)
         t0 = time.perf_counter()

@@ -36,7 +36,7 @@ MEANING = {
     "peak_rss_mb_per_10k_sats": "peak memory per 10k satellites (engine + fold + log), MB",
     "live_p99_s": "live mode: event emission → visible on a projector's /metrics, p99, s",
     "shard_speedup_2": "wall time of one engine ÷ `twin run --shards 2` (10k satellites × 1 d, "
-    "no robots), on this machine",
+    "a robot and spares per plane), on this machine",
     "sats_100k_day_s": "100,000 satellites × 1 d in one process (`twin run`, Walker 550 km / 53°), s",
     "sats_100k_peak_rss_mb": "peak RSS of that run (the engine process and its fold process), MB",
     "sats_1m_day_s": "1,000,000 satellites × 1 d, `twin run --shards <cores>`, its log then "
@@ -194,8 +194,8 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             "",
             "## A million satellites",
             "",
-            f"{million['satellites']:,} satellites × {million['days']} d (the scale scenario "
-            f"without robots), `twin run --shards {million['shards']}`: {million['events']:,} "
+            f"{million['satellites']:,} satellites × {million['days']} d (the scale scenario: "
+            f"a robot and spares per plane), `twin run --shards {million['shards']}`: {million['events']:,} "
             f"events in {million['sats_1m_day_s']:,.0f} s, peak RSS "
             f"{million['sats_1m_peak_rss_mb']:,.0f} MB (merging process + largest shard), log "
             f"{million['log_mb']:,.0f} MB ({million['log_bytes_per_event']} bytes/event). "
