@@ -41,8 +41,8 @@ MEANING = {
     "sats_100k_peak_rss_mb": "peak RSS of that run (the engine process and its fold process), MB",
     "sats_1m_day_s": "1,000,000 satellites × 1 d, `twin run --shards <cores>`, its log then "
     "replayed to the same summary, s",
-    "sats_1m_peak_rss_mb": "peak RSS of that run (the merging process and its largest shard; "
-    "the machine's memory is the limit), MB",
+    "sats_1m_peak_rss_mb": "peak RSS of that run, all its processes together (the merging "
+    "process and every shard, sampled each second; the machine's memory is the limit), MB",
 }
 
 
@@ -208,7 +208,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"{million['satellites']:,} satellites × {million['days']} d (the scale scenario: "
             f"a robot and spares per plane), `twin run --shards {million['shards']}`: {million['events']:,} "
             f"events in {million['sats_1m_day_s']:,.0f} s, peak RSS "
-            f"{million['sats_1m_peak_rss_mb']:,.0f} MB (merging process + largest shard), log "
+            f"{million['sats_1m_peak_rss_mb']:,.0f} MB (all processes together), log "
             f"{million['log_mb']:,.0f} MB ({million['log_bytes_per_event']} bytes/event). "
             f"`twin state LOG --json` replayed it in {million['replay_s']:,.0f} s (peak RSS "
             f"{million['replay_peak_rss_mb']:,.0f} MB); the replayed state "
