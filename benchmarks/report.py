@@ -208,6 +208,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"{million['satellites']:,} satellites × {million['days']} d (the scale scenario: "
             f"a robot and spares per plane), `twin run --shards {million['shards']}`: {million['events']:,} "
             f"events in {million['sats_1m_day_s']:,.0f} s, peak RSS "
+            f"{'at most ' if million.get('tree_rss_sampling') else ''}"
             f"{million['sats_1m_peak_rss_mb']:,.0f} MB (all processes together), log "
             f"{million['log_mb']:,.0f} MB ({million['log_bytes_per_event']} bytes/event). "
             f"`twin state LOG --json` replayed it in {million['replay_s']:,.0f} s (peak RSS "
@@ -215,6 +216,8 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"{'equals' if million['replay_matches_run'] else '**differs from**'} the run's "
             "summary.",
         ]
+        if million.get("tree_rss_sampling"):
+            lines += ["", f"Peak memory: {million['tree_rss_sampling']}"]
     for name, extra in (doc.get("extra_sections") or {}).items():
         lines += ["", f"## {name}", "", extra]
     path.write_text("\n".join(lines) + "\n")
