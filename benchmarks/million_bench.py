@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale_bench import REPO, scenario_text, twin_run_child
-from services.processes import die_with_parent
+from benchmarks.scale_bench import cli_child, scenario_text, twin_run_child
 
 CHILD = """
 import json, os, resource, sys, threading, time
@@ -81,17 +79,7 @@ print(json.dumps({"code": code, "wall_s": wall, "peak_rss_mb": rss, "state": sta
 
 def replay(log: Path) -> dict[str, Any]:
     """``twin state LOG --json`` in a fresh interpreter: its wall time, peak RSS and state."""
-    res = subprocess.run(
-        [sys.executable, "-c", REPLAY, "state", str(log), "--json"],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        preexec_fn=die_with_parent,
-    )
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-3000:])
-    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(cli_child(REPLAY, ["state", str(log), "--json"])[-1]))
 
 
 def run(sats: int = 1_000_000, days: int = 1, shards: int | None = None) -> dict[str, Any]:

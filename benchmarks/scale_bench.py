@@ -121,11 +121,17 @@ def twin_run_child(
     """``twin run SCENARIO --until {days}d --log LOG --json --quiet`` in a fresh interpreter
     running ``child`` (which prints its own measurements as a last JSON line); returns the
     run's JSON summary and those measurements."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = ["run", str(scenario), "--until", f"{days}d", "--log", str(log), "--json", "--quiet"]
+    lines = cli_child(child, [*args, *extra])
+    return json.loads("\n".join(lines[:-1])), json.loads(lines[-1])
+
+
+def cli_child(child: str, args: list[str]) -> list[str]:
+    """``python -c child ARGS...`` with this checkout on the path, dying with its parent;
+    its stdout lines (a :class:`RuntimeError` with the end of its stderr if it fails)."""
     res = subprocess.run(
-        [sys.executable, "-c", child, *args, *extra],
-        env=env,
+        [sys.executable, "-c", child, *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=7200,
@@ -133,8 +139,7 @@ def twin_run_child(
     )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])
-    lines = res.stdout.strip().splitlines()
-    return json.loads("\n".join(lines[:-1])), json.loads(lines[-1])
+    return res.stdout.strip().splitlines()
 
 
 def run_cell(sats: int, days: int, workdir: Path) -> dict[str, Any]:
