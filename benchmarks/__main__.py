@@ -230,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.from_json:
-        return _from_json(args.from_json)
+        if args.only or args.quick:
+            p.error("--from-json runs nothing: it takes no --only or --quick")
+        return _from_json(args.from_json, out=args.json, write=not args.no_write)
     names = args.only or list(BENCHES)
     results: dict[str, Any] = {}
     t0 = time.monotonic()
@@ -245,33 +247,57 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(text + "\n")
     print(text)
-    if not args.quick and not args.no_write:
-        from benchmarks.report import write_benchmarks_md
+    if args.quick or args.no_write:
+        return 0
+    if set(names) != set(BENCHES):
+        # a partial run would drop every other section: merge it with a saved full run
+        print(
+            "[benchmarks] BENCHMARKS.md left as it is (not every bench ran); merge this run "
+            "with a saved full one: --json THIS.json, then --from-json FULL.json THIS.json",
+            file=sys.stderr,
+        )
+        return 0
+    from benchmarks.report import write_benchmarks_md
 
-        write_benchmarks_md(doc, REPO / "BENCHMARKS.md")
+    write_benchmarks_md(doc, REPO / "BENCHMARKS.md")
     return 0
 
 
-def _from_json(paths: list[str]) -> int:
+def _from_json(paths: list[str], *, out: str | None = None, write: bool = True) -> int:
     """Merge saved full runs into one BENCHMARKS.md (e.g. the million-satellite day measured
     on its own, and everything else): the contract keys are recomputed from the merged
-    details; the header names every run's machine and date."""
+    details; the header names every run's machine and date. A file that is not a saved full
+    run is refused with its name and the reason (exit 2), and nothing is written."""
     from benchmarks.report import write_benchmarks_md
 
     details: dict[str, Any] = {}
     runs = []
     for path in paths:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("quick"):
-            raise SystemExit(f"{path}: a --quick run; BENCHMARKS.md takes full runs only")
-        details.update(doc["details"])
-        runs.append(
-            {**doc["machine"], "benches": sorted(doc["details"]), "total_s": doc["total_s"]}
-        )
-    merged = {**collect(details), "quick": False, "machine": runs[-1], "details": details}
+        try:
+            doc = json.loads(Path(path).read_text())
+            if doc.get("quick"):
+                raise ValueError("a --quick run; BENCHMARKS.md takes full runs only")
+            run_details = dict(doc["details"])
+            runs.append(
+                {**doc["machine"], "benches": sorted(run_details), "total_s": doc["total_s"]}
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            print(
+                f"python -m benchmarks: error: --from-json {path}: {reason} (allowed: the "
+                "JSON a full `python -m benchmarks --json OUT` run wrote)",
+                file=sys.stderr,
+            )
+            return 2
+        details.update(run_details)
+    newest = max(runs, key=lambda r: r["date"])
+    merged = {**collect(details), "quick": False, "machine": newest, "details": details}
     merged["runs"] = runs
     merged["total_s"] = sum(r["total_s"] for r in runs)
-    write_benchmarks_md(merged, REPO / "BENCHMARKS.md")
+    if out:
+        Path(out).write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    if write:
+        write_benchmarks_md(merged, REPO / "BENCHMARKS.md")
     return 0
 
 

@@ -39,10 +39,11 @@ MEANING = {
     "a robot and spares per plane), on this machine",
     "sats_100k_day_s": "100,000 satellites × 1 d in one process (`twin run`, Walker 550 km / 53°), s",
     "sats_100k_peak_rss_mb": "peak RSS of that run (the engine process and its fold process), MB",
-    "sats_1m_day_s": "1,000,000 satellites × 1 d, `twin run --shards <cores>`, its log then "
-    "replayed to the same summary, s",
+    "sats_1m_day_s": "1,000,000 satellites × 1 d, `twin run --shards <cores>`, run wall time, s "
+    "(its log is then replayed and checked against the run's summary: below)",
     "sats_1m_peak_rss_mb": "peak RSS of that run, all its processes together (the merging "
-    "process and every shard, sampled each second; the machine's memory is the limit), MB",
+    "process and every shard; how it was measured: below), MB; the machine's memory is the "
+    "limit",
 }
 
 
