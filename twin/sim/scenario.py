@@ -401,7 +401,9 @@ class Repair(_Model):
     robot takes from, ``"pool"`` one stock per robot pool (per shell, or per plane with
     ``robots_per = "plane"``): ``spares_initial`` and ``resupply_quantity`` are then **per
     pool**, and a robot takes parts only from its pool's stock. Stock per pool is what lets a
-    run with robots be sharded (``twin run --shards N``): pools then share nothing.
+    run with robots be sharded (``twin run --shards N``): pools then share nothing. With
+    ``robots = 0`` there are no pools, so no stock either (``scenario_started.spares`` is 0,
+    where a fleet stock would report ``spares_initial``); nothing is repaired either way.
     """
 
     robots_per: Literal["shell", "plane"] = "shell"
