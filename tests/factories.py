@@ -12,9 +12,14 @@ flat and are gathered into the event's :class:`~twin.events.Telemetry`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
+from sgp4.api import WGS72, Satrec
+
+from twin.constants import MU_KM3_S2
 from twin.events import EVENT_TYPES, ShellInfo, Telemetry
 from twin.timeutil import format_sim, parse_time
 
@@ -211,3 +216,25 @@ class EventFactory:
         ]
         out.append(self.event("powered_up", satellite, t_s=t_s + len(steps), **telemetry))
         return out
+
+
+def satrec_from_elements(
+    satnum: int,
+    epoch: datetime,
+    a_km: float,
+    ecc: float,
+    inc_deg: float,
+    raan_deg: float,
+    argp_deg: float,
+    anomaly_deg: float,
+    bstar: float = 0.0,
+) -> Satrec:
+    """A WGS-72 SGP4 satellite from Keplerian elements at ``epoch`` (semi-major axis in km,
+    angles in degrees), for physics tests."""
+    sat = Satrec()
+    sat.sgp4init(
+        WGS72, "i", satnum, (epoch - datetime(1949, 12, 31, tzinfo=UTC)).total_seconds() / 86400,
+        bstar, 0.0, 0.0, ecc, math.radians(argp_deg), math.radians(inc_deg),
+        math.radians(anomaly_deg), math.sqrt(MU_KM3_S2 / a_km**3) * 60, math.radians(raan_deg),
+    )  # fmt: skip
+    return sat

@@ -154,19 +154,7 @@ def test_interrupted_run_leaves_no_log(tmp_path: Path, sig: int, code: int) -> N
         # terminal gives it
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".x.twinlog") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
-        time.sleep(0.1)
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
-        _, err = proc.communicate(timeout=60)
-        raise AssertionError(
-            f"the run did not end on {sig!r}; its stacks:\n{err.decode()}"
-        ) from None
+    _signal_once_writing(proc, tmp_path, ".x.twinlog", sig)
     assert proc.returncode == code, proc.communicate()[1].decode()
     assert not (tmp_path / "x.twinlog").exists()
     assert list(tmp_path.iterdir()) == []
@@ -223,19 +211,7 @@ def test_existing_log_is_refused_without_force_and_kept_on_failure(tmp_path: Pat
          "--log", "run.twinlog", "--force"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".run.twinlog") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=300)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
-        _, err = proc.communicate(timeout=60)
-        raise AssertionError(
-            f"the run did not end on SIGTERM; its stacks:\n{err.decode()}"
-        ) from None
+    _signal_once_writing(proc, tmp_path, ".run.twinlog", signal.SIGTERM)
     assert proc.returncode == 143
     assert log.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run.twinlog"]
@@ -303,3 +279,25 @@ def test_plot_draws_the_run_as_a_png(tmp_path: Path) -> None:
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     assert main(["plot", str(tmp_path / "missing.twinlog")]) == 2
+
+
+def _signal_once_writing(
+    proc: subprocess.Popen[bytes], folder: Path, temp_prefix: str, sig: int
+) -> None:
+    """Wait until the run writes its temporary log (``temp_prefix`` in ``folder``), send it
+    ``sig`` and wait for it to end; if it never does, fail with its thread stacks (SIGABRT
+    makes faulthandler dump them)."""
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(temp_prefix) for p in folder.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=60)
+        name = signal.Signals(sig).name
+        raise AssertionError(
+            f"the run did not end on {name}; its stacks:\n{err.decode()}"
+        ) from None

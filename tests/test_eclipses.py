@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from sgp4.api import WGS72, Satrec
+from factories import satrec_from_elements
+from sgp4.api import Satrec
 
 from twin.constants import WGS84_FLATTENING
 from twin.physics.eclipses import eclipse_table, find_eclipses
@@ -45,13 +46,9 @@ def satellite(
     epoch: datetime = EPOCH,
 ) -> Satrec:
     a = (6378.137 + perigee_alt_km) / (1 - ecc)
-    sat = Satrec()
-    sat.sgp4init(
-        WGS72, "i", satnum, (epoch - datetime(1949, 12, 31, tzinfo=UTC)).total_seconds() / 86400,
-        0.0, 0.0, 0.0, ecc, math.radians(argp_deg), math.radians(inclination_deg),
-        math.radians(anomaly_deg), math.sqrt(MU / a**3) * 60, math.radians(raan_deg),
-    )  # fmt: skip
-    return sat
+    return satrec_from_elements(
+        satnum, epoch, a, ecc, inclination_deg, raan_deg, argp_deg, anomaly_deg
+    )
 
 
 # ---------------------------------------------------------------- independent reference

@@ -12,7 +12,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sgp4.api import WGS72, Satrec
+from factories import satrec_from_elements
+from sgp4.api import Satrec
 
 from twin.constants import WGS84_FLATTENING
 from twin.physics.eclipses import EclipseTable, eclipse_table, find_crossings, shadow_event_function
@@ -33,24 +34,7 @@ STEP_S = 300.0
 ENGINE_WINDOW_S = 27 * 3600.0  # one day and the engine's 3 h margin
 
 
-def _satrec(
-    satnum: int,
-    epoch: datetime,
-    a_km: float,
-    ecc: float,
-    inc_deg: float,
-    raan_deg: float,
-    argp_deg: float,
-    anomaly_deg: float,
-    bstar: float = 0.0,
-) -> Satrec:
-    sat = Satrec()
-    sat.sgp4init(
-        WGS72, "i", satnum, (epoch - datetime(1949, 12, 31, tzinfo=UTC)).total_seconds() / 86400,
-        bstar, 0.0, 0.0, ecc, math.radians(argp_deg), math.radians(inc_deg),
-        math.radians(anomaly_deg), math.sqrt(MU / a_km**3) * 60, math.radians(raan_deg),
-    )  # fmt: skip
-    return sat
+_satrec = satrec_from_elements
 
 
 def random_fleet(rng: np.random.Generator, window_epoch: datetime, n: int) -> list[Satrec]:

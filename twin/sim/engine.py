@@ -702,11 +702,7 @@ class Engine:
         fields["run_id"] = run_id
         fields["seq"] = seq
         fields["offset"] = offset
-        now = self.env.now
-        if now != self._time_s:  # :meth:`_time`, inlined
-            self._time_s = now
-            self._time_text = self.clock.format(now)
-        fields["sim_time"] = self._time_text
+        fields["sim_time"] = self._time()
         self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
