@@ -703,6 +703,8 @@ class Engine:
         fields["seq"] = seq
         fields["offset"] = offset
         fields["sim_time"] = self._time()
+        # no re-validation: the engine's values have the models' types (every event of a
+        # run is re-validated in tests/test_shards.py; readers of bytes validate)
         self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
