@@ -15,7 +15,6 @@ the fold is partition-exact), with ``scenario_finished`` applied to shard 0's.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import multiprocessing
 import traceback
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from services import collector
 from twin import events as ev
 from twin.errors import InfraError, TwinError
 from twin.projections import FleetState
@@ -31,6 +31,7 @@ from twin.sim.engine import Engine, EngineConfig, run_id_for
 from twin.sim.shards import Shard, check_shardable
 
 BATCH = 5000
+STEPS = 200  # a shard runs in steps, as `twin run` does, settling the collector between them
 """Events per message from a shard, and per log append in the parent."""
 
 # A shard's record: (sim_time, wire offset, satellite, type, Kafka key, codec bytes).
@@ -80,10 +81,12 @@ def _shard_main(config: EngineConfig, seed: int, shard: Shard, conn: Connection)
                 buffer.clear()
 
         engine = Engine(config, seed, sink, shard=shard)
-        engine.start()
-        gc.collect()
-        gc.freeze()  # as `twin run`: the long-lived set-up leaves the collector's view
-        engine.run()
+        with collector.quiet():  # as `twin run`: off, settled between steps
+            engine.start()
+            collector.settle()
+            for k in range(1, STEPS + 1):
+                engine.run(config.until_s * k / STEPS)
+                collector.settle()
         engine.run_horizon()  # scenario_finished is the merger's: one for every shard
         if buffer:
             conn.send(buffer)
@@ -220,16 +223,18 @@ def _fold_main(conn: Connection) -> None:
     apply, decode = state.apply, ev.decode
     error: str | None = None
     try:
-        while True:
-            batch = conn.recv()
-            if batch is None:
-                break
-            if error is None:
-                try:
-                    for raw in batch:
-                        apply(decode(raw))
-                except Exception as exc:  # reported at the end, with what was folded
-                    error = f"{type(exc).__name__}: {exc}"
+        with collector.quiet():  # the fold's records live for the run: settled per batch
+            while True:
+                batch = conn.recv()
+                if batch is None:
+                    break
+                if error is None:
+                    try:
+                        for raw in batch:
+                            apply(decode(raw))
+                    except Exception as exc:  # reported at the end, with what was folded
+                        error = f"{type(exc).__name__}: {exc}"
+                collector.settle()
         conn.send(("error", error) if error else ("ok", state.to_snapshot()))
     finally:
         conn.close()

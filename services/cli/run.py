@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from services import collector
 from services.cli import options
 from services.cli.common import add_scenario_argument, progress
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
@@ -493,24 +493,12 @@ def simulate(
     The run advances in 200 steps (progress updates between them); in live mode each step
     also ends with a flush, so a simulation that never idles still publishes regularly.
     """
-    # Everything built so far and by start() (modules, fleet, satellite records, a SimPy
-    # process per satellite) lives for the whole run: no collections while start() builds
-    # the processes (they would rescan what was just built, for nothing), then move it all
-    # out of the cyclic collector's view, so full collections stop rescanning it (~6 s of
-    # 50 s on 10k satellites × 1 day). Setup leaves no cycles worth a full collection
-    # first (it cost ~65 ms on 10k satellites). Events are unaffected.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # the cyclic collector stays off and settles between steps (services/collector.py):
+    # its automatic passes rescanned the run's live processes and events over and over
+    with collector.quiet():
         engine.start()
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-    try:
+        collector.settle()
         _run_in_steps(engine, until_s, progress, flush if live else None)
-    finally:
-        gc.unfreeze()
     engine.finish()
     flush()
 
@@ -524,6 +512,7 @@ def _run_in_steps(
     steps = 200
     for k in range(1, steps + 1):
         engine.run(until_s * k / steps)
+        collector.settle()
         if flush is not None:
             flush()
         if progress is not None:
