@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import heapq
 import multiprocessing
+import os
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 from services import collector
+from services.eventlog import SqliteEventLog
 from twin import events as ev
 from twin.errors import InfraError, TwinError
 from twin.projections import FleetState
@@ -217,35 +219,70 @@ def run_sharded(
 
 
 def _fold_main(conn: Connection) -> None:
-    """The fold process: decode (validate) every record it is sent, fold, and answer the
-    final state's snapshot (or the error) when sent ``None``."""
+    """The fold process: decode (validate) every record it is sent, append it to the run's
+    log if it was sent one (a path), fold, and answer the final state's snapshot when sent
+    ``None``. The first error is sent at once (the engine stops) and again as the answer."""
     state = FleetState()
     apply, decode = state.apply, ev.decode
+    log: SqliteEventLog | None = None
     error: str | None = None
     try:
         with collector.quiet():  # the fold's records live for the run: settled per batch
             while True:
-                batch = conn.recv()
-                if batch is None:
+                try:
+                    message = conn.recv()
+                except EOFError:  # the engine's process stopped the run
+                    return
+                if message is None:
                     break
-                if error is None:
-                    try:
-                        for raw in batch:
-                            apply(decode(raw))
-                    except Exception as exc:  # reported at the end, with what was folded
-                        error = f"{type(exc).__name__}: {exc}"
+                if error is not None:
+                    continue
+                try:
+                    if isinstance(message, str):
+                        log = _open_for_append(message)
+                        continue
+                    events = [decode(raw) for raw in message]
+                    if log is not None and events:
+                        log.append_records(
+                            [
+                                (e.offset, e.sim_time, e.satellite, e.type, raw)
+                                for e, raw in zip(events, message, strict=True)
+                            ],
+                            events[0].run_id,
+                        )
+                    for event in events:
+                        apply(event)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    conn.send(("error", error))
                 collector.settle()
+        if log is not None:
+            log.close()  # every batch is committed: the parent finalizes the file
+            log = None
         conn.send(("error", error) if error else ("ok", state.to_snapshot()))
     finally:
+        if log is not None:
+            log.close()
         conn.close()
 
 
+def _open_for_append(path: str) -> SqliteEventLog:
+    log = SqliteEventLog(path, mode="a")
+    # as atomic_log's own connection: the file is the parent's temporary, synced before rename
+    log._conn.execute("PRAGMA synchronous=OFF")
+    return log
+
+
 class BackgroundFold:
-    """The run's fold in a forked child process, off the engine's critical path, for runs
-    that need it only for the closing summary (`twin run` in batch mode). The engine's process
-    sends the codec bytes it already encoded, in the log's batches; the child decodes them
-    (so every event of the run is validated once more, at no cost to the engine) and folds.
-    :meth:`result` returns the final :class:`FleetState`."""
+    """The run's fold, and its log writes, in a forked child process: off the engine's
+    critical path, for runs that need the fold only for the closing summary (`twin run` in
+    batch mode). The engine's process sends the codec bytes it already encoded, in the log's
+    batches; the child decodes them (so every event of the run is validated once more, at no
+    cost to the engine), appends them to the log given by :meth:`write_log` (the same checked
+    transaction per batch as :meth:`SqliteEventLog.append_records` in the engine's process)
+    and folds. :meth:`result` returns the final :class:`FleetState` once every batch is
+    committed. A failure in the child (a full disk, an event that does not decode) reaches
+    the engine's process at its next :meth:`send` as :class:`InfraError`."""
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -253,8 +290,17 @@ class BackgroundFold:
         self._proc = ctx.Process(target=_fold_main, args=(theirs,), name="twin-fold", daemon=True)
         self._proc.start()
         theirs.close()
+        self.writes_log = False
+
+    def write_log(self, path: str | os.PathLike[str]) -> None:
+        """Append every batch sent from now on to the (empty) SQLite log at ``path``, which
+        this process must not write until :meth:`result` returns."""
+        self._conn.send(os.fspath(path))
+        self.writes_log = True
 
     def send(self, raws: list[bytes]) -> None:
+        if self._conn.poll():  # the child only ever speaks early to report a failure
+            self._raise(self._conn.recv()[1])
         self._conn.send(raws)
 
     def result(self) -> FleetState:
@@ -263,15 +309,20 @@ class BackgroundFold:
             status, payload = self._conn.recv()
         except (EOFError, OSError):
             raise InfraError(
-                "the fold process stopped (killed, or out of memory); the log is complete: "
-                "`twin state LOG` folds it",
+                "the fold process stopped (killed, or out of memory) before the run's log "
+                "was complete",
                 retryable=True,
             ) from None
         finally:
             self.close()
         if status != "ok":
-            raise InfraError(f"the run's fold failed: {payload}", retryable=False)
+            self._raise(payload)
         return FleetState.from_snapshot(payload)
+
+    def _raise(self, detail: str) -> NoReturn:
+        self.close()
+        what = "fold and log writes" if self.writes_log else "fold"
+        raise InfraError(f"the run's {what} failed: {detail}", retryable=False)
 
     def close(self) -> None:
         self._conn.close()

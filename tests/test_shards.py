@@ -11,10 +11,11 @@ import pytest
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
+from services.shards import BackgroundFold
 from twin import events as ev
-from twin.errors import InputError
+from twin.errors import InfraError, InputError
 from twin.projections import FleetState, fold
-from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.engine import Engine, config_from_scenario, simulate
 from twin.sim.scenario import parse_scenario
 from twin.sim.shards import Shard, check_shardable, members, parse_shard
 
@@ -413,3 +414,36 @@ def test_shards_on_one_topic_fold_partition_exactly(
     assert len(offsets) == len(SqliteEventLog(whole))
     merged.pop("position"), expected.pop("position")
     assert merged == expected
+
+
+def test_background_process_writes_the_log_and_reports_a_failure(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    """`twin run`'s batch path: the fold process appends each batch to the log it was given
+    (bytes, order and fold as sent), and a batch the log refuses fails the run, with every
+    batch before it committed."""
+    config = config_from_scenario(parse_scenario(scenario_file.read_text(), "s.toml"))
+    events = simulate(config, 3)
+    raws = [ev.encode(e) for e in events]
+    good = tmp_path / "good.twinlog"
+    SqliteEventLog(good, mode="w").close()
+    background = BackgroundFold()
+    background.write_log(good)
+    for i in range(0, len(raws), 997):
+        background.send(raws[i : i + 997])
+    state = background.result()
+    with SqliteEventLog(good) as log:
+        assert list(log.read_raw()) == raws
+        assert log.info()["count"] == len(raws)
+    assert summary(state) == summary(fold(events))
+
+    bad = tmp_path / "bad.twinlog"
+    SqliteEventLog(bad, mode="w").close()
+    background = BackgroundFold()
+    background.write_log(bad)
+    background.send(raws[:10])
+    background.send(raws[20:30])  # a gap: the log expects offset 10
+    with pytest.raises(InfraError, match="fold and log writes failed.*expects 10"):
+        background.result()
+    with SqliteEventLog(bad) as log:
+        assert list(log.read_raw()) == raws[:10]

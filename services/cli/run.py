@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -223,7 +223,9 @@ def run(args: argparse.Namespace) -> int:
     if args.shards is not None and args.shards > 1:
         return _run_shards(args, config, seed, log_path, publisher)
 
-    with atomic_log(log_path) as log:
+    with atomic_log(log_path) as log, _stopped_on_failure(state):
+        if isinstance(state, BackgroundFold):
+            state.write_log(log.path)
         sink, flush = make_sink(state, log, publisher, shard=shard)
         env = None
         if args.live:
@@ -249,11 +251,23 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
+        # the log is complete once the background process has committed every batch
+        folded = state.result() if isinstance(state, BackgroundFold) else state
         wall_s = time.monotonic() - t0
     lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
     extra = {"shard": str(shard)} if shard is not None else {}
-    folded = state.result() if isinstance(state, BackgroundFold) else state
     return _report(args, folded, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
+
+
+@contextlib.contextmanager
+def _stopped_on_failure(state: FleetState | BackgroundFold) -> Iterator[None]:
+    """Stop the background process if the run fails, before its log file is removed."""
+    try:
+        yield
+    except BaseException:
+        if isinstance(state, BackgroundFold):
+            state.close()
+        raise
 
 
 def _run_shards(
@@ -435,25 +449,46 @@ def make_sink(
     The sink folds each event into ``state`` at once (a :class:`FleetState`), or sends the
     bytes to a :class:`services.shards.BackgroundFold` with each flush; it encodes each event
     once and buffers the bytes; ``flush`` appends the buffer to ``log`` in one transaction
-    (:meth:`SqliteEventLog.append_records`) and hands the same bytes to ``publisher`` (sent
-    in the background: :meth:`Publisher.flush` waits for delivery). The sink flushes by
-    itself every ``batch`` events; live mode also flushes whenever the simulation is about
-    to sleep, so events leave within one wall-clock idle gap of their emission.
+    (:meth:`SqliteEventLog.append_records`; the background process does it instead once
+    given the log, :meth:`BackgroundFold.write_log`) and hands the same bytes to
+    ``publisher`` (sent in the background: :meth:`Publisher.flush` waits for delivery). The
+    sink flushes by itself every ``batch`` events; live mode also flushes whenever the
+    simulation is about to sleep, so events leave within one wall-clock idle gap of their
+    emission.
 
     With ``shard`` (K of N), Kafka gets the engine's wire offsets (``j·N + K``) and the log
     the shard's own, from 0 (:func:`twin.events.with_offset`), so it reads like any log.
     """
-    rows: list[tuple[Any, ...]] = []
-    run: list[str] = []
     encode, key_of, reoffset = ev.encode, ev.stream_key, ev.with_offset
     stride, first = (shard.count, shard.index) if shard is not None else (1, 0)
-
     background = state if isinstance(state, BackgroundFold) else None
     fold_now = state.apply if isinstance(state, FleetState) else None
 
+    if background is not None and background.writes_log and publisher is None:
+        # the lightest path (a batch run without Kafka): the engine's process only encodes
+        raws: list[bytes] = []
+
+        def flush_bytes() -> None:
+            if raws:
+                background.send(raws.copy())
+                raws.clear()
+
+        def sink_bytes(event: EventBase) -> None:
+            wire = encode(event)
+            raws.append(wire if stride == 1 else reoffset(wire, (event.offset - first) // stride))
+            if len(raws) >= batch:
+                flush_bytes()
+
+        return sink_bytes, flush_bytes
+
+    rows: list[tuple[Any, ...]] = []
+    run: list[str] = []
+    log_here = background is None or not background.writes_log
+
     def flush() -> None:
         if rows:
-            log.append_records(rows, run[0])
+            if log_here:
+                log.append_records(rows, run[0])
             if background is not None:
                 background.send([r[4] for r in rows])
             if publisher is not None:
