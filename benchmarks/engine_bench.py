@@ -37,10 +37,11 @@ def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
         t0 = time.perf_counter()
         state = BackgroundFold()  # exactly `twin run`'s path, without progress output
         with atomic_log(path) as log:
+            state.write_log(log.path)
             sink, flush = make_sink(state, log, None)
             engine = Engine(config, seed, sink)
             simulate(engine, config.until_s, flush, live=False)
-        folded = state.result()
+            folded = state.result()  # every batch committed before the log is closed
         wall = time.perf_counter() - t0
         assert folded.core.events_applied == engine.offset
         size = os.path.getsize(path)

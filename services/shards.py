@@ -15,6 +15,8 @@ the fold is partition-exact), with ``scenario_finished`` applied to shard 0's.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import heapq
 import multiprocessing
 import os
@@ -33,6 +35,7 @@ from twin.sim.engine import Engine, EngineConfig, run_id_for
 from twin.sim.shards import Shard, check_shardable
 
 BATCH = 5000
+PIPE_BYTES = 1 << 20  # the largest pipe an unprivileged process may ask for, by default
 STEPS = 200  # a shard runs in steps, as `twin run` does, settling the collector between them
 """Events per message from a shard, and per log append in the parent."""
 
@@ -218,52 +221,70 @@ def run_sharded(
                 proc.join()
 
 
-def _fold_main(conn: Connection) -> None:
+def _fold_main(inbox: Connection, outbox: Connection) -> None:
     """The fold process: decode (validate) every record it is sent, append it to the run's
-    log if it was sent one (a path), fold, and answer the final state's snapshot when sent
-    ``None``. The first error is sent at once (the engine stops) and again as the answer."""
+    log if it was sent one (a path; in appends of at least :data:`BATCH` records), fold, and
+    answer the final state's snapshot when sent ``None``. The first error is sent at once
+    (the engine stops) and again as the answer."""
     state = FleetState()
     apply, decode = state.apply, ev.decode
     log: SqliteEventLog | None = None
+    rows: list[tuple[Any, ...]] = []
     error: str | None = None
+
+    def append() -> None:
+        if log is not None and rows:
+            log.append_records(rows, rows[0][5])
+        rows.clear()
+
     try:
         with collector.quiet():  # the fold's records live for the run: settled per batch
             while True:
                 try:
-                    message = conn.recv()
+                    message = inbox.recv()
                 except EOFError:  # the engine's process stopped the run
                     return
-                if message is None:
-                    break
-                if error is not None:
+                if error is not None and message is not None:
                     continue
                 try:
+                    if message is None:
+                        append()
+                        break
                     if isinstance(message, str):
                         log = _open_for_append(message)
                         continue
-                    events = [decode(raw) for raw in message]
-                    if log is not None and events:
-                        log.append_records(
-                            [
-                                (e.offset, e.sim_time, e.satellite, e.type, raw)
-                                for e, raw in zip(events, message, strict=True)
-                            ],
-                            events[0].run_id,
-                        )
-                    for event in events:
+                    for raw in message:
+                        event = decode(raw)
+                        if log is not None:
+                            rows.append(
+                                (event.offset, event.sim_time, event.satellite, event.type, raw,
+                                 event.run_id)
+                            )  # fmt: skip
                         apply(event)
+                    if len(rows) >= BATCH:
+                        append()
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                    conn.send(("error", error))
+                    outbox.send(("error", error))
+                    if message is None:
+                        break
                 collector.settle()
         if log is not None:
             log.close()  # every batch is committed: the parent finalizes the file
             log = None
-        conn.send(("error", error) if error else ("ok", state.to_snapshot()))
+        outbox.send(("error", error) if error else ("ok", state.to_snapshot()))
     finally:
         if log is not None:
             log.close()
-        conn.close()
+        inbox.close()
+        outbox.close()
+
+
+def _widen(conn: Connection) -> None:
+    """Let a pipe hold ~1 MB (Linux; the default 64 KB is a fifth of one message), so the
+    engine runs on while the fold process works through the batch before."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _open_for_append(path: str) -> SqliteEventLog:
@@ -286,27 +307,36 @@ class BackgroundFold:
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("fork")
-        self._conn, theirs = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=_fold_main, args=(theirs,), name="twin-fold", daemon=True)
+        inbox, self._to = ctx.Pipe(duplex=False)
+        self._from, outbox = ctx.Pipe(duplex=False)
+        _widen(self._to)
+        self._proc = ctx.Process(
+            target=_fold_main, args=(inbox, outbox), name="twin-fold", daemon=True
+        )
         self._proc.start()
-        theirs.close()
+        inbox.close()
+        outbox.close()
         self.writes_log = False
+
+    SEND_BATCH = 2000
+    """Events per message that fit the widened pipe with room for the next (~330 bytes
+    each): the child works through one while the engine fills the next."""
 
     def write_log(self, path: str | os.PathLike[str]) -> None:
         """Append every batch sent from now on to the (empty) SQLite log at ``path``, which
         this process must not write until :meth:`result` returns."""
-        self._conn.send(os.fspath(path))
+        self._to.send(os.fspath(path))
         self.writes_log = True
 
     def send(self, raws: list[bytes]) -> None:
-        if self._conn.poll():  # the child only ever speaks early to report a failure
-            self._raise(self._conn.recv()[1])
-        self._conn.send(raws)
+        if self._from.poll():  # the child only ever speaks early to report a failure
+            self._raise(self._from.recv()[1])
+        self._to.send(raws)
 
     def result(self) -> FleetState:
         try:
-            self._conn.send(None)
-            status, payload = self._conn.recv()
+            self._to.send(None)
+            status, payload = self._from.recv()
         except (EOFError, OSError):
             raise InfraError(
                 "the fold process stopped (killed, or out of memory) before the run's log "
@@ -325,7 +355,8 @@ class BackgroundFold:
         raise InfraError(f"the run's {what} failed: {detail}", retryable=False)
 
     def close(self) -> None:
-        self._conn.close()
+        self._to.close()
+        self._from.close()
         self._proc.join(timeout=30)
         if self._proc.is_alive():
             self._proc.kill()

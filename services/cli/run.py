@@ -467,6 +467,7 @@ def make_sink(
     if background is not None and background.writes_log and publisher is None:
         # the lightest path (a batch run without Kafka): the engine's process only encodes
         raws: list[bytes] = []
+        batch = min(batch, background.SEND_BATCH)
 
         def flush_bytes() -> None:
             if raws:
