@@ -150,7 +150,7 @@ def bench_scale_table(quick: bool) -> dict[str, Any]:
 
 
 def bench_shards(quick: bool) -> dict[str, Any]:
-    """One engine ÷ two shard processes (`twin run --shards 2`), same scenario."""
+    """The sharded pipeline with 1 and 2 shards, and the plain run, same scenario."""
     sats, days = (1000, 1) if quick else (10000, 1)
     return _run_bench("shard_bench", f"sats={sats}, days={days}")
 
