@@ -422,6 +422,22 @@ def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
 
 
 _construct = ev.construct
+
+
+def _telemetry(values: dict[str, Any]) -> ev.Telemetry:
+    """A :class:`twin.events.Telemetry` from all five of its values, in schema order (the
+    engine's hot path: :func:`twin.events.construct` without the defaults to fill)."""
+    obj = _new_model(ev.Telemetry)
+    _set_attr(obj, "__dict__", values)
+    _set_attr(obj, "__pydantic_fields_set__", set(_TELEMETRY_FIELDS))
+    _set_attr(obj, "__pydantic_extra__", None)
+    _set_attr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_new_model = object.__new__
+_set_attr = object.__setattr__
+_TELEMETRY_FIELDS = frozenset(ev.Telemetry.model_fields)
 _TYPE_OF: dict[type[ev.EventBase], str] = {cls: name for name, cls in ev.EVENT_TYPES.items()}
 #: Event classes that carry a telemetry snapshot (a set lookup: issubclass on pydantic models
 #: goes through ABCMeta).
@@ -499,6 +515,8 @@ class Engine:
         self.sun_au = 1.0
         self._gen_sun_w = 0.0
         self._capacity_wh = config.bus.battery.capacity_wh
+        self._battery = config.bus.battery
+        self._degradation_rate = config.scenario.bus.array_degradation_per_year
         self._compute_sun = 0
         self.sats = self._make_sats()
         self.counts[State.PLANNED] = len(self.sats)
@@ -636,21 +654,21 @@ class Engine:
             raise AssertionError("unreachable: _TARGETS disagrees with lifecycle.check")
         self._advance(sat)
         if new is not sat.state:
-            self.counts[sat.state] -= 1
-            self.counts[new] += 1
+            counts = self.counts
+            counts[sat.state] -= 1
+            counts[new] += 1
             sat.state = new
         self._set_power(sat)
         if cls in _WITH_TELEMETRY:
             soc = sat.soc
-            fields["telemetry"] = _construct(
-                ev.Telemetry,
+            fields["telemetry"] = _telemetry(
                 {
                     "soc": round(soc, 6),
                     "power_generated_w": round(sat.generated_w, 1),
                     "power_consumed_w": round(sat.consumed_w, 1),
                     "compute_online": sat.compute_online,
                     "stored_wh": round(soc * self._capacity_wh, 3),
-                },
+                }
             )
         sat.seq += 1
         fields["satellite"] = sat.id
@@ -702,7 +720,11 @@ class Engine:
         fields["run_id"] = run_id
         fields["seq"] = seq
         fields["offset"] = offset
-        fields["sim_time"] = self._time()
+        now = self.env.now  # _time(), inlined: once per event
+        if now != self._time_s:
+            self._time_s = now
+            self._time_text = self.clock.format(now)
+        fields["sim_time"] = self._time_text
         # no re-validation: the engine's values have the models' types (every event of a
         # run is re-validated in tests/test_shards.py; readers of bytes validate)
         self.sink(_construct(cls, fields))
@@ -711,14 +733,16 @@ class Engine:
 
     def _advance(self, sat: Sat) -> None:
         """Integrate the battery exactly from its last update to now (constant power)."""
-        dt = self.env.now - sat.t_soc
+        now = self.env.now
+        dt = now - sat.t_soc
         if dt > 0.0:
-            battery = self.cfg.bus.battery
-            sat.soc = battery.soc_after_unchecked(sat.soc, sat.generated_w - sat.consumed_w, dt)
-        sat.t_soc = self.env.now
+            sat.soc = self._battery.soc_after_unchecked(
+                sat.soc, sat.generated_w - sat.consumed_w, dt
+            )
+        sat.t_soc = now
 
     def _degradation(self, sat: Sat) -> float:
-        rate = self.cfg.scenario.bus.array_degradation_per_year
+        rate = self._degradation_rate
         if rate <= 0.0:
             return 1.0
         age_years = max(self.env.now - sat.deployed_s, 0.0) / SECONDS_PER_YEAR
@@ -729,7 +753,9 @@ class Engine:
         :meth:`_advance`). In sunlight compute is capped by array output and radiators, so
         the battery never drains in the Sun; in shadow it runs on the battery."""
         bus = self.cfg.bus
-        sun_w = self._gen_sun_w * self._degradation(sat)
+        sun_w = self._gen_sun_w
+        if self._degradation_rate > 0.0:
+            sun_w *= self._degradation(sat)
         sat.generated_w = sun_w * sat.illumination if sat.in_shadow else sun_w
         if sat.state in COMPUTING:
             # what the (degraded) array carries in sunlight, also run on battery in shadow
