@@ -6,6 +6,7 @@ with repair robots and spares, upsets)."""
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from engine_scenarios import scenario_text
 
@@ -21,18 +22,21 @@ saa_multiplier = 5.0
 reboot = "10m"
 """
 
+#: two planes of six on a small battery (load shedding), fast-failing accelerators with one
+#: robot per plane and 3 spares (repairs, waits), for 8 days
+EVERY_INTERRUPTION: dict[str, Any] = {
+    "duration": "8d",
+    "planes": 2,
+    "sats_per_plane": 6,
+    "sats_per_launch": 12,
+    "battery_wh": 3000.0,
+    "faults_scale_years": 0.02,
+    "spares": 3,
+}
+
 
 def test_a_run_makes_almost_no_cyclic_garbage_and_leaves_the_collector_as_it_was() -> None:
-    text = scenario_text(
-        duration="8d",
-        planes=2,
-        sats_per_plane=6,
-        sats_per_launch=12,
-        battery_wh=3000.0,
-        faults_scale_years=0.02,
-        spares=3,
-        extra=UPSETS,
-    )
+    text = scenario_text(**EVERY_INTERRUPTION, extra=UPSETS)
     config = config_from_scenario(parse_scenario(text, "test.toml"))
     counts: dict[str, int] = {}
 
