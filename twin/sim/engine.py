@@ -1093,7 +1093,8 @@ class Engine:
                 every_s, quantity = repair.resupply_every_s, repair.resupply_quantity  # type: ignore[union-attr]
                 self.env.process(self._resupply(every_s, quantity, stocks))  # type: ignore[arg-type]
         for sat in self.sats:
-            self.env.process(self._lifecycle(sat))
+            if sat.launch_s <= cfg.until_s:  # one launched after the horizon has no events
+                self.env.process(self._lifecycle(sat))
         if self.workload is not None:
             self.workload.start()
 
