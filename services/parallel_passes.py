@@ -3,9 +3,10 @@
 SGP4's ``SatrecArray`` holds the GIL, so threads do not help; at the start of a batch run the
 first window's eclipse search (~46 s of a 200 s run on 100,000 satellites × 1 day) runs
 while the run's other process, the background fold, has nothing to do yet. :class:`ParallelPasses`
-is an engine's ``passes`` function (:data:`twin.sim.passes.PassesFunction`) that splits a
-window's satellites into consecutive parts: this process computes the first, forked worker
-processes the others, and the parts are concatenated in satellite order. The result is the
+is an engine's ``passes`` function (:data:`twin.sim.passes.PassesFunction`) that deals a
+window's satellites round robin into parts: this process computes the first, forked worker
+processes the others, and the parts' rows are put back in satellite order
+(:meth:`twin.sim.passes.WindowPasses.interleave`). The result is the
 in-process one bit for bit (:mod:`twin.sim.passes`): the parts share only the Sun's span,
 two floats each way.
 
@@ -127,7 +128,10 @@ class ParallelPasses:
         n = len(indices)
         if not self._workers or n < self.min_satellites:
             return window_passes(satrecs, indices, window)
-        parts = np.array_split(np.asarray(indices, np.int64), len(self._workers) + 1)
+        # dealt round robin, not cut: a contiguous half can hold more of the season's passes
+        count = len(self._workers) + 1
+        dealt = np.asarray(indices, np.int64)
+        parts = [dealt[k::count] for k in range(count)]
         try:
             for (_, conn), part in zip(self._workers, parts[1:], strict=True):
                 self._send(conn, ("rows", part, window))
@@ -141,10 +145,7 @@ class ParallelPasses:
         except BaseException:
             self.close()  # a worker may be mid-window: none is left waiting or computing
             raise
-        return WindowPasses.concatenate(
-            [(mine, len(parts[0]))]
-            + [(p, len(part)) for p, part in zip(theirs, parts[1:], strict=True)]
-        )
+        return WindowPasses.interleave([mine, *theirs])
 
     def _send(self, conn: Connection, message: Any) -> None:
         try:

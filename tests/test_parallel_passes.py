@@ -86,6 +86,19 @@ def test_any_split_concatenated_is_the_whole(cuts: list[int], day: int) -> None:
     assert_identical(in_parts(cuts, window(day)), whole(day))
 
 
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 5), st.sampled_from([0, 1]))
+def test_satellites_dealt_round_robin_and_interleaved_are_the_whole(count: int, day: int) -> None:
+    """As ParallelPasses deals them: part k holds satellites k, k + count, …"""
+    satrecs, w = demo().fleet.satrecs, window(day)
+    everyone = np.arange(len(satrecs), dtype=np.int64)
+    parts = [everyone[k::count] for k in range(count)]
+    rows = [window_rows(satrecs, p, w) for p in parts]
+    span = combine_spans(sun_span(r) for r in rows)
+    done = [window_illumination(satrecs, p, r, w, span) for p, r in zip(parts, rows, strict=True)]
+    assert_identical(WindowPasses.interleave(done), whole(day))
+
+
 def test_the_sun_span_is_what_matters() -> None:
     """Why the parts share the span: on day 1 each half alone tabulates the Sun from its own
     first pass, and its illumination would differ from the whole's in the last bits."""
@@ -134,7 +147,8 @@ def test_a_failing_window_in_a_worker_is_an_infra_error_and_stops_it() -> None:
     satrecs = demo().fleet.satrecs
     pp = ParallelPasses(satrecs, 2, min_satellites=0)
     pids = pp.pids
-    bad = np.r_[np.arange(len(satrecs)), [10**9]].astype(np.int64)  # the worker's part fails
+    # dealt round robin, position 1 goes to the worker: its part fails
+    bad = np.r_[[0, 10**9], np.arange(1, len(satrecs))].astype(np.int64)
     with pytest.raises(InfraError, match="eclipse worker process .* failed: IndexError"):
         pp(satrecs, bad, window(0))
     assert pp.closed and all(_gone(p) for p in pids)

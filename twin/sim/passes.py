@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +98,30 @@ class WindowPasses:
             leave=np.concatenate([p.leave for p, _ in parts]).astype(np.float64),
             umbra=np.concatenate([p.umbra for p, _ in parts]).astype(bool),
             illumination=np.concatenate([p.illumination for p, _ in parts]).astype(np.float64),
+        )
+
+    @staticmethod
+    def interleave(parts: Sequence[WindowPasses]) -> WindowPasses:
+        """The passes of ``len(parts)`` satellite lists dealt round robin as one: part ``k``
+        holds satellites ``k, k + P, k + 2P, …`` of the whole list (P parts). Rows are
+        put back in satellite order; a satellite's rows, all from one part, keep their
+        order. Dealing, unlike cutting, balances the parts: neighbouring satellites (one
+        plane, one season) share the work."""
+        count = len(parts)
+        owner = np.concatenate(
+            [p.owner * count + k for k, p in enumerate(parts)] or [np.zeros(0, np.int64)]
+        ).astype(np.int64)
+        order = np.argsort(owner, kind="stable")
+
+        def column(name: str, dtype: type) -> npt.NDArray[Any]:
+            return np.concatenate([getattr(p, name) for p in parts]).astype(dtype)[order]
+
+        return WindowPasses(
+            owner=owner[order],
+            enter=column("enter", np.float64),
+            leave=column("leave", np.float64),
+            umbra=column("umbra", bool),
+            illumination=column("illumination", np.float64),
         )
 
 
