@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from services import collector
+from services import collector, parallel_passes
 from services.cli import options
 from services.cli.common import add_scenario_argument, progress
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
+from services.parallel_passes import ParallelPasses
 from services.shards import BackgroundFold
 from twin import events as ev
 from twin.constants import SECONDS_PER_DAY
@@ -88,6 +89,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help="simulate in N shard processes on this machine and write one log (the same "
         "bytes for the same scenario, seed and N)",
+    )
+    p.add_argument(
+        "--eclipse-workers",
+        type=options.integer(1, 64, "a number of processes"),
+        default=None,
+        metavar="N",
+        help="compute each eclipse window's passes in N processes at once (the same log, "
+        "byte for byte; windows under 2,000 satellites stay in one); default 2 on a "
+        "machine with 2 or more cores, else 1; not with --shard(s), whose processes already "
+        "use every core",
     )
     p.add_argument("--live", action="store_true", help="pace the simulation by the wall clock")
     p.add_argument(
@@ -180,6 +191,12 @@ def _check_shard_options(args: argparse.Namespace) -> None:
         raise InputError(
             "a live run cannot be sharded", field="--live", allowed="--live without --shard(s)"
         )
+    if sharded and args.eclipse_workers is not None and args.eclipse_workers > 1:
+        raise InputError(
+            "--eclipse-workers with a sharded run: its shard processes already use every core",
+            field="--eclipse-workers",
+            allowed="--eclipse-workers N without --shard(s), or --shard(s) alone",
+        )
     if args.shards is not None and args.metrics_port is not None:
         raise InputError(
             "--metrics-port serves one engine's metrics; --shards runs several",
@@ -189,8 +206,6 @@ def _check_shard_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.eventlog import atomic_log
-
     _check_shard_options(args)
     scenario = resolve_scenario(args.scenario, dict(args.set) or None)
     until_s = None
@@ -205,6 +220,45 @@ def run(args: argparse.Namespace) -> int:
         check_shardable(config, args.shards, field="--shards")
     log_path = args.log or default_log_path(scenario.scenario.name)
     check_log_target(log_path, "--log", force=args.force)
+    # forked now: the workers inherit the fleet, and no thread or child exists yet
+    passes = eclipse_passes(config, args)
+    try:
+        return _run(args, config, seed, shard, log_path, passes)
+    finally:
+        if passes is not None:
+            passes.close()
+
+
+def eclipse_workers(args: argparse.Namespace) -> int:
+    """Processes per eclipse window: ``--eclipse-workers``, by default 2 where there are
+    2 cores; 1 for sharded runs (their shard processes use the cores)."""
+    if args.shard is not None or (args.shards is not None and args.shards > 1):
+        return 1
+    if args.eclipse_workers is not None:
+        return int(args.eclipse_workers)
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def eclipse_passes(config: EngineConfig, args: argparse.Namespace) -> ParallelPasses | None:
+    """The engine's window passes in :func:`eclipse_workers` processes (``None``: the
+    engine's own, in this process)."""
+    processes = eclipse_workers(args)
+    smallest = parallel_passes.MIN_SATELLITES
+    if processes < 2 or len(config.fleet) < smallest:  # no window would be split
+        return None
+    return ParallelPasses(config.fleet.satrecs, processes, min_satellites=smallest)
+
+
+def _run(
+    args: argparse.Namespace,
+    config: EngineConfig,
+    seed: int,
+    shard: Shard | None,
+    log_path: str,
+    passes: ParallelPasses | None,
+) -> int:
+    from services.eventlog import atomic_log
+
     # batch runs fold in a child process (started before any Kafka client thread exists);
     # live runs fold in-process: events must be visible as they happen
     state: FleetState | BackgroundFold
@@ -232,7 +286,10 @@ def run(args: argparse.Namespace) -> int:
             from services.live import LiveEnvironment
 
             env = LiveEnvironment(args.speed, on_idle=flush)
-        engine = Engine(config, seed, sink, env=env, shard=shard)
+        if passes is not None:
+            engine = Engine(config, seed, sink, env=env, shard=shard, passes=passes)
+        else:
+            engine = Engine(config, seed, sink, env=env, shard=shard)
         if args.metrics_port is not None:
             from services.live_metrics import serve_live_metrics
 

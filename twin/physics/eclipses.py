@@ -537,6 +537,40 @@ def find_eclipses(
     ]
 
 
+def _penumbra_segments(
+    start_s: FloatArray,
+    umbra_start_s: FloatArray,
+    umbra_end_s: FloatArray,
+    end_s: FloatArray,
+    has_umbra: BoolArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Each pass's two penumbra phases as ``(lo, hi)`` columns: first every pass's
+    ``[start, umbra start]`` (the whole pass for a graze), then every pass's
+    ``[umbra end, end]`` (empty for a graze)."""
+    a, b = np.asarray(start_s, np.float64), np.asarray(end_s, np.float64)
+    ua, ub = np.asarray(umbra_start_s, np.float64), np.asarray(umbra_end_s, np.float64)
+    graze = ~np.asarray(has_umbra, bool)
+    seg_lo = np.concatenate([a, np.where(graze | np.isnan(ub), b, ub)])
+    seg_hi = np.concatenate([np.where(graze, b, np.where(np.isnan(ua), a, ua)), b])
+    return seg_lo, seg_hi
+
+
+def illumination_span(
+    start_s: FloatArray,
+    umbra_start_s: FloatArray,
+    umbra_end_s: FloatArray,
+    end_s: FloatArray,
+    has_umbra: BoolArray,
+) -> tuple[float, float] | None:
+    """The span over which :func:`mean_illumination` tabulates the Sun for these passes by
+    default (its first penumbra instant to its last); ``None`` without passes. The span of
+    several sets of passes is the min of their starts and the max of their ends."""
+    if np.asarray(start_s).size == 0:
+        return None
+    seg_lo, seg_hi = _penumbra_segments(start_s, umbra_start_s, umbra_end_s, end_s, has_umbra)
+    return float(np.min(seg_lo)), float(np.max(seg_hi))
+
+
 def mean_illumination(
     satrecs: Sequence[Satrec],
     epoch: datetime,
@@ -550,6 +584,7 @@ def mean_illumination(
     flattening: float = WGS84_FLATTENING,
     nodes: int = 8,
     chunk_size: int = 20_000,
+    sun_span_s: tuple[float, float] | None = None,
 ) -> FloatArray:
     """Mean sunlit fraction of the solar disc over each shadow pass ``[start, end]``, 0..1.
 
@@ -563,21 +598,25 @@ def mean_illumination(
     a pass of zero length gets 0. A full penumbra phase averages ~0.5 (a limb
     sweeping across the disc), so in LEO a 35 min eclipse with two ~9 s phases averages
     ~0.004, while a graze can average 0.5 or more.
+
+    The Sun is tabulated (:func:`sun_table_function`) over ``sun_span_s`` (seconds since the
+    epoch), by default :func:`illumination_span` of the passes given. A set of passes
+    computed in parts gets the same values, to the last bit, when every part is given the
+    span of the whole (the span of parts combines exactly: a min and a max).
     """
     a, b = np.asarray(start_s, np.float64), np.asarray(end_s, np.float64)
-    ua, ub = np.asarray(umbra_start_s, np.float64), np.asarray(umbra_end_s, np.float64)
+    seg_lo, seg_hi = _penumbra_segments(start_s, umbra_start_s, umbra_end_s, end_s, has_umbra)
     sat = np.asarray(sat, np.int64)
-    graze = ~np.asarray(has_umbra, bool)
-    # segment 1: [start, umbra start] (whole pass for a graze); segment 2: [umbra end, end]
-    seg_lo = np.concatenate([a, np.where(graze | np.isnan(ub), b, ub)])
-    seg_hi = np.concatenate([np.where(graze, b, np.where(np.isnan(ua), a, ua)), b])
     seg_sat = np.concatenate([sat, sat])
     width = np.maximum(seg_hi - seg_lo, 0.0)
     total = np.zeros(a.size)
     if a.size == 0:
         return total
     x, w = np.polynomial.legendre.leggauss(nodes)
-    lo, hi = float(np.min(seg_lo)), float(np.max(seg_hi))
+    if sun_span_s is None:
+        lo, hi = float(np.min(seg_lo)), float(np.max(seg_hi))
+    else:
+        lo, hi = float(sun_span_s[0]), float(sun_span_s[1])
     sun_at = sun_table_function(epoch, lo, max(hi, lo + 1.0))
     integral = np.empty(seg_lo.size)
     # in chunks of segments, so memory stays flat however many passes a window has; each

@@ -57,12 +57,12 @@ from twin.constants import (
 )
 from twin.errors import IllegalTransition
 from twin.lifecycle import COMPUTING, TERMINAL, TRANSITIONS, State, check, target
-from twin.physics.eclipses import eclipse_table, mean_illumination
 from twin.physics.geometry import gmst_rad, teme_to_ecef
 from twin.physics.orbits import Fleet, sso_inclination_deg
 from twin.physics.power import Battery, Bus, power_budget
 from twin.physics.sun import sun_distance_km
 from twin.sim.campaign import LaunchPlan, launch_plan
+from twin.sim.passes import PassesFunction, PassWindow, window_passes
 from twin.sim.scenario import (
     ComponentReliability,
     Repair,
@@ -484,7 +484,10 @@ class Engine:
     ``env`` defaults to a plain (as-fast-as-possible) :class:`simpy.Environment`; the live
     mode passes a wall-clock-paced subclass from ``services``. ``shard`` simulates only that
     shard's satellites (:mod:`twin.sim.shards`): its events are numbered with the shard's
-    wire offsets, and only shard 0 emits run-level events.
+    wire offsets, and only shard 0 emits run-level events. ``passes`` computes each eclipse
+    window's shadow passes (:func:`twin.sim.passes.window_passes` in this process by default;
+    the services layer may inject one that splits the window over processes: the result
+    must be the same, bit for bit).
     """
 
     def __init__(
@@ -494,6 +497,7 @@ class Engine:
         sink: Sink,
         env: simpy.Environment | None = None,
         shard: Shard | None = None,
+        passes: PassesFunction = window_passes,
     ) -> None:
         if shard is not None:
             check_shardable(config, shard.count)
@@ -503,6 +507,7 @@ class Engine:
         self._owns_run = shard is None or shard.owns_run
         self.seed = seed
         self.sink = sink
+        self.passes = passes
         self.env = env if env is not None else simpy.Environment()
         self.run_id = run_id_for(config, seed)
         self.clock = SimClock(config.epoch)
@@ -802,38 +807,20 @@ class Engine:
                 if s.launch_ok and s.launch_s + deploy_s < t1 and not _stopped(s)
             ]
             if live:
-                satrecs = [cfg.fleet.satrecs[s.index] for s in live]
-                table = eclipse_table(satrecs, cfg.epoch, t, t1 + margin, flattening=flattening)
-                start = table.shadow_start_s
-                # a pass belongs to the window its shadow entry falls in; one under way at
-                # the window's start was taken by the previous window (or is entered now)
-                take = (np.isnan(start) & (t == 0.0)) | ((start >= t) & (start < t1))
-                rows = np.flatnonzero(take)
-                enter_a = np.where(np.isnan(start[rows]), t, start[rows])
-                end = table.shadow_end_s[rows]
-                leave_a = np.where(np.isnan(end), t1 + margin, end)
-                # penumbra: the array gives the pass's mean visible share of the solar disc
-                illum = mean_illumination(
-                    satrecs,
-                    cfg.epoch,
-                    table.sat[rows],
-                    enter_a,
-                    table.umbra_start_s[rows],
-                    table.umbra_end_s[rows],
-                    leave_a,
-                    table.has_umbra[rows],
-                    flattening=flattening,
-                )
+                window = PassWindow(cfg.epoch, t, t1, margin, flattening)
+                indices = np.fromiter((s.index for s in live), np.int64, len(live))
+                found = self.passes(cfg.fleet.satrecs, indices, window)
                 block = PassBlock(
-                    array("d", enter_a.tobytes()),
-                    array("d", leave_a.tobytes()),
-                    array("B", table.has_umbra[rows].astype(np.uint8).tobytes()),
-                    array("d", np.asarray(illum, np.float64).tobytes()),
+                    array("d", found.enter.tobytes()),
+                    array("d", found.leave.tobytes()),
+                    array("B", found.umbra.astype(np.uint8).tobytes()),
+                    array("d", found.illumination.tobytes()),
                 )
                 # rows are sorted by satellite, then time: one range per satellite
-                owner = table.sat[rows]
-                firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if rows.size else rows
-                ends = np.r_[firsts[1:], owner.size] if rows.size else rows
+                owner = found.owner
+                n = owner.size
+                firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if n else owner
+                ends = np.r_[firsts[1:], n] if n else owner
                 for k, lo, hi in zip(
                     owner[firsts].tolist(), firsts.tolist(), ends.tolist(), strict=True
                 ):
