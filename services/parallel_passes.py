@@ -7,8 +7,8 @@ is an engine's ``passes`` function (:data:`twin.sim.passes.PassesFunction`) that
 window's satellites round robin into parts: this process computes the first, forked worker
 processes the others, and the parts' rows are put back in satellite order
 (:meth:`twin.sim.passes.WindowPasses.interleave`). The result is the
-in-process one bit for bit (:mod:`twin.sim.passes`): the parts share only the Sun's span,
-two floats each way.
+in-process one bit for bit (:mod:`twin.sim.passes`): a pass's values depend only on its
+satellite and the window, so the parts share nothing.
 
 The workers are forked once the fleet exists and inherit its ``Satrec`` objects: they are
 sent only satellite indices and the window. They die with the process that started them
@@ -37,11 +37,7 @@ from twin.sim.passes import (
     IntArray,
     PassWindow,
     WindowPasses,
-    combine_spans,
-    sun_span,
-    window_illumination,
     window_passes,
-    window_rows,
 )
 
 MIN_SATELLITES = 2000
@@ -50,8 +46,8 @@ and the pipes' cost is not repaid (a window of 2,000 satellites takes ~1 s)."""
 
 
 def _worker_main(conn: Connection, satrecs: Sequence[Satrec]) -> None:
-    """A worker: per window, its part's rows, then (given the whole window's Sun span) their
-    illumination. Any error is answered as ``("error", text)`` instead of a result."""
+    """A worker: per window, its part's passes. Any error is answered as ``("error", text)``
+    instead of a result."""
     die_with_parent()
     # the inherited heap stays shared with the parent: no collector pass touches its pages
     gc.disable()
@@ -65,13 +61,7 @@ def _worker_main(conn: Connection, satrecs: Sequence[Satrec]) -> None:
             return
         try:
             _, indices, window = message
-            rows = window_rows(satrecs, indices, window)
-            conn.send(("span", sun_span(rows)))
-            reply = conn.recv()
-            if reply is None:
-                return
-            _, span = reply
-            conn.send(("passes", window_illumination(satrecs, indices, rows, window, span)))
+            conn.send(("passes", window_passes(satrecs, indices, window)))
         except (EOFError, OSError):
             return
         except Exception as exc:  # reported to the parent, which stops the run
@@ -134,13 +124,8 @@ class ParallelPasses:
         parts = [dealt[k::count] for k in range(count)]
         try:
             for (_, conn), part in zip(self._workers, parts[1:], strict=True):
-                self._send(conn, ("rows", part, window))
-            rows = window_rows(satrecs, parts[0], window)
-            spans = [sun_span(rows)] + [self._receive(k, "span") for k in range(len(self._workers))]
-            span = combine_spans(spans)
-            for _, conn in self._workers:
-                self._send(conn, ("span", span))
-            mine = window_illumination(satrecs, parts[0], rows, window, span)
+                self._send(conn, ("window", part, window))
+            mine = window_passes(satrecs, parts[0], window)
             theirs = [self._receive(k, "passes") for k in range(len(self._workers))]
         except BaseException:
             self.close()  # a worker may be mid-window: none is left waiting or computing

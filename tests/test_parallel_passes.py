@@ -25,11 +25,7 @@ from twin.sim.engine import EngineConfig, config_from_scenario
 from twin.sim.passes import (
     PassWindow,
     WindowPasses,
-    combine_spans,
-    sun_span,
-    window_illumination,
     window_passes,
-    window_rows,
 )
 from twin.sim.scenario import resolve_scenario
 
@@ -42,7 +38,7 @@ def demo() -> EngineConfig:
 
 def window(day: int, flattening: float = WGS84_FLATTENING) -> PassWindow:
     """Day ``day``'s window as the engine makes it (the second day's starts mid-orbit: its
-    first pass entry, hence its Sun span, differs from part to part)."""
+    first pass entry differs from part to part)."""
     start = day * SECONDS_PER_DAY
     return PassWindow(
         demo().epoch, start, start + SECONDS_PER_DAY, 3 * SECONDS_PER_HOUR, flattening
@@ -66,9 +62,7 @@ def in_parts(cuts: list[int], w: PassWindow) -> WindowPasses:
     """The window computed in consecutive parts cut at ``cuts``, as ParallelPasses does."""
     satrecs = demo().fleet.satrecs
     parts = np.split(np.arange(len(satrecs), dtype=np.int64), cuts)
-    rows = [window_rows(satrecs, p, w) for p in parts]
-    span = combine_spans(sun_span(r) for r in rows)
-    done = [window_illumination(satrecs, p, r, w, span) for p, r in zip(parts, rows, strict=True)]
+    done = [window_passes(satrecs, p, w) for p in parts]
     return WindowPasses.concatenate([(d, len(p)) for d, p in zip(done, parts, strict=True)])
 
 
@@ -93,24 +87,8 @@ def test_satellites_dealt_round_robin_and_interleaved_are_the_whole(count: int, 
     satrecs, w = demo().fleet.satrecs, window(day)
     everyone = np.arange(len(satrecs), dtype=np.int64)
     parts = [everyone[k::count] for k in range(count)]
-    rows = [window_rows(satrecs, p, w) for p in parts]
-    span = combine_spans(sun_span(r) for r in rows)
-    done = [window_illumination(satrecs, p, r, w, span) for p, r in zip(parts, rows, strict=True)]
+    done = [window_passes(satrecs, p, w) for p in parts]
     assert_identical(WindowPasses.interleave(done), whole(day))
-
-
-def test_the_sun_span_is_what_matters() -> None:
-    """Why the parts share the span: on day 1 each half alone tabulates the Sun from its own
-    first pass, and its illumination would differ from the whole's in the last bits."""
-    satrecs, w = demo().fleet.satrecs, window(1)
-    half = np.arange(len(satrecs) // 2, len(satrecs), dtype=np.int64)
-    rows = window_rows(satrecs, half, w)
-    whole_span = sun_span(window_rows(satrecs, np.arange(len(satrecs)), w))
-    assert sun_span(rows) != whole_span
-    alone = window_illumination(satrecs, half, rows, w, sun_span(rows))
-    shared = window_illumination(satrecs, half, rows, w, whole_span)
-    assert (alone.illumination != shared.illumination).any()
-    np.testing.assert_allclose(alone.illumination, shared.illumination, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("processes", [2, 3])

@@ -600,9 +600,9 @@ def mean_illumination(
     ~0.004, while a graze can average 0.5 or more.
 
     The Sun is tabulated (:func:`sun_table_function`) over ``sun_span_s`` (seconds since the
-    epoch), by default :func:`illumination_span` of the passes given. A set of passes
-    computed in parts gets the same values, to the last bit, when every part is given the
-    span of the whole (the span of parts combines exactly: a min and a max).
+    epoch), by default :func:`illumination_span` of the passes given. Passes computed in
+    parts get the same values, to the last bit, when every part is given the same span (the
+    engine gives a window's own: :func:`twin.sim.passes.window_span`).
     """
     a, b = np.asarray(start_s, np.float64), np.asarray(end_s, np.float64)
     seg_lo, seg_hi = _penumbra_segments(start_s, umbra_start_s, umbra_end_s, end_s, has_umbra)

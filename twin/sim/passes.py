@@ -8,18 +8,18 @@ concatenation in satellite order is the whole, bit for bit:
 
 1. :func:`window_rows`: each satellite's passes depend only on that satellite and the window
    (the eclipse search treats satellites independently; its chunks only bound memory).
-2. :func:`sun_span`: the one thing shared by the window's satellites: the span over which
-   :func:`~twin.physics.eclipses.mean_illumination` tabulates the Sun, the first to the last
-   penumbra instant of *all* the window's passes. The span of parts combines exactly (a min
-   and a max), so each part needs only the others' two numbers.
-3. :func:`window_illumination`: each pass's mean illumination, given the whole window's span.
+2. :func:`window_illumination`: each pass's mean illumination, the Sun tabulated over the
+   window's own span (:func:`window_span`: its start to the end of its search), never over
+   the span of the passes at hand: so a pass's value depends only on its satellite and its
+   window, not on the other satellites computed with it (a part of the window in another
+   process, a shard of the fleet).
 
-:func:`window_passes` chains the three for one process: the engine's default.
+:func:`window_passes` chains the two: the engine's default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,15 +28,11 @@ import numpy as np
 import numpy.typing as npt
 from sgp4.api import Satrec
 
-from twin.physics.eclipses import eclipse_table, illumination_span, mean_illumination
+from twin.physics.eclipses import eclipse_table, mean_illumination
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-SunSpan = tuple[float, float] | None
-"""Seconds since the epoch over which the Sun is tabulated; ``None`` for a window without
-passes."""
 
 
 @dataclass(frozen=True)
@@ -158,29 +154,17 @@ def window_rows(satrecs: Sequence[Satrec], indices: IntArray, window: PassWindow
     )
 
 
-def sun_span(rows: WindowRows) -> SunSpan:
-    """The span over which the Sun is tabulated for these passes' illumination."""
-    return illumination_span(rows.enter, rows.umbra_start, rows.umbra_end, rows.leave, rows.umbra)
-
-
-def combine_spans(spans: Iterable[SunSpan]) -> SunSpan:
-    """The span of the union of parts' passes: the same floats as :func:`sun_span` of the
-    whole (min and max are exact)."""
-    known = [s for s in spans if s is not None]
-    if not known:
-        return None
-    return min(s[0] for s in known), max(s[1] for s in known)
+def window_span(window: PassWindow) -> tuple[float, float]:
+    """The span over which a window's Sun is tabulated: the window's start to the end of its
+    search, which holds every pass of the window, whichever satellites are computed."""
+    return window.start_s, window.end_s + window.margin_s
 
 
 def window_illumination(
-    satrecs: Sequence[Satrec],
-    indices: IntArray,
-    rows: WindowRows,
-    window: PassWindow,
-    span: SunSpan,
+    satrecs: Sequence[Satrec], indices: IntArray, rows: WindowRows, window: PassWindow
 ) -> WindowPasses:
-    """The passes with their mean illumination, the Sun tabulated over ``span`` (the whole
-    window's, :func:`combine_spans`: so a pass's value does not depend on the part it is in)."""
+    """The passes with their mean illumination, the Sun tabulated over :func:`window_span`
+    (so a pass's value does not depend on the satellites computed with it)."""
     illumination = mean_illumination(
         _chosen(satrecs, indices),
         window.epoch,
@@ -191,7 +175,7 @@ def window_illumination(
         rows.leave,
         rows.umbra,
         flattening=window.flattening,
-        sun_span_s=span,
+        sun_span_s=window_span(window),
     )
     return WindowPasses(
         owner=rows.owner,
@@ -204,5 +188,4 @@ def window_illumination(
 
 def window_passes(satrecs: Sequence[Satrec], indices: IntArray, window: PassWindow) -> WindowPasses:
     """The shadow passes of satellites ``satrecs[indices]`` in ``window``, in this process."""
-    rows = window_rows(satrecs, indices, window)
-    return window_illumination(satrecs, indices, rows, window, sun_span(rows))
+    return window_illumination(satrecs, indices, window_rows(satrecs, indices, window), window)
