@@ -30,6 +30,7 @@ from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
 from twin.sim.engine import Engine, EngineConfig, config_from_scenario, run_id_for
+from twin.sim.passes import window_passes
 from twin.sim.scenario import resolve_scenario
 from twin.sim.shards import Shard, check_shardable
 
@@ -286,10 +287,7 @@ def _run(
             from services.live import LiveEnvironment
 
             env = LiveEnvironment(args.speed, on_idle=flush)
-        if passes is not None:
-            engine = Engine(config, seed, sink, env=env, shard=shard, passes=passes)
-        else:
-            engine = Engine(config, seed, sink, env=env, shard=shard)
+        engine = Engine(config, seed, sink, env=env, shard=shard, passes=passes or window_passes)
         if args.metrics_port is not None:
             from services.live_metrics import serve_live_metrics
 
