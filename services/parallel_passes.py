@@ -25,7 +25,6 @@ import multiprocessing
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -74,8 +73,8 @@ def _worker_main(conn: Connection, satrecs: Sequence[Satrec]) -> None:
 class ParallelPasses:
     """A :data:`twin.sim.passes.PassesFunction` that computes each window in ``processes``
     parts at once (this process and ``processes − 1`` forked workers). Create it after the
-    fleet, before any thread: the workers are forked here. Use it as a context manager (or
-    call :meth:`close`); after a failure it raises :class:`InfraError` and is closed."""
+    fleet, before any thread: the workers are forked here. Call :meth:`close` when done
+    (or ``with contextlib.closing(...)``); after a failure it raises :class:`InfraError` and is closed."""
 
     def __init__(
         self,
@@ -183,17 +182,6 @@ class ParallelPasses:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-
-    def __enter__(self) -> ParallelPasses:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def pids(self) -> list[int]:

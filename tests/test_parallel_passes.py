@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 import signal
-from contextlib import redirect_stdout
+from contextlib import closing, redirect_stdout
 from functools import cache
 from pathlib import Path
 
@@ -95,7 +95,7 @@ def test_satellites_dealt_round_robin_and_interleaved_are_the_whole(count: int, 
 @pytest.mark.parametrize("day", [0, 1])
 def test_worker_processes_give_the_whole(processes: int, day: int) -> None:
     satrecs = demo().fleet.satrecs
-    with ParallelPasses(satrecs, processes, min_satellites=0) as pp:
+    with closing(ParallelPasses(satrecs, processes, min_satellites=0)) as pp:
         assert len(pp.pids) == processes - 1
         got = pp(satrecs, np.arange(len(satrecs), dtype=np.int64), window(day))
         # a subset too (the live satellites of a window are any subset, in fleet order)
@@ -107,7 +107,7 @@ def test_worker_processes_give_the_whole(processes: int, day: int) -> None:
 
 def test_small_windows_stay_in_this_process() -> None:
     satrecs = demo().fleet.satrecs
-    with ParallelPasses(satrecs, 2, min_satellites=len(satrecs) + 1) as pp:
+    with closing(ParallelPasses(satrecs, 2, min_satellites=len(satrecs) + 1)) as pp:
         os.kill(pp.pids[0], signal.SIGKILL)  # would fail the window if it were asked
         got = pp(satrecs, np.arange(len(satrecs), dtype=np.int64), window(0))
     assert_identical(got, whole(0))
@@ -136,7 +136,7 @@ def test_a_failing_window_in_a_worker_is_an_infra_error_and_stops_it() -> None:
 
 def test_a_killed_worker_is_an_infra_error_not_a_hang() -> None:
     satrecs = demo().fleet.satrecs
-    with ParallelPasses(satrecs, 2, min_satellites=0) as pp:
+    with closing(ParallelPasses(satrecs, 2, min_satellites=0)) as pp:
         os.kill(pp.pids[0], signal.SIGKILL)
         with pytest.raises(InfraError, match="stopped") as caught:
             pp(satrecs, np.arange(len(satrecs), dtype=np.int64), window(0))
