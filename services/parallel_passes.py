@@ -74,7 +74,8 @@ class ParallelPasses:
     """A :data:`twin.sim.passes.PassesFunction` that computes each window in ``processes``
     parts at once (this process and ``processes − 1`` forked workers). Create it after the
     fleet, before any thread: the workers are forked here. Call :meth:`close` when done
-    (or ``with contextlib.closing(...)``); after a failure it raises :class:`InfraError` and is closed."""
+    (or ``with contextlib.closing(...)``); after a failure it raises :class:`InfraError`
+    and is closed."""
 
     def __init__(
         self,
