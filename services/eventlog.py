@@ -636,6 +636,12 @@ class SqliteEventLog(EventLog):
     def __enter__(self) -> SqliteEventLog:
         return self
 
+    def without_fsync(self) -> None:
+        """Skip this connection's per-checkpoint fsyncs (~1.5x faster bulk appends; a killed
+        process still leaves a consistent file), for a file its writer syncs itself: the
+        temporary log of :func:`atomic_log`, synced once before its rename."""
+        self._conn.execute("PRAGMA synchronous=OFF")
+
     def finalize(self) -> None:
         """Fold the WAL into the main file and leave a single self-contained file."""
         self._conn.execute("PRAGMA journal_mode=DELETE")
@@ -662,9 +668,8 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
         raise
     try:
         # The temporary file is thrown away unless the block succeeds, so skip
-        # per-checkpoint fsyncs (~1.5x faster bulk appends; a killed process still leaves a
-        # consistent file) and sync once before the rename instead.
-        log._conn.execute("PRAGMA synchronous=OFF")
+        # per-checkpoint fsyncs and sync once before the rename instead.
+        log.without_fsync()
         yield log
         log.finalize()
         log.close()

@@ -289,8 +289,7 @@ def _widen(conn: Connection) -> None:
 
 def _open_for_append(path: str) -> SqliteEventLog:
     log = SqliteEventLog(path, mode="a")
-    # as atomic_log's own connection: the file is the parent's temporary, synced before rename
-    log._conn.execute("PRAGMA synchronous=OFF")
+    log.without_fsync()  # the parent's atomic_log temporary, synced once before its rename
     return log
 
 

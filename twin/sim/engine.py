@@ -725,11 +725,7 @@ class Engine:
         fields["run_id"] = run_id
         fields["seq"] = seq
         fields["offset"] = offset
-        now = self.env.now  # _time(), inlined: once per event
-        if now != self._time_s:
-            self._time_s = now
-            self._time_text = self.clock.format(now)
-        fields["sim_time"] = self._time_text
+        fields["sim_time"] = self._time()
         # no re-validation: the engine's values have the models' types (every event of a
         # run is re-validated in tests/test_shards.py; readers of bytes validate)
         self.sink(_construct(cls, fields))
