@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from services.cli.common import HelpFormatter, plain
+from services.cli.common import HelpFormatter, Terminated, plain, sigterm_raises
 from twin import __version__
 from twin.errors import TwinError
 
@@ -72,15 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that it cleans up exactly as Ctrl-C does (no log
-    and no hidden temporary files are left behind)."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -90,11 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        code = args.func(args)
+        with sigterm_raises():
+            code = args.func(args)
     except TwinError as exc:
         print(f"twin: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -104,7 +91,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143 if terminated else 130
     except BrokenPipeError:
         return 0
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return int(code or 0)

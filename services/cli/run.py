@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from services import collector, parallel_passes
 from services.cli import options
-from services.cli.common import add_scenario_argument, progress
+from services.cli.common import add_scenario_argument, progress, stop_if_terminated
 from services.cli.sources import add_kafka_options, bootstrap, kafka_url, topic, wants_kafka
 from services.http_server import DEFAULT_HOST
 from services.parallel_passes import ParallelPasses
@@ -286,7 +286,11 @@ def _run(
         if args.live:
             from services.live import LiveEnvironment
 
-            env = LiveEnvironment(args.speed, on_idle=flush)
+            def on_idle() -> None:
+                stop_if_terminated()
+                flush()
+
+            env = LiveEnvironment(args.speed, on_idle=on_idle)
         engine = Engine(config, seed, sink, env=env, shard=shard, passes=passes or window_passes)
         if args.metrics_port is not None:
             from services.live_metrics import serve_live_metrics
@@ -603,6 +607,7 @@ def _run_in_steps(
     steps = 200
     for k in range(1, steps + 1):
         engine.run(until_s * k / steps)
+        stop_if_terminated()
         collector.settle()
         if flush is not None:
             flush()
