@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -75,3 +76,17 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "twin run demo --log demo.twinlog" in commands
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^exec scripts/test\s*$", ci, flags=re.M)
+
+
+def test_numpy_runs_the_pinned_kernels_here() -> None:
+    """`twin` is imported before numpy (here, in `twin run` and in the services), so numpy
+    runs without its AVX-512 kernels: logs are the same on every x86-64 machine (and the
+    golden logs hold on this one)."""
+    import twin
+
+    assert twin.numpy_kernels_pinned()
+    code = "import services.cli, twin; print(twin.numpy_kernels_pinned())"
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert res.stdout.strip() == "True"
