@@ -222,3 +222,58 @@ def test_engine_counts_match_fold_mid_run() -> None:
     state = fold(out)
     for s in State:
         assert state.count(s) == engine.counts[s], s
+
+
+class _Wire:
+    """A :class:`twin.sim.engine.WireSink` that keeps what the engine sends it."""
+
+    def __init__(self) -> None:
+        self.raws: list[bytes] = []
+        self.offsets: list[int] = []
+
+    def __call__(self, event: ev.EventBase) -> None:
+        raise AssertionError("an engine with a wire sink sent an event")
+
+    def wire(self, raw: bytes, offset: int) -> None:
+        self.raws.append(raw)
+        self.offsets.append(offset)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "until_s"),
+    [
+        ("demo", 2 * 86400.0),  # launch campaign, faults, repair robots, workload, contacts
+        ("suncatcher", 86400.0),
+        ("gigawatt", 3600.0),
+        ("starlink-shell", 3 * 3600.0),
+        ("scale", 86400.0),  # robots and spares per plane, upsets, load shedding
+    ],
+)
+def test_wire_sink_gets_the_codec_bytes_of_every_event(scenario: str, until_s: float) -> None:
+    """The engine's bytes path (:func:`twin.events.encode_fields`, no event built) writes
+    exactly what :func:`twin.events.encode` writes for the event the object path builds,
+    event for event, and each at its offset."""
+    from benchmarks.scale_bench import scenario_text as scale_text
+
+    if scenario == "scale":
+        scenario_obj = parse_scenario(scale_text(600), "scale.toml")
+    else:
+        scenario_obj = resolve_scenario(scenario)
+    config = config_from_scenario(scenario_obj, until_s=until_s)
+    events = simulate(config, 3)
+    wire = _Wire()
+    engine = Engine(config, 3, wire)
+    engine.start()
+    engine.run()
+    engine.finish()
+    assert len(wire.raws) == len(events) > 50
+    assert wire.offsets == [e.offset for e in events]
+    types = set()
+    for raw, event in zip(wire.raws, events, strict=True):
+        assert raw == ev.encode(event), event.type
+        types.add(event.type)
+    assert "scenario_finished" in types
+    if scenario in ("demo", "scale"):
+        assert {"eclipse_entered", "load_shed", "load_restored", "fault_detected"} <= types
+    if scenario == "demo":
+        assert {"repair_completed", "job_submitted", "job_interrupted"} <= types

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import to_json as _to_json
 
 from twin.errors import DecodeError
 
@@ -532,6 +533,29 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+def _defaults(cls: type[_Frozen]) -> dict[str, Any]:
+    """Every field of ``cls`` in schema order, with its default (``None`` if required)."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            name: None if f.is_required() else f.get_default(call_default_factory=True)
+            for name, f in cls.model_fields.items()
+        }
+    return defaults
+
+
+def encode_fields(cls: type[EventBase], fields: dict[str, Any]) -> bytes:
+    """``encode(construct(cls, fields))`` without building the event: the values in schema
+    order, defaults filled in, written by pydantic-core's own JSON serializer (the one
+    :func:`encode` uses; a nested model may be given as a dict of its fields in schema
+    order). For the engine only, under :func:`construct`'s contract; twice as fast, and
+    ``tests/test_engine.py`` checks it gives the same bytes for every event of several
+    runs."""
+    values = _defaults(cls).copy()
+    values.update(fields)
+    return _to_json(values)
+
+
 def construct(cls: type[M], fields: dict[str, Any]) -> M:
     """Build a model from values already of the right types, **without validation**: each
     field in schema order, defaults filled in. For the engine only, which guarantees its
@@ -539,13 +563,7 @@ def construct(cls: type[M], fields: dict[str, Any]) -> M:
     validates (:func:`decode`), and ``tests/test_shards.py`` re-validates every event of a
     run. Callers pass only the model's own fields (``tests/test_events.py`` checks that
     the result equals the validated model)."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = _DEFAULTS[cls] = {
-            name: None if f.is_required() else f.get_default(call_default_factory=True)
-            for name, f in cls.model_fields.items()
-        }
-    values = defaults.copy()  # schema order; update() keeps each key where it is
+    values = _defaults(cls).copy()  # schema order; update() keeps each key where it is
     values.update(fields)
     obj = _new(cls)
     _set(obj, "__dict__", values)

@@ -533,13 +533,16 @@ def make_sink(
                 background.send(raws.copy())
                 raws.clear()
 
-        def sink_bytes(event: EventBase) -> None:
-            wire = encode(event)
-            raws.append(wire if stride == 1 else reoffset(wire, (event.offset - first) // stride))
-            if len(raws) >= batch:
-                flush_bytes()
+        class BytesSink:  # a twin.sim.engine.WireSink: the engine sends it bytes
+            def __call__(self, event: EventBase) -> None:
+                self.wire(encode(event), event.offset)
 
-        return sink_bytes, flush_bytes
+            def wire(self, raw: bytes, offset: int) -> None:
+                raws.append(raw if stride == 1 else reoffset(raw, (offset - first) // stride))
+                if len(raws) >= batch:
+                    flush_bytes()
+
+        return BytesSink(), flush_bytes
 
     rows: list[tuple[Any, ...]] = []
     run: list[str] = []

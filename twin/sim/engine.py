@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -84,6 +84,18 @@ _NO_LAUNCH_VEHICLE = "launcher"
 """The vehicle named in ``launched`` events when a scenario has no ``[launch]`` section."""
 
 Sink = Callable[[ev.EventBase], None]
+
+
+class WireSink(Protocol):
+    """A sink that keeps only the codec's bytes: the engine hands it ``wire(raw, offset)``
+    (encoded from its field values, :func:`twin.events.encode_fields`) and never builds
+    the event; ``__call__`` is there for the events another engine would send it."""
+
+    def __call__(self, event: ev.EventBase) -> None: ...
+
+    def wire(self, raw: bytes, offset: int) -> None: ...
+
+
 ProcessGen = Generator[simpy.Event, Any, None]
 
 
@@ -422,6 +434,7 @@ def _shell_infos(scenario: Scenario, fleet: Fleet) -> tuple[ev.ShellInfo, ...]:
 
 
 _construct = ev.construct
+_encode_fields = ev.encode_fields
 
 
 def _telemetry(values: dict[str, Any]) -> ev.Telemetry:
@@ -507,6 +520,7 @@ class Engine:
         self._owns_run = shard is None or shard.owns_run
         self.seed = seed
         self.sink = sink
+        self._wire: Callable[[bytes, int], None] | None = getattr(sink, "wire", None)
         self.passes = passes
         self.env = env if env is not None else simpy.Environment()
         self.run_id = run_id_for(config, seed)
@@ -666,15 +680,14 @@ class Engine:
         self._set_power(sat)
         if cls in _WITH_TELEMETRY:
             soc = sat.soc
-            fields["telemetry"] = _telemetry(
-                {
-                    "soc": round(soc, 6),
-                    "power_generated_w": round(sat.generated_w, 1),
-                    "power_consumed_w": round(sat.consumed_w, 1),
-                    "compute_online": sat.compute_online,
-                    "stored_wh": round(soc * self._capacity_wh, 3),
-                }
-            )
+            telemetry = {
+                "soc": round(soc, 6),
+                "power_generated_w": round(sat.generated_w, 1),
+                "power_consumed_w": round(sat.consumed_w, 1),
+                "compute_online": sat.compute_online,
+                "stored_wh": round(soc * self._capacity_wh, 3),
+            }  # schema order: the wire path writes the dict as it is
+            fields["telemetry"] = telemetry if self._wire is not None else _telemetry(telemetry)
         sat.seq += 1
         fields["satellite"] = sat.id
         fields["shell"] = sat.shell
@@ -728,7 +741,10 @@ class Engine:
         fields["sim_time"] = self._time()
         # no re-validation: the engine's values have the models' types (every event of a
         # run is re-validated in tests/test_shards.py; readers of bytes validate)
-        self.sink(_construct(cls, fields))
+        if self._wire is not None:
+            self._wire(_encode_fields(cls, fields), offset)
+        else:
+            self.sink(_construct(cls, fields))
 
     # -- power ----------------------------------------------------------------------------
 
