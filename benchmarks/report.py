@@ -113,7 +113,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"embedded log: {t['events']:,} events in {t['wall_s']:.2f} s "
             f"({t['events_per_s']:,.0f} events/s, log {t['log_bytes'] / 1e6:.1f} MB). A bare "
             f"SimPy loop: {b['events_per_s']:,.0f} events/s → ratio "
-            f"{_fmt(eng['sim_vs_bare_simpy_ratio'])} (best of {len(t.get('wall_s_all', [1]))}).",
+            f"{_fmt(eng['sim_vs_bare_simpy_ratio'])} (best of {len(t.get('wall_s_all', [1]))} alternating rounds).",
         ]
         dense = eng.get("dense")
         if dense:
