@@ -1,7 +1,8 @@
 """Engine speed: a scenario in batch mode to the embedded log vs a bare SimPy loop.
 
 ``python -m benchmarks.engine_bench [scenario] [until]`` (default ``gigawatt 1d``) runs the
-scenario exactly as ``twin run`` does (engine → fold → SQLite log), then, in the same
+scenario exactly as ``twin run`` does (its eclipse workers, the engine's wire sink, the fold and
+the SQLite log in a child process), then, in the same
 process, a bare SimPy loop that produces the same number of events (one process per
 satellite, plain timeouts, each resumption appending a small tuple). ``sim_vs_bare_simpy_ratio``
 is twin wall time / bare loop wall time (each the best of five alternating rounds): what the physics, the
@@ -10,6 +11,7 @@ state machine, the typed events and the log cost on top of SimPy itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -20,10 +22,12 @@ from typing import Any
 
 import simpy
 
+from services import parallel_passes
 from services.cli.run import make_sink, simulate
 from services.eventlog import atomic_log
 from services.shards import BackgroundFold
 from twin.sim.engine import Engine, config_from_scenario
+from twin.sim.passes import window_passes
 from twin.sim.scenario import resolve_scenario
 from twin.timeutil import parse_duration
 
@@ -35,13 +39,22 @@ def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.twinlog")
         t0 = time.perf_counter()
-        state = BackgroundFold()  # exactly `twin run`'s path, without progress output
-        with atomic_log(path) as log:
-            state.write_log(log.path)
-            sink, flush = make_sink(state, log, None)
-            engine = Engine(config, seed, sink)
-            simulate(engine, config.until_s, flush, live=False)
-            folded = state.result()  # every batch committed before the log is closed
+        # exactly `twin run`'s path, without progress output: its default eclipse workers
+        # (forked first), the fold and log writes in a child process, the engine's wire sink
+        passes = None
+        workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+        if workers > 1 and len(config.fleet) >= parallel_passes.MIN_SATELLITES:
+            passes = parallel_passes.ParallelPasses(config.fleet.satrecs, workers)
+        with contextlib.ExitStack() as stack:
+            if passes is not None:
+                stack.enter_context(contextlib.closing(passes))
+            state = BackgroundFold()
+            with atomic_log(path) as log:
+                state.write_log(log.path)
+                sink, flush = make_sink(state, log, None)
+                engine = Engine(config, seed, sink, passes=passes or window_passes)
+                simulate(engine, config.until_s, flush, live=False)
+                folded = state.result()  # every batch committed before the log is closed
         wall = time.perf_counter() - t0
         assert folded.core.events_applied == engine.offset
         size = os.path.getsize(path)
