@@ -1,12 +1,12 @@
 """Engine speed: a scenario in batch mode to the embedded log vs a bare SimPy loop.
 
 ``python -m benchmarks.engine_bench [scenario] [until]`` (default ``gigawatt 1d``) runs the
-scenario exactly as ``twin run`` does (its eclipse workers, the engine's wire sink, the fold and
-the SQLite log in a child process), then, in the same
-process, a bare SimPy loop that produces the same number of events (one process per
-satellite, plain timeouts, each resumption appending a small tuple). ``sim_vs_bare_simpy_ratio``
-is twin wall time / bare loop wall time (each the best of five alternating rounds): what the physics, the
-state machine, the typed events and the log cost on top of SimPy itself.
+scenario exactly as ``twin run`` does (its eclipse workers, the engine's wire sink, the fold
+and the SQLite log in a child process), then, in the same process, a bare SimPy loop that
+produces the same number of events (one process per satellite, plain timeouts, each
+resumption appending a small tuple). ``sim_vs_bare_simpy_ratio`` is twin wall time / bare
+loop wall time (each the best of five alternating rounds): what the physics, the state
+machine, the typed events and the log cost on top of SimPy itself.
 """
 
 from __future__ import annotations
