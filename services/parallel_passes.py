@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from sgp4.api import Satrec
 
-from services.processes import die_with_parent
+from services.processes import die_with_parent, forked_child
 from twin.errors import InfraError
 from twin.sim.passes import (
     IntArray,
@@ -44,10 +44,13 @@ MIN_SATELLITES = 2000
 and the pipes' cost is not repaid (a window of 2,000 satellites takes ~1 s)."""
 
 
-def _worker_main(conn: Connection, satrecs: Sequence[Satrec]) -> None:
+def _worker_main(
+    conn: Connection, satrecs: Sequence[Satrec], parent_ends: Sequence[Connection]
+) -> None:
     """A worker: per window, its part's passes. Any error is answered as ``("error", text)``
     instead of a result."""
     die_with_parent()
+    forked_child(*parent_ends)
     # the inherited heap stays shared with the parent: no collector pass touches its pages
     gc.disable()
     gc.freeze()
@@ -97,7 +100,7 @@ class ParallelPasses:
                 ours, theirs = ctx.Pipe(duplex=True)
                 proc = ctx.Process(
                     target=_worker_main,
-                    args=(theirs, satrecs),
+                    args=(theirs, satrecs, [ours, *(c for _, c in self._workers)]),
                     name=f"twin-passes-{k + 1}",
                     daemon=True,
                 )

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from services import collector
 from services.eventlog import SqliteEventLog
+from services.processes import forked_child
 from twin import events as ev
 from twin.errors import InfraError, TwinError
 from twin.projections import FleetState
@@ -64,6 +65,7 @@ class ShardedResult:
 
 def _shard_main(config: EngineConfig, seed: int, shard: Shard, conn: Connection) -> None:
     """A shard's child process: simulate, fold, send the encoded events in batches."""
+    forked_child()
     try:
         state = FleetState()
         buffer: list[ShardRecord] = []
@@ -221,11 +223,12 @@ def run_sharded(
                 proc.join()
 
 
-def _fold_main(inbox: Connection, outbox: Connection) -> None:
+def _fold_main(inbox: Connection, outbox: Connection, parent_ends: tuple[Connection, ...]) -> None:
     """The fold process: decode (validate) every record it is sent, append it to the run's
     log if it was sent one (a path; in appends of at least :data:`BATCH` records), fold, and
     answer the final state's snapshot when sent ``None``. The first error is sent at once
     (the engine stops) and again as the answer."""
+    forked_child(*parent_ends)
     state = FleetState()
     apply, decode = state.apply, ev.decode
     log: SqliteEventLog | None = None
@@ -310,7 +313,10 @@ class BackgroundFold:
         self._from, outbox = ctx.Pipe(duplex=False)
         _widen(self._to)
         self._proc = ctx.Process(
-            target=_fold_main, args=(inbox, outbox), name="twin-fold", daemon=True
+            target=_fold_main,
+            args=(inbox, outbox, (self._to, self._from)),
+            name="twin-fold",
+            daemon=True,
         )
         self._proc.start()
         inbox.close()

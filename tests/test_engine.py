@@ -16,7 +16,7 @@ from twin.errors import IllegalTransition
 from twin.lifecycle import State, check
 from twin.physics.eclipses import eclipse_table
 from twin.projections import FleetState, fold
-from twin.sim.engine import Engine, config_from_scenario, simulate
+from twin.sim.engine import Engine, WireSink, config_from_scenario, simulate
 from twin.sim.scenario import parse_scenario, resolve_scenario
 from twin.timeutil import parse_time, seconds_since
 
@@ -224,7 +224,7 @@ def test_engine_counts_match_fold_mid_run() -> None:
         assert state.count(s) == engine.counts[s], s
 
 
-class _Wire:
+class _Wire(WireSink):
     """A :class:`twin.sim.engine.WireSink` that keeps what the engine sends it."""
 
     def __init__(self) -> None:

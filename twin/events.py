@@ -546,11 +546,13 @@ def _defaults(cls: type[_Frozen]) -> dict[str, Any]:
 
 def encode_fields(cls: type[EventBase], fields: dict[str, Any]) -> bytes:
     """``encode(construct(cls, fields))`` without building the event: the values in schema
-    order, defaults filled in, written by pydantic-core's own JSON serializer (the one
-    :func:`encode` uses; a nested model may be given as a dict of its fields in schema
-    order). For the engine only, under :func:`construct`'s contract; twice as fast, and
-    ``tests/test_engine.py`` checks it gives the same bytes for every event of several
-    runs."""
+    order, defaults filled in, written by pydantic-core's JSON writer (:func:`encode`'s,
+    but led by the values' own types, not the schema). So it is stricter than
+    :func:`construct`: every value must already be of its field's JSON type (a float for a
+    float field, never an int or a bool for another type, no NaN), and a nested model must
+    be a dict of all its fields in schema order. For the engine only; twice as fast, and
+    ``tests/test_engine.py`` checks it gives :func:`encode`'s bytes for every event of
+    several runs."""
     values = _defaults(cls).copy()
     values.update(fields)
     return _to_json(values)

@@ -119,36 +119,44 @@ class Terminated(KeyboardInterrupt):
     and no hidden temporary files are left behind)."""
 
 
-_sigterm_seen = threading.Event()
+_sigterm_seen = False  # a plain flag: a handler must not take a lock (a second SIGTERM could
+# arrive inside it and wait on that lock for ever)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    _sigterm_seen.set()
+    global _sigterm_seen
+    if _sigterm_seen:  # already stopping: a second SIGTERM must not interrupt the clean-up
+        return
+    _sigterm_seen = True
     raise Terminated
 
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
     """While inside: SIGTERM (unblocked if it was blocked) raises :class:`Terminated` in the
-    main thread (elsewhere this does nothing), and :func:`stop_if_terminated` raises it again if that first raise was
-    lost."""
+    main thread (elsewhere this does nothing), once; :func:`stop_if_terminated` raises it
+    again if that first raise was lost. Handler and signal mask are restored on exit."""
+    global _sigterm_seen
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _sigterm_seen.clear()
+    _sigterm_seen = False
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    # a mask inherited from whoever started us (blocked SIGTERM stays pending for ever)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    mask: set[signal.Signals] | None = None
     try:
+        # a mask inherited from whoever started us (a blocked SIGTERM stays pending for ever)
+        mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _sigterm_seen.clear()
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        _sigterm_seen = False
 
 
 def stop_if_terminated() -> None:
     """Raise :class:`Terminated` if SIGTERM has arrived. A handler's exception can be lost:
     raised while C code runs a Python callback and clears its error, it never reaches the
     loop; long loops call this at their checkpoints, so such a run still stops."""
-    if _sigterm_seen.is_set():
+    if _sigterm_seen:
         raise Terminated

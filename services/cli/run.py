@@ -29,7 +29,13 @@ from twin.constants import SECONDS_PER_DAY
 from twin.errors import InfraError, InputError
 from twin.events import EventBase
 from twin.projections import FleetState
-from twin.sim.engine import Engine, EngineConfig, config_from_scenario, run_id_for
+from twin.sim.engine import (
+    Engine,
+    EngineConfig,
+    WireSink,
+    config_from_scenario,
+    run_id_for,
+)
 from twin.sim.passes import window_passes
 from twin.sim.scenario import resolve_scenario
 from twin.sim.shards import Shard, check_shardable
@@ -312,6 +318,7 @@ def _run(
             publisher.close()  # never raises: a Kafka failure must not cost the local log
         # the log is complete once the background process has committed every batch
         folded = state.result() if isinstance(state, BackgroundFold) else state
+        stop_if_terminated()  # a SIGTERM lost after the last step: still no log
         wall_s = time.monotonic() - t0
     lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
     extra = {"shard": str(shard)} if shard is not None else {}
@@ -358,6 +365,7 @@ def _run_shards(
             raise
         if publisher is not None:
             publisher.close()
+        stop_if_terminated()
         wall_s = time.monotonic() - t0
     extra = {"shards": args.shards}
     return _report(
@@ -533,7 +541,7 @@ def make_sink(
                 background.send(raws.copy())
                 raws.clear()
 
-        class BytesSink:  # a twin.sim.engine.WireSink: the engine sends it bytes
+        class BytesSink(WireSink):  # the engine sends it bytes
             def __call__(self, event: EventBase) -> None:
                 self.wire(encode(event), event.offset)
 

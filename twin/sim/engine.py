@@ -32,6 +32,7 @@ separately).
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import math
 from array import array
@@ -39,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import simpy
@@ -86,13 +87,16 @@ _NO_LAUNCH_VEHICLE = "launcher"
 Sink = Callable[[ev.EventBase], None]
 
 
-class WireSink(Protocol):
-    """A sink that keeps only the codec's bytes: the engine hands it ``wire(raw, offset)``
-    (encoded from its field values, :func:`twin.events.encode_fields`) and never builds
-    the event; ``__call__`` is there for the events another engine would send it."""
+class WireSink(abc.ABC):
+    """A sink that keeps only the codec's bytes. An engine given one (a subclass: the
+    choice is explicit, made when the engine is built) hands it ``wire(raw, offset)``,
+    encoded from its field values (:func:`twin.events.encode_fields`), and never builds
+    the event; ``__call__`` takes an event for code that has one."""
 
+    @abc.abstractmethod
     def __call__(self, event: ev.EventBase) -> None: ...
 
+    @abc.abstractmethod
     def wire(self, raw: bytes, offset: int) -> None: ...
 
 
@@ -520,7 +524,7 @@ class Engine:
         self._owns_run = shard is None or shard.owns_run
         self.seed = seed
         self.sink = sink
-        self._wire: Callable[[bytes, int], None] | None = getattr(sink, "wire", None)
+        self._wire = sink.wire if isinstance(sink, WireSink) else None
         self.passes = passes
         self.env = env if env is not None else simpy.Environment()
         self.run_id = run_id_for(config, seed)
@@ -725,7 +729,8 @@ class Engine:
         )
 
     def _send(self, cls: type[ev.EventBase], seq: int, **fields: Any) -> None:
-        """Build the event with its envelope at the next log offset and hand it to the sink."""
+        """Hand the sink the event with its envelope at the next log offset (built, or for a
+        :class:`WireSink` only its bytes)."""
         self._send_fields(cls, seq, fields)
 
     def _send_fields(self, cls: type[ev.EventBase], seq: int, fields: dict[str, Any]) -> None:
