@@ -22,8 +22,7 @@ from typing import Any
 
 import simpy
 
-from services import parallel_passes
-from services.cli.run import make_sink, simulate
+from services.cli.run import default_eclipse_workers, eclipse_passes, make_sink, simulate
 from services.eventlog import atomic_log
 from services.shards import BackgroundFold
 from twin.sim.engine import Engine, config_from_scenario
@@ -41,10 +40,7 @@ def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
         t0 = time.perf_counter()
         # exactly `twin run`'s path, without progress output: its default eclipse workers
         # (forked first), the fold and log writes in a child process, the engine's wire sink
-        passes = None
-        workers = 2 if (os.cpu_count() or 1) >= 2 else 1
-        if workers > 1 and len(config.fleet) >= parallel_passes.MIN_SATELLITES:
-            passes = parallel_passes.ParallelPasses(config.fleet.satrecs, workers)
+        passes = eclipse_passes(config, default_eclipse_workers())
         with contextlib.ExitStack() as stack:
             if passes is not None:
                 stack.enter_context(contextlib.closing(passes))

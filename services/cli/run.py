@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     log_path = args.log or default_log_path(scenario.scenario.name)
     check_log_target(log_path, "--log", force=args.force)
     # forked now: the workers inherit the fleet, and no thread or child exists yet
-    passes = eclipse_passes(config, args)
+    passes = eclipse_passes(config, eclipse_workers(args))
     try:
         return _run(args, config, seed, shard, log_path, passes)
     finally:
@@ -243,13 +243,17 @@ def eclipse_workers(args: argparse.Namespace) -> int:
         return 1
     if args.eclipse_workers is not None:
         return int(args.eclipse_workers)
+    return default_eclipse_workers()
+
+
+def default_eclipse_workers() -> int:
+    """2 where there are 2 cores, else 1."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def eclipse_passes(config: EngineConfig, args: argparse.Namespace) -> ParallelPasses | None:
-    """The engine's window passes in :func:`eclipse_workers` processes (``None``: the
-    engine's own, in this process)."""
-    processes = eclipse_workers(args)
+def eclipse_passes(config: EngineConfig, processes: int) -> ParallelPasses | None:
+    """The engine's window passes in ``processes`` processes (``None``: the engine's own,
+    in this process, also for fleets too small to split)."""
     smallest = parallel_passes.MIN_SATELLITES
     if processes < 2 or len(config.fleet) < smallest:  # no window would be split
         return None
