@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from services import collector
 from services.eventlog import SqliteEventLog
@@ -275,7 +275,9 @@ def _fold_main(inbox: Connection, outbox: Connection, parent_ends: tuple[Connect
         if log is not None:
             log.close()  # every batch is committed: the parent finalizes the file
             log = None
-        outbox.send(("error", error) if error else ("ok", state.to_snapshot()))
+        # the summary, not the state: all `twin run` prints, and a fraction of a snapshot's
+        # cost to build, send and restore
+        outbox.send(("error", error) if error else ("ok", state.summary()))
     finally:
         if log is not None:
             log.close()
@@ -303,8 +305,8 @@ class BackgroundFold:
     batches; the child decodes them (so every event of the run is validated once more, at no
     cost to the engine), appends them to the log given by :meth:`write_log` (the same checked
     transaction per batch as :meth:`SqliteEventLog.append_records` in the engine's process)
-    and folds. :meth:`result` returns the final :class:`FleetState` once every batch is
-    committed. A failure in the child (a full disk, an event that does not decode) reaches
+    and folds. :meth:`summary` returns the final state's :meth:`FleetState.summary` once
+    every batch is committed. A failure in the child (a full disk, an event that does not decode) reaches
     the engine's process at its next :meth:`send` as :class:`InfraError`."""
 
     def __init__(self) -> None:
@@ -329,7 +331,7 @@ class BackgroundFold:
 
     def write_log(self, path: str | os.PathLike[str]) -> None:
         """Append every batch sent from now on to the (empty) SQLite log at ``path``, which
-        this process must not write until :meth:`result` returns."""
+        this process must not write until :meth:`summary` returns."""
         self._to.send(os.fspath(path))
         self.writes_log = True
 
@@ -338,7 +340,8 @@ class BackgroundFold:
             self._raise(self._from.recv()[1])
         self._to.send(raws)
 
-    def result(self) -> FleetState:
+    def summary(self) -> dict[str, Any]:
+        """The folded state's summary, once every batch sent is folded and committed."""
         try:
             self._to.send(None)
             status, payload = self._from.recv()
@@ -352,7 +355,7 @@ class BackgroundFold:
             self.close()
         if status != "ok":
             self._raise(payload)
-        return FleetState.from_snapshot(payload)
+        return cast(dict[str, Any], payload)
 
     def _raise(self, detail: str) -> NoReturn:
         self.close()

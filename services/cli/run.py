@@ -321,12 +321,12 @@ def _run(
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
         # the log is complete once the background process has committed every batch
-        folded = state.result() if isinstance(state, BackgroundFold) else state
+        summary = state.summary()  # a BackgroundFold's once every batch is committed
         stop_if_terminated()  # a SIGTERM lost after the last step: still no log
         wall_s = time.monotonic() - t0
     lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
     extra = {"shard": str(shard)} if shard is not None else {}
-    return _report(args, folded, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
+    return _report(args, summary, log_path, engine.offset, wall_s, seed, publisher, lag, extra)
 
 
 @contextlib.contextmanager
@@ -373,13 +373,13 @@ def _run_shards(
         wall_s = time.monotonic() - t0
     extra = {"shards": args.shards}
     return _report(
-        args, result.state, log_path, result.events, wall_s, seed, publisher, None, extra
+        args, result.state.summary(), log_path, result.events, wall_s, seed, publisher, None, extra
     )
 
 
 def _report(
     args: argparse.Namespace,
-    state: FleetState,
+    summary: dict[str, Any],
     log_path: str,
     events: int,
     wall_s: float,
@@ -388,7 +388,6 @@ def _report(
     lag: dict[str, float] | None,
     extra: dict[str, Any],
 ) -> int:
-    summary = state.summary()
     summary["wall"] = {
         "log": log_path,
         "events": events,

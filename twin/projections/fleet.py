@@ -49,7 +49,14 @@ import numpy as np
 
 from twin.constants import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from twin.errors import TwinError
-from twin.events import EventBase, ScenarioFinished, ScenarioStarted, Telemetry, pool_stream
+from twin.events import (
+    EventBase,
+    ScenarioFinished,
+    ScenarioStarted,
+    Telemetry,
+    field,
+    pool_stream,
+)
 from twin.lifecycle import IN_ORBIT, TERMINAL, TRANSITIONS, State, check, target
 from twin.projections.specs import HistogramSample, MetricSpec, Sample, restore_error
 
@@ -436,7 +443,7 @@ class FleetCore:
         sat_id = event.satellite
         retired = False
         if sat_id is None:
-            job = getattr(event, "job", None)
+            job = field(event, "job")
             pool = pool_stream(event) if job is None else None
             if job is not None:
                 self._apply_job_event(event, job, t_s)
@@ -556,7 +563,7 @@ class FleetCore:
         self._advance(t_s, event.sim_time)
         now_ms = self.sim_time_ms
         if rec is None:
-            rec = SatRecord(getattr(event, "shell", 0), getattr(event, "plane", 0))
+            rec = SatRecord(field(event, "shell", 0), field(event, "plane", 0))
             self.sats[sat_id] = rec
         else:
             self._close(rec, now_ms)
@@ -568,7 +575,7 @@ class FleetCore:
         if shadow != rec.in_shadow:
             self.in_shadow += 1 if shadow else -1
             rec.in_shadow = shadow
-        telemetry: Telemetry | None = getattr(event, "telemetry", None)
+        telemetry: Telemetry | None = field(event, "telemetry")
         if telemetry is not None:
             if telemetry.stored_wh is not None:
                 self._account_energy(rec, telemetry.stored_wh, now_ms)
