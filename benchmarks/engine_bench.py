@@ -50,6 +50,8 @@ def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
                 sink, flush = make_sink(state, log, None)
                 engine = Engine(config, seed, sink, passes=passes or window_passes)
                 simulate(engine, config.until_s, flush, live=False)
+                if passes is not None:
+                    passes.release()
                 summary = state.summary()  # every batch committed before the log is closed
         wall = time.perf_counter() - t0
         assert summary["position"]["events_applied"] == engine.offset

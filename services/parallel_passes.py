@@ -170,14 +170,20 @@ class ParallelPasses:
             )
         return payload
 
+    def release(self) -> None:
+        """Ask the workers to exit, without waiting (the run needs no more windows): they
+        tear down while the run finishes; :meth:`close` then only reaps them."""
+        self.closed = True
+        for _, conn in self._workers:
+            if not conn.closed:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+                conn.close()
+
     def close(self) -> None:
         """Stop the workers (idempotent): asked to finish, then killed if they do not."""
-        self.closed = True
+        self.release()
         workers, self._workers = self._workers, []
-        for _, conn in workers:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-            conn.close()
         for proc, _ in workers:  # an idle worker exits at once; one mid-window is stopped
             proc.join(timeout=2)
             if proc.is_alive():

@@ -318,6 +318,8 @@ def _run(
             raise
         finally:
             bar.close()
+        if passes is not None:
+            passes.release()  # the eclipse workers exit while the log is completed
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
         # the log is complete once the background process has committed every batch

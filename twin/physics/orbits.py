@@ -911,7 +911,11 @@ def walker_delta(
 
     epoch_days = (epoch_utc - _EPOCH0).total_seconds() / SECONDS_PER_DAY
     satrecs: list[Satrec] = []
-    for idx in range(total):
+    radians = math.radians
+    # Python floats, not numpy scalars: indexing an array per satellite cost more than sgp4init
+    for idx, (anomaly, raan) in enumerate(
+        zip(anomaly_deg.tolist(), raan_deg.tolist(), strict=True)
+    ):
         sat = Satrec()
         sat.sgp4init(
             WGS72,
@@ -924,14 +928,18 @@ def walker_delta(
             0.0,  # eccentricity
             0.0,  # argument of perigee
             incl_rad,
-            math.radians(float(anomaly_deg[idx])),
+            radians(anomaly),
             n_kozai,
-            math.radians(float(raan_deg[idx])),
+            radians(raan),
         )
-        _check_sgp4_init(sat, "<generated shell>", None, None)
+        if sat.error:
+            _check_sgp4_init(sat, "<generated shell>", None, None)
         satrecs.append(sat)
-    names = [f"{name_prefix}{shell}-P{int(p):02d}-{int(s):03d}" for p, s in zip(k, j, strict=True)]
-    return Fleet(names, satrecs, [shell] * total, [int(p) for p in k])
+    plane_of = k.tolist()
+    names = [
+        f"{name_prefix}{shell}-P{p:02d}-{s:03d}" for p, s in zip(plane_of, j.tolist(), strict=True)
+    ]
+    return Fleet(names, satrecs, [shell] * total, plane_of)
 
 
 def sun_synchronous(
