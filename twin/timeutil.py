@@ -160,7 +160,13 @@ class SimClock:
             h, m = divmod(rem, 60)
             self._prefix = f"{date}T{h:02d}:{m:02d}:"
         sec, ms = divmod(ms, 1000)
-        return f"{self._prefix}{sec:02d}.{ms:03d}Z"
+        return self._prefix + _SECONDS_TEXT[sec] + _MILLIS_TEXT[ms]
+
+
+_SECONDS_TEXT = [f"{sec:02d}." for sec in range(60)]
+_MILLIS_TEXT = [f"{ms:03d}Z" for ms in range(1000)]
+"""The end of a wire time, looked up: formatting ``{sec:02d}.{ms:03d}Z`` cost more than the
+rest of :meth:`SimClock.format`."""
 
 
 def format_sim(epoch: datetime, seconds: float) -> str:
