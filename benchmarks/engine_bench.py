@@ -1,8 +1,8 @@
 """Engine speed: a scenario in batch mode to the embedded log vs a bare SimPy loop.
 
 ``python -m benchmarks.engine_bench [scenario] [until]`` (default ``gigawatt 1d``) runs the
-scenario exactly as ``twin run`` does (its eclipse workers, the engine's wire sink, the fold
-and the SQLite log in a child process), then, in the same process, a bare SimPy loop that
+scenario exactly as ``twin run`` does (its eclipse workers, the engine's wire sink writing
+the SQLite log, the fold in a child process), then, in the same process, a bare SimPy loop that
 produces the same number of events (one process per satellite, plain timeouts, each
 resumption appending a small tuple). ``sim_vs_bare_simpy_ratio`` is twin wall time / bare
 loop wall time (each the best of five alternating rounds): what the physics, the state
@@ -39,20 +39,19 @@ def run_twin(scenario: str, until: str, seed: int = 1) -> dict[str, Any]:
         path = os.path.join(tmp, "bench.twinlog")
         t0 = time.perf_counter()
         # exactly `twin run`'s path, without progress output: its default eclipse workers
-        # (forked first), the fold and log writes in a child process, the engine's wire sink
+        # (forked first), the fold in a child process, the engine's wire sink writing the log
         passes = eclipse_passes(config, default_eclipse_workers())
         with contextlib.ExitStack() as stack:
             if passes is not None:
                 stack.enter_context(contextlib.closing(passes))
             state = BackgroundFold()
             with atomic_log(path) as log:
-                state.write_log(log.path)
                 sink, flush = make_sink(state, log, None)
                 engine = Engine(config, seed, sink, passes=passes or window_passes)
                 simulate(engine, config.until_s, flush, live=False)
                 if passes is not None:
                     passes.release()
-                summary = state.summary()  # every batch committed before the log is closed
+                summary = state.summary()  # every batch folded
         wall = time.perf_counter() - t0
         assert summary["position"]["events_applied"] == engine.offset
         size = os.path.getsize(path)

@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import heapq
 import multiprocessing
-import os
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn, cast
 
 from services import collector
-from services.eventlog import SqliteEventLog
 from services.processes import forked_child
 from twin import events as ev
 from twin.errors import InfraError, TwinError
@@ -224,22 +222,13 @@ def run_sharded(
 
 
 def _fold_main(inbox: Connection, outbox: Connection, parent_ends: tuple[Connection, ...]) -> None:
-    """The fold process: decode (validate) every record it is sent, append it to the run's
-    log if it was sent one (a path; in appends of at least :data:`BATCH` records), fold, and
-    answer the final state's snapshot when sent ``None``. The first error is sent at once
-    (the engine stops) and again as the answer."""
+    """The fold process: decode (validate) and fold every record it is sent, and answer the
+    final state's summary when sent ``None``. The first error is sent at once (the engine
+    stops) and again as the answer."""
     forked_child(*parent_ends)
     state = FleetState()
     apply, decode = state.apply, ev.decode
-    log: SqliteEventLog | None = None
-    rows: list[tuple[Any, ...]] = []
     error: str | None = None
-
-    def append() -> None:
-        if log is not None and rows:
-            log.append_records(rows, rows[0][5])
-        rows.clear()
-
     try:
         with collector.quiet():  # the fold's records live for the run: settled per batch
             while True:
@@ -247,40 +236,21 @@ def _fold_main(inbox: Connection, outbox: Connection, parent_ends: tuple[Connect
                     message = inbox.recv()
                 except EOFError:  # the engine's process stopped the run
                     return
-                if error is not None and message is not None:
+                if message is None:
+                    break
+                if error is not None:
                     continue
                 try:
-                    if message is None:
-                        append()
-                        break
-                    if isinstance(message, str):
-                        log = _open_for_append(message)
-                        continue
                     for raw in message:
-                        event = decode(raw)
-                        if log is not None:
-                            rows.append(
-                                (event.offset, event.sim_time, event.satellite, event.type, raw,
-                                 event.run_id)
-                            )  # fmt: skip
-                        apply(event)
-                    if len(rows) >= BATCH:
-                        append()
+                        apply(decode(raw))
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     outbox.send(("error", error))
-                    if message is None:
-                        break
                 collector.settle()
-        if log is not None:
-            log.close()  # every batch is committed: the parent finalizes the file
-            log = None
         # the summary, not the state: all `twin run` prints, and a fraction of a snapshot's
         # cost to build, send and restore
         outbox.send(("error", error) if error else ("ok", state.summary()))
     finally:
-        if log is not None:
-            log.close()
         inbox.close()
         outbox.close()
 
@@ -292,22 +262,15 @@ def _widen(conn: Connection) -> None:
         fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-def _open_for_append(path: str) -> SqliteEventLog:
-    log = SqliteEventLog(path, mode="a")
-    log.without_fsync()  # the parent's atomic_log temporary, synced once before its rename
-    return log
-
-
 class BackgroundFold:
-    """The run's fold, and its log writes, in a forked child process: off the engine's
-    critical path, for runs that need the fold only for the closing summary (`twin run` in
-    batch mode). The engine's process sends the codec bytes it already encoded, in the log's
-    batches; the child decodes them (so every event of the run is validated once more, at no
-    cost to the engine), appends them to the log given by :meth:`write_log` (the same checked
-    transaction per batch as :meth:`SqliteEventLog.append_records` in the engine's process)
-    and folds. :meth:`summary` returns the final state's :meth:`FleetState.summary` once
-    every batch is committed. A failure in the child (a full disk, an event that does not decode) reaches
-    the engine's process at its next :meth:`send` as :class:`InfraError`."""
+    """The run's fold in a forked child process: off the engine's critical path, for runs
+    that need the fold only for the closing summary (`twin run` in batch mode). The engine's
+    process sends the codec bytes it already encoded (and wrote to the log), in batches;
+    the child decodes them, so every event of the run is validated once more at no cost to
+    the engine, and folds them. :meth:`summary` returns the final state's
+    :meth:`FleetState.summary` once every batch is folded. A failure in the child (an
+    event that does not decode or breaks the log's order) reaches the engine's process at
+    its next :meth:`send` as :class:`InfraError`."""
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -323,17 +286,10 @@ class BackgroundFold:
         self._proc.start()
         inbox.close()
         outbox.close()
-        self.writes_log = False
 
     SEND_BATCH = 2000
     """Events per message that fit the widened pipe with room for the next (~330 bytes
     each): the child works through one while the engine fills the next."""
-
-    def write_log(self, path: str | os.PathLike[str]) -> None:
-        """Append every batch sent from now on to the (empty) SQLite log at ``path``, which
-        this process must not write until :meth:`summary` returns."""
-        self._to.send(os.fspath(path))
-        self.writes_log = True
 
     def send(self, raws: list[bytes]) -> None:
         if self._from.poll():  # the child only ever speaks early to report a failure
@@ -341,13 +297,13 @@ class BackgroundFold:
         self._to.send(raws)
 
     def summary(self) -> dict[str, Any]:
-        """The folded state's summary, once every batch sent is folded and committed."""
+        """The folded state's summary, once every batch sent is folded."""
         try:
             self._to.send(None)
             status, payload = self._from.recv()
         except (EOFError, OSError):
             raise InfraError(
-                "the fold process stopped (killed, or out of memory) before the run's log "
+                "the fold process stopped (killed, or out of memory) before the run's summary "
                 "was complete",
                 retryable=True,
             ) from None
@@ -359,8 +315,7 @@ class BackgroundFold:
 
     def _raise(self, detail: str) -> NoReturn:
         self.close()
-        what = "fold and log writes" if self.writes_log else "fold"
-        raise InfraError(f"the run's {what} failed: {detail}", retryable=False)
+        raise InfraError(f"the run's fold failed: {detail}", retryable=False)
 
     def close(self) -> None:
         self._to.close()

@@ -146,7 +146,7 @@ def test_live_mode_is_paced_by_the_wall_clock_and_reports_lag(tmp_path: Path) ->
     [
         (signal.SIGINT, 130, ["--live", "--speed", "60"]),
         (signal.SIGTERM, 143, ["--live", "--speed", "60"]),
-        (signal.SIGTERM, 143, []),  # batch: the fold and log writes run in a child process
+        (signal.SIGTERM, 143, []),  # batch: the fold runs in a child process
     ],
 )
 def test_interrupted_run_leaves_no_log(

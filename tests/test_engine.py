@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -229,14 +231,16 @@ class _Wire(WireSink):
 
     def __init__(self) -> None:
         self.raws: list[bytes] = []
-        self.offsets: list[int] = []
+        self.rows: list[tuple[Any, ...]] = []
 
     def __call__(self, event: ev.EventBase) -> None:
         raise AssertionError("an engine with a wire sink sent an event")
 
-    def wire(self, raw: bytes, offset: int) -> None:
+    def wire(self, raw: bytes, etype: str, fields: Mapping[str, Any]) -> None:
         self.raws.append(raw)
-        self.offsets.append(offset)
+        self.rows.append(
+            (fields["offset"], fields["sim_time"], fields.get("satellite"), etype, fields["run_id"])
+        )
 
 
 @pytest.mark.parametrize(
@@ -267,7 +271,8 @@ def test_wire_sink_gets_the_codec_bytes_of_every_event(scenario: str, until_s: f
     engine.run()
     engine.finish()
     assert len(wire.raws) == len(events) > 50
-    assert wire.offsets == [e.offset for e in events]
+    # what a log row needs, without decoding
+    assert wire.rows == [(e.offset, e.sim_time, e.satellite, e.type, e.run_id) for e in events]
     types = set()
     for raw, event in zip(wire.raws, events, strict=True):
         assert raw == ev.encode(event), event.type

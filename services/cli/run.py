@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,7 +41,7 @@ from twin.sim.scenario import resolve_scenario
 from twin.sim.shards import Shard, check_shardable
 
 if TYPE_CHECKING:
-    from services.eventlog import SqliteEventLog
+    from services.eventlog import Record, SqliteEventLog
     from services.kafka.publisher import Publisher
 
 BATCH = 5000
@@ -289,8 +289,6 @@ def _run(
         return _run_shards(args, config, seed, log_path, publisher)
 
     with atomic_log(log_path) as log, _stopped_on_failure(state):
-        if isinstance(state, BackgroundFold):
-            state.write_log(log.path)
         sink, flush = make_sink(state, log, publisher, shard=shard)
         env = None
         if args.live:
@@ -319,11 +317,10 @@ def _run(
         finally:
             bar.close()
         if passes is not None:
-            passes.release()  # the eclipse workers exit while the log is completed
+            passes.release()  # the eclipse workers exit while the fold completes
         if publisher is not None:
             publisher.close()  # never raises: a Kafka failure must not cost the local log
-        # the log is complete once the background process has committed every batch
-        summary = state.summary()  # a BackgroundFold's once every batch is committed
+        summary = state.summary()  # a BackgroundFold's once every batch is folded
         stop_if_terminated()  # a SIGTERM lost after the last step: still no log
         wall_s = time.monotonic() - t0
     lag = {k: round(v, 4) for k, v in env.lag_report().items()} if env is not None else None
@@ -521,9 +518,10 @@ def make_sink(
     The sink folds each event into ``state`` at once (a :class:`FleetState`), or sends the
     bytes to a :class:`services.shards.BackgroundFold` with each flush; it encodes each event
     once and buffers the bytes; ``flush`` appends the buffer to ``log`` in one transaction
-    (:meth:`SqliteEventLog.append_records`; the background process does it instead once
-    given the log, :meth:`BackgroundFold.write_log`) and hands the same bytes to
-    ``publisher`` (sent in the background: :meth:`Publisher.flush` waits for delivery). The
+    (:meth:`SqliteEventLog.append_records`) and hands the same bytes to ``publisher`` (sent
+    in the background: :meth:`Publisher.flush` waits for delivery). A batch run without
+    Kafka gets a :class:`WireSink`: the engine hands it each event's bytes and its log row's
+    fields, and never builds the event. The
     sink flushes by itself every ``batch`` events; live mode also flushes whenever the
     simulation is about to sleep, so events leave within one wall-clock idle gap of their
     emission.
@@ -536,35 +534,42 @@ def make_sink(
     background = state if isinstance(state, BackgroundFold) else None
     fold_now = state.apply if isinstance(state, FleetState) else None
 
-    if background is not None and background.writes_log and publisher is None:
-        # the lightest path (a batch run without Kafka): the engine's process only encodes
-        raws: list[bytes] = []
+    if background is not None and publisher is None:
+        # the lightest path (a batch run without Kafka): the engine's process encodes each
+        # event once and writes the log; the background process decodes (validates) and folds
+        records: list[Record] = []
+        run_of: list[str] = []
         batch = min(batch, background.SEND_BATCH)
 
-        def flush_bytes() -> None:
-            if raws:
-                background.send(raws.copy())
-                raws.clear()
+        def flush_records() -> None:
+            if records:
+                log.append_records(records, run_of[0])
+                background.send([r[4] for r in records])
+                records.clear()
 
-        class BytesSink(WireSink):  # the engine sends it bytes
+        class RecordSink(WireSink):  # the engine sends it bytes and the row's fields
             def __call__(self, event: EventBase) -> None:
-                self.wire(encode(event), event.offset)
+                self.wire(encode(event), event.type, event.__dict__)
 
-            def wire(self, raw: bytes, offset: int) -> None:
-                raws.append(raw if stride == 1 else reoffset(raw, (offset - first) // stride))
-                if len(raws) >= batch:
-                    flush_bytes()
+            def wire(self, raw: bytes, etype: str, fields: Mapping[str, Any]) -> None:
+                offset = fields["offset"]
+                if stride != 1:
+                    offset = (offset - first) // stride
+                    raw = reoffset(raw, offset)
+                if not run_of:
+                    run_of.append(fields["run_id"])
+                records.append((offset, fields["sim_time"], fields.get("satellite"), etype, raw))
+                if len(records) >= batch:
+                    flush_records()
 
-        return BytesSink(), flush_bytes
+        return RecordSink(), flush_records
 
     rows: list[tuple[Any, ...]] = []
     run: list[str] = []
-    log_here = background is None or not background.writes_log
 
     def flush() -> None:
         if rows:
-            if log_here:
-                log.append_records(rows, run[0])
+            log.append_records(rows, run[0])
             if background is not None:
                 background.send([r[4] for r in rows])
             if publisher is not None:

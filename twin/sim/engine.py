@@ -37,7 +37,7 @@ import hashlib
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,15 +89,18 @@ Sink = Callable[[ev.EventBase], None]
 
 class WireSink(abc.ABC):
     """A sink that keeps only the codec's bytes. An engine given one (a subclass: the
-    choice is explicit, made when the engine is built) hands it ``wire(raw, offset)``,
-    encoded from its field values (:func:`twin.events.encode_fields`), and never builds
-    the event; ``__call__`` takes an event for code that has one."""
+    choice is explicit, made when the engine is built) never builds the event: it hands
+    the sink ``wire(raw, etype, fields)``, the bytes encoded from the event's values
+    (:func:`twin.events.encode_fields`), its type and those values, envelope included
+    (``offset``, ``sim_time``, ``run_id``; ``satellite`` for a satellite's event), so a
+    log row needs no decoding; ``fields`` is the sink's to read, not to keep or change.
+    ``__call__`` takes an event for code that has one."""
 
     @abc.abstractmethod
     def __call__(self, event: ev.EventBase) -> None: ...
 
     @abc.abstractmethod
-    def wire(self, raw: bytes, offset: int) -> None: ...
+    def wire(self, raw: bytes, etype: str, fields: Mapping[str, Any]) -> None: ...
 
 
 ProcessGen = Generator[simpy.Event, Any, None]
@@ -750,7 +753,7 @@ class Engine:
         # no re-validation: the engine's values have the models' types (every event of a
         # run is re-validated in tests/test_shards.py; readers of bytes validate)
         if self._wire is not None:
-            self._wire(_encode_fields(cls, fields), offset)
+            self._wire(_encode_fields(cls, fields), _TYPE_OF[cls], fields)
         else:
             self.sink(_construct(cls, fields))
 
