@@ -634,16 +634,19 @@ class FleetCore:
         if rec.stored_uj is not None:
             dt = now_ms - rec.energy_ms
             delta = stored - rec.stored_uj
-            split = (
-                rec.generated_mw * dt,
-                rec.consumed_mw * dt,
-                delta if delta > 0 else 0,
-                -delta if delta < 0 else 0,
-            )
             mine, fleet = rec.energy_uj, self.energy_uj
-            for k in range(4):
-                mine[k] += split[k]
-                fleet[k] += split[k]
+            # unrolled (every telemetry event comes here): available, load, charged, discharged
+            available, load = rec.generated_mw * dt, rec.consumed_mw * dt
+            mine[0] += available
+            fleet[0] += available
+            mine[1] += load
+            fleet[1] += load
+            if delta > 0:
+                mine[2] += delta
+                fleet[2] += delta
+            elif delta < 0:
+                mine[3] -= delta
+                fleet[3] -= delta
         rec.stored_uj = stored
         rec.energy_ms = now_ms
 
