@@ -200,7 +200,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             "",
             "The sharded pipeline (`services.shards.run_sharded`, what `twin run --shards N` runs)",
             "with 1 and with 2 shards, and the plain `twin run`, each in a fresh interpreter.",
-            "The plain run already keeps a second core busy (its fold and log writes), so on 2",
+            "The plain run already keeps a second core busy (its fold process), so on 2",
             "cores `plain_vs_two_shards` stays low: sharding pays with more cores and hosts.",
             "",
             "```",

@@ -7,7 +7,8 @@ of spares per plane, so planes share nothing, :mod:`twin.sim.shards`), then runs
 times, each in a fresh interpreter: the sharded pipeline of ``twin run --shards N``
 (:func:`services.shards.run_sharded`: N shard processes, each simulating and folding its
 planes, the parent merging their streams into one log) with N = 1 and N = 2, and the plain
-``twin run`` (one engine; its fold and log writes in a second process).
+``twin run`` (one engine writing the log; its fold in a second process, with the first
+eclipse window computed in two).
 
 ``shard_speedup_2`` is the 1-shard wall time ÷ the 2-shard one: how sharding scales (on 2
 cores the target is ≥ 1.6). ``plain_vs_two_shards`` is the plain run's ÷ the 2-shard one:
@@ -117,7 +118,7 @@ def run(sats: int = 10000, days: int = 1) -> dict[str, Any]:
         "two_shards_cpu_s": {"merge_process": two["cpu_self_s"], "shards": two["cpu_children_s"]},
         "plain_cpu_s": {
             "engine_process": plain["cpu_self_s"],
-            "fold_and_log": plain["cpu_children_s"],
+            "fold_and_eclipse_worker": plain["cpu_children_s"],
         },
         # on two idle cores: the longer process of each run (the 2-shard run's shards even)
         "cpu_bound_speedup_2": max(one["cpu_self_s"], one["cpu_children_s"])

@@ -29,7 +29,7 @@ from typing import Any, Literal, NoReturn
 
 import zstandard
 
-from twin.errors import DecodeError, InputError, TwinError
+from twin.errors import DecodeError, InfraError, InputError, TwinError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
 from twin.timeutil import format_time, parse_time
 
@@ -439,8 +439,8 @@ class SqliteEventLog(EventLog):
         by_type = Counter(row[3] for row in rows)
         satellites = {(row[2],) for row in rows if row[2] is not None}
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             (end,) = conn.execute(
                 "SELECT COALESCE(MAX(first_offset + count), 0) FROM pages"
                 " WHERE first_offset = (SELECT MAX(first_offset) FROM pages)"
@@ -457,8 +457,14 @@ class SqliteEventLog(EventLog):
             )
             conn.executemany("INSERT OR IGNORE INTO satellites VALUES (?)", sorted(satellites))
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):  # a full disk, an I/O error: nothing written
+                raise InfraError(
+                    f"cannot append to event log {self.path}: {exc}", retryable=True
+                ) from None
             raise
         full = len(records) % PAGE_EVENTS == 0
         self._tail = [] if full else records[pages[-1][0] - first :]

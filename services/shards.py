@@ -245,11 +245,14 @@ def _fold_main(inbox: Connection, outbox: Connection, parent_ends: tuple[Connect
                         apply(decode(raw))
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                    outbox.send(("error", error))
+                    with contextlib.suppress(OSError):  # the engine may have stopped already
+                        outbox.send(("error", error))
                 collector.settle()
         # the summary, not the state: all `twin run` prints, and a fraction of a snapshot's
-        # cost to build, send and restore
-        outbox.send(("error", error) if error else ("ok", state.summary()))
+        # cost to build, send and restore; the engine's process may have read the early
+        # error and gone
+        with contextlib.suppress(OSError):
+            outbox.send(("error", error) if error else ("ok", state.summary()))
     finally:
         inbox.close()
         outbox.close()
@@ -292,9 +295,20 @@ class BackgroundFold:
     each): the child works through one while the engine fills the next."""
 
     def send(self, raws: list[bytes]) -> None:
-        if self._from.poll():  # the child only ever speaks early to report a failure
-            self._raise(self._from.recv()[1])
-        self._to.send(raws)
+        try:
+            if self._from.poll():  # the child only ever speaks early to report a failure
+                self._raise(self._from.recv()[1])
+            self._to.send(raws)
+        except (EOFError, OSError):
+            self._gone()
+
+    def _gone(self) -> NoReturn:
+        self.close()
+        raise InfraError(
+            "the fold process stopped (killed, or out of memory) before the run's summary "
+            "was complete",
+            retryable=True,
+        ) from None
 
     def summary(self) -> dict[str, Any]:
         """The folded state's summary, once every batch sent is folded."""
@@ -302,11 +316,7 @@ class BackgroundFold:
             self._to.send(None)
             status, payload = self._from.recv()
         except (EOFError, OSError):
-            raise InfraError(
-                "the fold process stopped (killed, or out of memory) before the run's summary "
-                "was complete",
-                retryable=True,
-            ) from None
+            self._gone()
         finally:
             self.close()
         if status != "ok":

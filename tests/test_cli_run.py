@@ -141,6 +141,29 @@ def test_live_mode_is_paced_by_the_wall_clock_and_reports_lag(tmp_path: Path) ->
         assert fold(lg.read()).finished
 
 
+def test_a_full_disk_fails_the_run_with_a_clear_error_and_no_log(tmp_path: Path) -> None:
+    """The batch run's engine process writes the log: a write the file system refuses (a
+    file size limit here, as a full disk would) ends the run with one line naming the log
+    and the cause, exit 1, and leaves no file behind."""
+    import resource
+
+    def small_files() -> None:  # ~1.5 MB: the demo's log outgrows it within a few days
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_500_000, 1_500_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead (EFBIG)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    res = subprocess.run(
+        [sys.executable, "-m", "services.cli", "run", "demo", "--log", "full.twinlog"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        preexec_fn=small_files,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "twin: error: cannot append to event log" in res.stderr
+    assert res.stderr.count("retrying may help") == 1  # the hint once, rebuilt by SimPy
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "mode"),
     [

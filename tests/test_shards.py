@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -437,3 +439,31 @@ def test_background_fold_folds_what_it_is_sent_and_reports_a_failure(
     with pytest.raises(InfraError, match="fold failed.*gap"):
         background.send(raws[30:40])
         background.summary()
+
+    # a fold process killed (the OOM killer) fails the run at the next send, as InfraError
+    background = BackgroundFold()
+    background.send(raws[:10])
+    os.kill(background._proc.pid or 0, signal.SIGKILL)
+    background._proc.join()
+    with pytest.raises(InfraError, match="fold process stopped.*retrying may help"):
+        for _ in range(100):  # the pipe holds a few batches before a send notices
+            background.send(raws[10:2000])
+
+
+def test_an_infra_error_in_a_sink_reaches_the_caller_intact(scenario_file: Path) -> None:
+    """SimPy re-raises a process's exception rebuilt from its args: an InfraError (a full
+    disk, a dead fold process) keeps its message, hint and ``retryable`` through it."""
+    config = config_from_scenario(parse_scenario(scenario_file.read_text(), "s.toml"))
+    seen: list[ev.EventBase] = []
+
+    def sink(event: ev.EventBase) -> None:
+        seen.append(event)
+        if len(seen) == 50:
+            raise InfraError("the disk is full", retryable=True)
+
+    engine = Engine(config, 3, sink)
+    engine.start()
+    with pytest.raises(InfraError) as caught:
+        engine.run()
+    assert str(caught.value) == "the disk is full (retrying may help)"
+    assert caught.value.retryable

@@ -101,7 +101,13 @@ class DecodeError(TwinError):
 class InfraError(TwinError):
     """A broker, file system or network failure. ``retryable`` says if trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        self.message = message
         self.retryable = retryable
-        hint = "retrying may help" if retryable else "retrying will not help"
-        super().__init__(f"{message} ({hint})")
+        # args hold the fields so the error can be re-raised from its args (SimPy does) and
+        # pickled: rebuilt from its rendered text, it lost ``retryable`` and doubled the hint
+        super().__init__(message, retryable)
+
+    def __str__(self) -> str:
+        hint = "retrying may help" if self.retryable else "retrying will not help"
+        return f"{self.message} ({hint})"

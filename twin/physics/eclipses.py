@@ -648,10 +648,11 @@ def mean_illumination(
     for a phase no longer than ``hermite_max_s`` (a full penumbra phase lasts ~10–45 s in
     LEO) the cubic Hermite interpolant of the SGP4 states at its two ends, four SGP4 states a
     pass instead of sixteen; SGP4 at every node for longer ones (``hermite_max_s=0``:
-    always). The interpolant is off by ``h⁴/384·|r⁗|`` (``r⁗ ≈ ω⁴r``) plus SGP4's own
-    velocity, which is not exactly its position's derivative: measured 1 cm at 10 s, 9 cm
-    at 43 s, 4 m at 120 s, against a penumbra ~25 km across (a pass's mean moves by < 1e-6,
-    ``tests/test_eclipses.py``).
+    always). The interpolant is off by ``h⁴/384·|r⁗|`` (``r⁗ ≈ ω⁴r``) plus what SGP4's
+    velocity departs from its position's derivative, which grows with eccentricity and
+    drag: measured 2 cm at 10 s and 10 cm at 43 s on a circular 550 km orbit, 10 cm at 10 s
+    and 45 cm at 43 s at e = 0.01, against a penumbra ~25 km across (a full pass's mean
+    within 1e-8 of a dense trapezoid on SGP4, ``tests/test_eclipses.py``).
     One row per pass (columns as in :class:`EclipseTable`, ``sat`` indexing ``satrecs``;
     ``start``/``end`` finite, a NaN umbra bound means the pass began or ends in the umbra);
     a pass of zero length gets 0. A full penumbra phase averages ~0.5 (a limb
