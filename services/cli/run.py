@@ -521,10 +521,9 @@ def make_sink(
     (:meth:`SqliteEventLog.append_records`) and hands the same bytes to ``publisher`` (sent
     in the background: :meth:`Publisher.flush` waits for delivery). A batch run without
     Kafka gets a :class:`WireSink`: the engine hands it each event's bytes and its log row's
-    fields, and never builds the event. The
-    sink flushes by itself every ``batch`` events; live mode also flushes whenever the
-    simulation is about to sleep, so events leave within one wall-clock idle gap of their
-    emission.
+    fields, and never builds the event. The sink flushes by itself every ``batch`` events;
+    live mode also flushes whenever the simulation is about to sleep, so events leave within
+    one wall-clock idle gap of their emission.
 
     With ``shard`` (K of N), Kafka gets the engine's wire offsets (``j·N + K``) and the log
     the shard's own, from 0 (:func:`twin.events.with_offset`), so it reads like any log.
