@@ -25,12 +25,14 @@ import itertools
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import twin
 from twin.events import EventBase, encode
 from twin.planning.outcomes import OUTCOMES, RobotUse, outcome_row
 from twin.planning.stats import mean_interval
@@ -170,12 +172,29 @@ def _dask(tasks: Sequence[Task], scheduler: Any) -> Iterator[dict[str, Any]]:
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
+        _warn_unpinned(client.run(twin.numpy_kernels_pinned))
         futures = client.map(run_task, tasks, pure=False)
         for done in dask_completed(futures):
             yield done.result()
     finally:
         if client is not scheduler:
             client.close()
+
+
+def _warn_unpinned(pinned: Mapping[str, bool]) -> None:
+    """Warn when some workers run numpy's AVX-512 kernels (a ``dask worker`` imports numpy
+    before `twin`): their rows' logs may then differ in a last rounded digit from ``twin run``
+    of the same task, so the row's ``log_sha256`` would not reproduce."""
+    unpinned = sorted(address for address, ok in pinned.items() if not ok)
+    if unpinned:
+        warnings.warn(
+            f"{len(unpinned)} of {len(pinned)} dask workers run numpy's AVX-512 kernels "
+            f"({', '.join(unpinned)}): their runs may differ in a last rounded digit from "
+            f"`twin run` of the same task. Start the workers with NPY_DISABLE_CPU_FEATURES="
+            f"'{os.environ.get('NPY_DISABLE_CPU_FEATURES') or twin.NUMPY_KERNELS_OFF}'",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def run_sweep(

@@ -90,3 +90,22 @@ def test_numpy_runs_the_pinned_kernels_here() -> None:
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                          text=True, check=True)  # fmt: skip
     assert res.stdout.strip() == "True"
+
+
+def test_importing_numpy_before_twin_warns_where_it_matters() -> None:
+    """`import numpy, twin` warns (with the value to set) when numpy then runs kernels other
+    than the pinned ones; `import twin, numpy` never does, and pins them."""
+    code = (
+        "import warnings; warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    import {first}, {second}\n"
+        "import twin; print(len(w), twin.numpy_kernels_pinned())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    for first, second in (("numpy", "twin"), ("twin", "numpy")):
+        out = subprocess.run([sys.executable, "-c", code.format(first=first, second=second)],
+                             cwd=REPO, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        count, pinned = out.stdout.split()
+        assert int(count) == (0 if pinned == "True" else 1), (first, out.stdout)
+        if first == "twin":
+            assert pinned == "True"

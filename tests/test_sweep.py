@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import math
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,36 @@ def test_a_dask_cluster_runs_the_same_tasks_to_the_same_rows() -> None:
         workers = client.run(lambda: __import__("os").getpid())
     assert len(set(workers.values())) == 2
     assert on_dask == [run_task(t) for t in tasks]
+
+
+def test_dask_workers_running_other_numpy_kernels_are_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker where `twin` could not pin numpy's kernels (here: the variable set empty, as a
+    `dask worker` that imported numpy first would be) is named in a warning, because its rows'
+    log hashes may not reproduce with `twin run`. Whether the warning comes depends only on
+    the worker's numpy: on a CPU without AVX-512 every worker runs the pinned kernels."""
+    import distributed
+
+    import twin
+
+    monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "")
+    task = SweepSpec("demo", (), 1, 11, 3600.0).tasks()[0]
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        pinned = client.run(twin.numpy_kernels_pinned)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = run_sweep([task], scheduler=client)
+    assert len(rows) == 1 and rows[0]["events"] > 0
+    named = [str(w.message) for w in caught if "AVX-512" in str(w.message)]
+    if all(pinned.values()):
+        assert named == []
+    else:
+        assert len(named) == 1
+        assert "1 of 1 dask workers" in named[0] and next(iter(pinned)) in named[0]
+        assert "NPY_DISABLE_CPU_FEATURES=" in named[0]

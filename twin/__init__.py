@@ -11,6 +11,7 @@ only on the same one.
 
 import os as _os
 import sys as _sys
+import warnings as _warnings
 
 __version__ = "0.1.0"
 
@@ -61,3 +62,17 @@ def numpy_kernels_pinned() -> bool:
         umath = importlib.import_module("numpy.core._multiarray_umath")
     features: dict[str, bool] = umath.__cpu_features__
     return not (features.get("X86_V4") or features.get("AVX512_SKX"))
+
+
+NUMPY_IMPORTED_FIRST = (
+    "numpy was imported before twin and runs its AVX-512 kernels, so figures in this process's "
+    "event logs may differ in the last rounded digit from other machines' (and from `twin run` "
+    "here): import twin before numpy, or start the process with NPY_DISABLE_CPU_FEATURES="
+)
+"""The start of the warning given when `twin` comes too late to pin numpy's kernels (the
+value to set follows it)."""
+
+if "numpy" in _sys.modules and "NPY_DISABLE_CPU_FEATURES" not in _os.environ:
+    _off = _kernels_off()
+    if _off and not numpy_kernels_pinned():
+        _warnings.warn(f"{NUMPY_IMPORTED_FIRST}'{_off}'", RuntimeWarning, stacklevel=2)
