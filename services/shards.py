@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn, cast
 
 from services import collector
-from services.processes import forked_child
+from services.processes import die_with_parent, forked_child
 from twin import events as ev
 from twin.errors import InfraError, TwinError
 from twin.projections import FleetState
@@ -61,9 +61,18 @@ class ShardedResult:
     shards: list[ShardEnd] = field(default_factory=list)
 
 
-def _shard_main(config: EngineConfig, seed: int, shard: Shard, conn: Connection) -> None:
-    """A shard's child process: simulate, fold, send the encoded events in batches."""
-    forked_child()
+def _shard_main(
+    config: EngineConfig,
+    seed: int,
+    shard: Shard,
+    conn: Connection,
+    parent_ends: tuple[Connection, ...],
+) -> None:
+    """A shard's child process: simulate, fold, send the encoded events in batches. It ends
+    with the merging process: SIGTERM when that dies (its pipes would otherwise keep a
+    blocked shard waiting for ever, each shard holding copies of the others' read ends)."""
+    die_with_parent()
+    forked_child(*parent_ends)
     try:
         state = FleetState()
         buffer: list[ShardRecord] = []
@@ -159,9 +168,10 @@ def run_sharded(
     try:
         for k in range(count):
             ours, theirs = ctx.Pipe(duplex=False)
+            parent_ends = (ours, *(s.conn for s in streams))
             proc = ctx.Process(
                 target=_shard_main,
-                args=(config, seed, Shard(k, count), theirs),
+                args=(config, seed, Shard(k, count), theirs, parent_ends),
                 name=f"twin-shard-{k}",
                 daemon=True,
             )

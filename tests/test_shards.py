@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -467,3 +468,56 @@ def test_an_infra_error_in_a_sink_reaches_the_caller_intact(scenario_file: Path)
         engine.run()
     assert str(caught.value) == "the disk is full (retrying may help)"
     assert caught.value.retryable
+
+
+def _children(pid: int) -> set[int]:
+    """The live children of ``pid`` (from /proc: children of each of its threads)."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids |= {int(k) for k in (task / "children").read_text().split()}
+        except OSError:
+            continue
+    return kids
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_shards_end_with_their_merging_process(scenario_file: Path, tmp_path: Path) -> None:
+    """kill -9 of `twin run --shards 2` (what the OOM killer does to a big run): its shard
+    processes go too, at once, instead of simulating on and then waiting for ever on a pipe
+    that nobody reads. The run is a year long, so shards left behind would still be
+    running at the end of the wait (which only bounds a hang)."""
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "year.twinlog"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run", str(scenario_file), "--shards", "2",
+         "--until", "365d", "--log", str(log), "--quiet"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        while len(shards := _children(proc.pid)) < 2:  # noqa: PLR2004
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the shards did not start"
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        while [p for p in shards if _running(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in shards if _running(p)] == [], "shards outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
