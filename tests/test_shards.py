@@ -418,6 +418,34 @@ def test_shards_on_one_topic_fold_partition_exactly(
     merged.pop("position"), expected.pop("position")
     assert merged == expected
 
+    # read back as one log: `twin replay` folds it to the run's state; `twin log import`
+    # writes the log `twin run --shards 2` writes, event for event (their one difference:
+    # the topic's scenario_finished is shard 0's, counting its own events and satellites)
+    capsys.readouterr()
+    assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", topic,
+                 "--json"]) == 0  # fmt: skip
+    replayed = json.loads(capsys.readouterr().out)
+    assert main(["state", str(whole), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    replayed.pop("position"), plain.pop("position")
+    assert replayed == plain
+    imported = tmp_path / "imported.twinlog"
+    assert main(["log", "import", "--from-topic", topic, "--bootstrap-server", kafka_bootstrap,
+                 "--log", str(imported)]) == 0  # fmt: skip
+    local = tmp_path / "local.twinlog"
+    run_log(scenario_file, local, "--shards", "2")
+    got, want = list(SqliteEventLog(imported).read()), list(SqliteEventLog(local).read())
+    assert [e.type for e in got[-1:]] == [e.type for e in want[-1:]] == ["scenario_finished"]
+    assert [ev.encode(e) for e in got[:-1]] == [ev.encode(e) for e in want[:-1]]
+    assert summary(folded(imported)) | {"position": None} == expected | {"position": None}
+    # a shard's host that has not published yet: the topic is not read as the whole run
+    half = f"{topic}-half"
+    run_log(scenario_file, tmp_path / "half.twinlog", "--shard", "1/2",
+            "--bootstrap-server", kafka_bootstrap, "--topic", half)  # fmt: skip
+    capsys.readouterr()
+    assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", half]) != 0
+    assert "no events from shard(s) 0/2" in capsys.readouterr().err
+
 
 def test_background_fold_folds_what_it_is_sent_and_reports_a_failure(
     scenario_file: Path,

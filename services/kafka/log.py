@@ -23,17 +23,19 @@ the topic; the next append re-reads the topic's tail and refuses a batch that no
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, NoReturn, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from services.eventlog import EventLog, canonical_time, check_batch
 from services.kafka.publisher import (
+    SHARD_HEADER,
     Publisher,
     ensure_topic,
     infra_error,
@@ -42,8 +44,10 @@ from services.kafka.publisher import (
     resolve_settings,
 )
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings
+from twin import events as ev
 from twin.errors import DecodeError, InfraError, InputError
 from twin.events import Event, EventBase, ScenarioStarted, decode, encode
+from twin.sim.shards import Shard, parse_shard
 
 #: Consumer options for reading a whole topic fast: big fetches, many records per poll.
 CONSUMER_OPTIONS: dict[str, Any] = {
@@ -84,6 +88,85 @@ def _sim_time(value: bytes) -> bytes:
     return match.group(1) if match else decode(value).sim_time.encode()
 
 
+Entry = TypeVar("Entry")
+
+
+class _Fetch(Generic[Entry]):
+    """The fetching side of a merged read: a queue of entries per partition, filled by
+    polling up to the end offsets captured at the start; a partition whose queue holds
+    :data:`MAX_BUFFERED` entries is paused until the merge has taken half of them.
+    ``entries`` turns a partition's polled records into queue entries; ``on_head`` is told
+    when a queue that was empty has entries again."""
+
+    def __init__(
+        self,
+        log: KafkaEventLog,
+        consumer: KafkaConsumer,
+        todo: list[TopicPartition],
+        end: dict[TopicPartition, int],
+        entries: Callable[[list[Any]], list[Entry]],
+        on_head: Callable[[TopicPartition, deque[Entry]], None],
+    ) -> None:
+        self.log, self.consumer, self.end = log, consumer, end
+        self.entries, self.on_head = entries, on_head
+        self.queues: dict[TopicPartition, deque[Entry]] = {tp: deque() for tp in todo}
+        self.remaining = set(todo)  # partitions not read up to their end yet
+        self.paused: set[TopicPartition] = set()
+
+    def fill(self, done: Callable[[], bool], waiting: str) -> None:
+        """Poll until ``done()`` or every partition still to read has an entry queued;
+        an :class:`InfraError` (mentioning ``waiting``) after :data:`READ_STALL_S` of
+        polls that bring nothing."""
+        consumer, queues, remaining, paused = (
+            self.consumer,
+            self.queues,
+            self.remaining,
+            self.paused,
+        )
+        stalled = 0
+        while not done() and any(not queues[tp] for tp in remaining):
+            for tp in list(paused):
+                if len(queues[tp]) < MAX_BUFFERED // 2:
+                    consumer.resume(tp)
+                    paused.discard(tp)
+            polled = self.log._poll(consumer)
+            stalled = 0 if polled else stalled + 1
+            if stalled * POLL_TIMEOUT_MS / 1000 > READ_STALL_S:
+                raise InfraError(
+                    f"Kafka read of topic {self.log.topic!r} made no progress for "
+                    f"{READ_STALL_S:.0f} s{waiting}",
+                    retryable=True,
+                )
+            for tp, records in polled.items():
+                if tp not in remaining or not records:
+                    continue
+                stop = self.end[tp]
+                if records[-1].offset >= stop:
+                    records = [r for r in records if r.offset < stop]
+                queue = queues[tp]
+                was_empty = not queue
+                queue.extend(self.entries(records))
+                if was_empty and queue:
+                    self.on_head(tp, queue)
+                if not records or records[-1].offset + 1 >= stop:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+                elif len(queue) >= MAX_BUFFERED:
+                    consumer.pause(tp)
+                    paused.add(tp)
+
+
+_FINISHED = b'{"type":"scenario_finished"'
+
+
+def _shard_tag(record: Any) -> Shard | None:
+    """The shard that published ``record`` (its :data:`SHARD_HEADER`), if a shard did."""
+    for key, value in record.headers or ():
+        if key == SHARD_HEADER:
+            return parse_shard(value.decode(), field=f"header {SHARD_HEADER!r}")
+    return None
+
+
 def _event_type(value: bytes) -> str:
     if value.startswith(b'{"type":"'):
         return value[_TYPE_START : value.index(b'"', _TYPE_START)].decode()
@@ -116,6 +199,7 @@ class KafkaEventLog(EventLog):
         self._publisher: Publisher | None = None
         self._closed = False
         self._stale = False
+        self._shards: set[Shard] = set()  # the shards seen at the partitions' tails
         if not create:
             self._check_exists()
         self._sync_tail()
@@ -240,65 +324,32 @@ class KafkaEventLog(EventLog):
         poll (which fills several queues at once). A partition whose queue holds
         :data:`MAX_BUFFERED` records is paused until the merge catches up.
         """
+        if self._shards:
+            yield from self._merged_shards()
+            return
         consumer = self._consumer()
         try:
             todo, end = self._positions(consumer, None)
-            queues: dict[TopicPartition, deque[tuple[int, bytes]]] = {tp: deque() for tp in todo}
             heads: dict[int, deque[tuple[int, bytes]]] = {}
-            remaining = set(todo)  # partitions not read up to their end yet
-            paused: set[TopicPartition] = set()
             search = _OFFSET.search
+            duplicate = self._duplicate
 
-            def duplicate(offset: int) -> NoReturn:
-                raise InfraError(
-                    f"Kafka topic {self.topic!r} holds event offset {offset} twice; "
-                    "it is not a clean event log",
-                    retryable=False,
-                )
+            def entries(records: list[Any]) -> list[tuple[int, bytes]]:
+                return [
+                    (int(m.group(1)) if (m := search(v)) else event_offset(v), v)
+                    for v in [r.value for r in records]
+                ]
 
-            def put_head(queue: deque[tuple[int, bytes]]) -> None:
+            def put_head(_tp: TopicPartition, queue: deque[tuple[int, bytes]]) -> None:
                 if queue[0][0] in heads:
                     duplicate(queue[0][0])
                 heads[queue[0][0]] = queue
 
+            fetch = _Fetch(self, consumer, todo, end, entries, put_head)
+
             def refill(expected: int) -> None:
                 """Poll until ``expected`` heads a queue or no partition can supply it."""
-                stalled = 0
-                while expected not in heads and any(not queues[tp] for tp in remaining):
-                    for tp in list(paused):
-                        if len(queues[tp]) < MAX_BUFFERED // 2:
-                            consumer.resume(tp)
-                            paused.discard(tp)
-                    polled = self._poll(consumer)
-                    stalled = 0 if polled else stalled + 1
-                    if stalled * POLL_TIMEOUT_MS / 1000 > READ_STALL_S:
-                        raise InfraError(
-                            f"Kafka read of topic {self.topic!r} made no progress for "
-                            f"{READ_STALL_S:.0f} s (waiting for event offset {expected})",
-                            retryable=True,
-                        )
-                    for tp, records in polled.items():
-                        if tp not in remaining or not records:
-                            continue
-                        stop = end[tp]
-                        if records[-1].offset >= stop:
-                            records = [r for r in records if r.offset < stop]
-                        queue = queues[tp]
-                        was_empty = not queue
-                        queue.extend(
-                            [
-                                (int(m.group(1)) if (m := search(v)) else event_offset(v), v)
-                                for v in [r.value for r in records]
-                            ]
-                        )
-                        if was_empty and queue:
-                            put_head(queue)
-                        if not records or records[-1].offset + 1 >= stop:
-                            remaining.discard(tp)
-                            consumer.pause(tp)
-                        elif len(queue) >= MAX_BUFFERED:
-                            consumer.pause(tp)
-                            paused.add(tp)
+                fetch.fill(lambda: expected in heads, f" (waiting for event offset {expected})")
 
             expected = 0
             while True:
@@ -321,10 +372,95 @@ class KafkaEventLog(EventLog):
         finally:
             self._release(consumer)
 
+    def _merged_shards(self) -> Iterator[tuple[int, bytes]]:
+        """A topic fed by the shards of one run (``twin run --shard K/N`` on several hosts;
+        their records carry :data:`~services.kafka.publisher.SHARD_HEADER`), as one log: every
+        partition holds one shard's events in its order, with wire offsets ``j·N + K``. They
+        are merged by :func:`twin.sim.shards.merge_key` (sim time, then wire offset), the
+        order ``twin run --shards N`` writes, with shard 0's ``scenario_finished`` last, and
+        renumbered from 0 (:func:`twin.events.with_offset`). A k-way merge: every partition
+        still to read must have a record queued before the smallest is taken. A shard of
+        ``N`` with no record on the topic is an :class:`InfraError` (its host has not
+        published: the merge would be a part of the run)."""
+        counts = {shard.count for shard in self._shards}
+        seen = {shard.index for shard in self._shards}
+        if len(counts) > 1:
+            raise InfraError(
+                f"Kafka topic {self.topic!r} holds shards of runs split {sorted(counts)} ways; "
+                "a topic holds one run",
+                retryable=False,
+            )
+        count = counts.pop()
+        if seen != set(range(count)):
+            missing = ", ".join(f"{k}/{count}" for k in sorted(set(range(count)) - seen))
+            raise InfraError(
+                f"Kafka topic {self.topic!r} has no events from shard(s) {missing}: run "
+                f"`twin run SCENARIO --shard K/{count}` for each onto the topic before reading it",
+                retryable=False,
+            )
+        consumer = self._consumer()
+        try:
+            todo, end = self._positions(consumer, None)
+            heap: list[tuple[tuple[bytes, int], TopicPartition]] = []
+            finished: list[bytes] = []
+
+            def entries(records: list[Any]) -> list[tuple[tuple[bytes, int], bytes]]:
+                out = []
+                for value in [r.value for r in records]:
+                    if value.startswith(_FINISHED):
+                        finished.append(value)
+                    else:
+                        out.append(((_sim_time(value), event_offset(value)), value))
+                return out
+
+            def put_head(tp: TopicPartition, queue: deque[tuple[tuple[bytes, int], bytes]]) -> None:
+                heapq.heappush(heap, (queue[0][0], tp))
+
+            fetch = _Fetch(self, consumer, todo, end, entries, put_head)
+            queues, remaining = fetch.queues, fetch.remaining
+
+            def fill() -> None:
+                """Poll until every partition still to read has a record queued."""
+                fetch.fill(lambda: False, "")
+
+            fill()
+            offset = 0
+            last: tuple[bytes, int] | None = None
+            while heap:
+                key, tp = heapq.heappop(heap)
+                queue = queues[tp]
+                _key, value = queue.popleft()
+                if key == last:
+                    self._duplicate(key[1])
+                last = key
+                if queue:
+                    heapq.heappush(heap, (queue[0][0], tp))
+                elif tp in remaining:
+                    fill()
+                yield offset, ev.with_offset(value, offset)
+                offset += 1
+            if len(finished) > 1:
+                self._duplicate(event_offset(finished[1]))
+            for value in finished:
+                yield offset, ev.with_offset(value, offset)
+        finally:
+            self._release(consumer)
+
+    def _duplicate(self, offset: int) -> NoReturn:
+        raise InfraError(
+            f"Kafka topic {self.topic!r} holds event offset {offset} twice; "
+            "it is not a clean event log",
+            retryable=False,
+        )
+
     def _sync_tail(self) -> None:
         """Learn the log's end (next offset, run id, last sim time) from partition tails."""
         last: EventBase | None = None
+        self._shards = set()
         for _tp, record in self._scan(tail=TAIL_RECORDS):
+            tag = _shard_tag(record)
+            if tag is not None:
+                self._shards.add(tag)
             try:  # a record that is not an event (dead-lettered by projectors) is not the end
                 event = decode(record.value or b"")
             except DecodeError:
@@ -350,6 +486,12 @@ class KafkaEventLog(EventLog):
         if self._stale:
             self._sync_tail()
             self._stale = False
+        if self._shards:
+            raise InfraError(
+                f"Kafka topic {self.topic!r} holds a sharded run (shards "
+                f"{', '.join(sorted(map(str, self._shards)))}); it cannot be appended to",
+                retryable=False,
+            )
         rows = check_batch(events, self._next_offset, self._run_id, self._last_sim_time)
         if self._publisher is None:
             self._publisher = Publisher.connect(

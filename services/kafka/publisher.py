@@ -145,6 +145,12 @@ def partition_for(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+SHARD_HEADER = "shard"
+"""The record header a shard's publisher adds to each record: ``K/N``. It tells readers of
+the topic (:class:`services.kafka.log.KafkaEventLog`) that the offsets are shards' wire
+offsets, to be merged by sim time, and which shards have published."""
+
+
 def shard_partitions(partitions: int, shard: Shard) -> list[int]:
     """The partitions shard ``K`` of ``N`` writes: ``p ≡ K (mod N)``. Each partition then
     holds one shard's events only, in that shard's order (sim time never decreasing,
@@ -173,6 +179,7 @@ class Publisher:
         self._closed = False
         self._failure: InfraError | None = None  # sticky: a lost record is never forgotten
         self._own: list[int] | None = None  # a shard's partitions (None: Kafka's partitioner)
+        self._tag: list[tuple[str, bytes]] = []  # a shard's header
 
     def for_shard(self, shard: Shard) -> list[int]:
         """Send every later record to ``shard``'s partitions (:func:`shard_partitions`),
@@ -182,6 +189,8 @@ class Publisher:
         except KafkaError as exc:
             raise infra_error("read metadata", self.settings, exc) from exc
         self._own = shard_partitions(len(ids), shard)
+        self._tag = [(SHARD_HEADER, str(shard).encode())]
+        self._headers.clear()
         return self._own
 
     @classmethod
@@ -220,7 +229,11 @@ class Publisher:
     def _headers_for(self, event_type: str) -> list[tuple[str, bytes]]:
         headers = self._headers.get(event_type)
         if headers is None:
-            headers = [("type", event_type.encode()), ("schema_version", self._version)]
+            headers = [
+                ("type", event_type.encode()),
+                ("schema_version", self._version),
+                *self._tag,
+            ]
             self._headers[event_type] = headers
         return headers
 
