@@ -10,16 +10,16 @@ shard's wire offsets ``j·2 + K`` once, gap-free), and the folds merge to the un
 The pause is measured, not bounded (the project's rule: no wall-clock limits in tests; CI
 machines can be several times slower): the leader election, from the kill until the metadata
 names a live leader for every partition the dead broker led, and the longest stall of event
-flow to the projectors (their combined folded count not moving) after the kill. Both are
-printed (``-s``). No relation between them is asserted either: the stall is taken on samples
-of the projectors' metrics and the election on metadata polled from this process, so "the
-stall ends after the election" can be seen reversed when a projector learns the new leader
-before this test's poll does, and the stall measures how far behind the projectors run as
-much as the election (a projector still folding a backlog does not stall at all). What is
-asserted about the failover is robust to speed: the kill lands while both shards are mid-publish
-(a condition on the topic, below), and every partition the dead broker led received records
-after the kill (so the shards' producers moved to the new leaders rather than finishing
-before they had to).
+flow to the projectors (their combined folded count not moving) after the kill; both are
+printed (``-s``). No relation between the two is asserted: the stall is sampled from the
+projectors' metrics and the election from metadata this process polls, so "the stall ends
+after the election" can be observed reversed when a projector learns the new leader before
+this test's poll does; and the stall depends on how far behind the projectors run (one still
+folding a backlog of live partitions does not stall at all), so any bound would flake or say
+nothing. What is asserted about the failover does not depend on speed: the kill lands while
+both shards are mid-publish (a condition on the topic's records, not a sleep), and every
+partition the dead broker led received records after the kill, i.e. the shards' producers
+moved to the new leaders.
 
 Every wait is on a condition with a generous deadline (only to detect a hang); every process
 started here is stopped in ``finally`` (the shards with die-with-parent as well).
