@@ -188,7 +188,10 @@ def test_a_broker_killed_under_two_shards_and_two_projectors_loses_nothing(
             ms = [p.metrics() for p in projectors]
             seen["partitions"] = [_total(m, "twin_projector_partitions") for m in ms]
             ready = [p.get("/readyz")[0] for p in projectors]
-            return ready == [200] * PROJECTORS and seen["partitions"] == [6, 6]
+            return (
+                ready == [200] * PROJECTORS
+                and seen["partitions"] == [PARTITIONS // PROJECTORS] * PROJECTORS
+            )
 
         assert poll_until(assigned, DEADLINE_S, 0.2), f"group not formed: {seen}"
 
