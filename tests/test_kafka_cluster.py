@@ -50,6 +50,7 @@ from test_shards import _read_partitions, pool_spares_text
 from services.cli import main
 from services.eventlog import SqliteEventLog
 from services.kafka.broker import BrokerError, KafkaCluster
+from services.kafka.log import KafkaEventLog
 from services.kafka.publisher import ensure_topic
 from services.kafka.settings import load_settings
 from services.processes import die_with_parent
@@ -332,6 +333,12 @@ def test_a_broker_killed_under_two_shards_and_two_projectors_loses_nothing(
         merged = FleetState.merge([fold(events) for events in parts.values()]).summary()
         merged.pop("position")
         assert_same_summary(merged, expected)
+
+        # the topic read back as one log (`twin replay`): the unsharded run's state
+        with KafkaEventLog(alive, topic=topic, create=False) as read_back:
+            replayed = fold(read_back.read()).summary()
+        replayed.pop("position")
+        assert_same_summary(replayed, expected)
 
         # the projectors: every event folded once, nothing dead-lettered; one leaves the
         # group and the other, then folding all 12 partitions, holds the whole fleet's state
