@@ -293,6 +293,20 @@ def test_pool_stocks_of_partitions_folded_apart_are_the_whole_logs(
         assert again.summary()["repair"] == whole.summary()["repair"]
 
 
+def test_the_shardable_preset_shards_to_the_unsharded_fold(tmp_path: Path) -> None:
+    """`twin run walker-scale --shards 2`, the preset made to be sharded (a robot and a stock
+    of spares per plane, no workload), folds to exactly what its unsharded run folds to."""
+    preset = Path("walker-scale")  # a preset name, not a file
+    whole, two = tmp_path / "whole.twinlog", tmp_path / "two.twinlog"
+    run_log(preset, whole, "--until", "6h")
+    run_log(preset, two, "--until", "6h", "--shards", "2")
+    expected = summary(folded(whole))
+    assert expected["satellites"]["seen"] == 1584  # noqa: PLR2004
+    assert expected["repair"]["robots_idle"] + len(expected["repair"]["robots_busy"]) == 72  # noqa: PLR2004
+    assert expected["counters"]["faults_total"]  # something to repair within the 6 h
+    assert summary(folded(two)) == expected
+
+
 @pytest.mark.parametrize(
     ("cut", "count", "needle"),
     [
