@@ -307,6 +307,35 @@ def test_the_shardable_preset_shards_to_the_unsharded_fold(tmp_path: Path) -> No
     assert summary(folded(two)) == expected
 
 
+def test_a_shards_summary_says_which_shard_and_where_the_run_facts_are(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shard K > 0 has no run-level events: its summary (`twin run --shard`, `twin state` on
+    its log) says it is shard K of N and that the scenario, seed, spares and flights are in
+    shard 0's log, instead of printing None and zeros as facts; --json says the same."""
+    logs = {k: tmp_path / f"s{k}.twinlog" for k in (0, 1)}
+    for k, log in logs.items():
+        args = ["run", str(scenario_file), "--shard", f"{k}/2", "--until", "1d"]
+        assert main([*args, "--log", str(log), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        if k == 0:
+            assert "scenario demo-shardable  seed 42  shard 0/2" in out
+            assert "PFLOPS" in out and "spares left" in out and "flights " in out
+            continue
+        assert "shard 1/2: its own satellites only" in out
+        assert "in shard 0's log" in out
+        assert "None" not in out and "PFLOP" not in out and "spares left" not in out
+        assert main(["state", str(log)]) == 0
+        assert "a shard's log: its own satellites only" in capsys.readouterr().out
+        assert main([*args, "--log", str(log), "--quiet", "--force", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["shard"] == {
+            "shard": "1/2",
+            "run_level_events": False,
+            "run_level_facts_in": "shard 0's log",
+        }
+
+
 @pytest.mark.parametrize(
     ("cut", "count", "needle"),
     [

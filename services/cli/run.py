@@ -397,6 +397,13 @@ def _report(
     }
     if lag is not None:
         summary["wall"]["live_lag"] = lag
+    if args.shard is not None:
+        # one shard's fold: its own satellites; shard 0's log holds the run-level facts
+        summary["shard"] = {
+            "shard": str(args.shard),
+            "run_level_events": args.shard.owns_run,
+            "run_level_facts_in": "this log" if args.shard.owns_run else "shard 0's log",
+        }
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -639,8 +646,8 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
     """A human summary of a finished run (the same figures as `twin state`)."""
     from services.cli.state import format_state
 
-    out.write(format_state(summary))
     run = summary.get("wall", {})
+    out.write(format_state(summary, shard=run.get("shard")))
     if run:
         out.write(
             f"\nlog: {run['log']}  ({run['events']:,} events in {run['wall_s']:.1f} s wall,"
