@@ -461,6 +461,40 @@ def test_shards_on_one_topic_fold_partition_exactly(
     assert merged == expected
 
 
+def test_partitions_not_a_multiple_of_the_shards_warn_but_work() -> None:
+    from services.cli.run import uneven_partitions_warning
+
+    assert uneven_partitions_warning("t", 12, Shard(1, 4)) is None
+    warning = uneven_partitions_warning("t", 5, Shard(0, 2))
+    assert warning is not None
+    assert "5 partitions, not a multiple of the 2 shards" in warning
+    assert "(this one 3)" in warning and "TWIN_KAFKA_PARTITIONS" in warning
+
+
+@pytest.mark.kafka
+def test_a_shard_on_a_topic_with_uneven_partitions_warns_and_publishes(
+    kafka_bootstrap: str,
+    scenario_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """3 partitions for 2 shards: shard 1 writes partition 1 only, shard 0 partitions 0 and 2;
+    the run goes on with a warning naming TWIN_KAFKA_PARTITIONS."""
+    import uuid
+
+    topic = f"uneven-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TWIN_KAFKA_PARTITIONS", "3")
+    kafka = ["--bootstrap-server", kafka_bootstrap, "--topic", topic]
+    log = tmp_path / "shard1.twinlog"
+    run_log(scenario_file, log, "--shard", "1/2", "--until", "2h", *kafka)
+    err = capsys.readouterr().err
+    assert "3 partitions, not a multiple of the 2 shards" in err and "(this one 1)" in err
+    parts = _read_partitions(kafka_bootstrap, topic)
+    assert [p for p, events in parts.items() if events] == [1]
+    assert sum(map(len, parts.values())) == len(SqliteEventLog(log))
+
+
 def test_background_fold_folds_what_it_is_sent_and_reports_a_failure(
     scenario_file: Path,
 ) -> None:
