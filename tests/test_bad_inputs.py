@@ -520,7 +520,7 @@ def _payload_with(log: Path, offset: int, **changes: Any) -> bytes:
 def _logs_argv(log: Path) -> dict[str, list[str]]:
     return {
         "state": ["state", str(log)],
-        "info": ["log", "info", str(log)],
+        "info": ["log", "info", str(log), "--check"],  # info alone reads the tables
         "export": ["log", "export", str(log)],
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from eventlog_contract import sample_run
 from factories import EventFactory
+from logfiles import replace_record
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
@@ -168,6 +169,25 @@ def test_info(log_path: Path, events: list[Any], capsys: pytest.CaptureFixture[s
     assert main(["log", "info", str(log_path)]) == 0
     text = capsys.readouterr().out
     assert "contract-run" in text and f"{len(events)}" in text and "eclipse_entered" in text
+
+
+def test_info_reads_the_tables_and_check_decodes_every_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`twin log info` answers from the log's tables and first record, so a record corrupted
+    further on goes unnoticed (and a 44M-event log answers at once); `--check` decodes every
+    record and reports it, exit 2."""
+    log = tmp_path / "run.twinlog"
+    assert main(["run", "demo", "--until", "6h", "--log", str(log), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["log", "info", str(log), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    replace_record(log, 300, b"\x00\x01garbage")
+    assert main(["log", "info", str(log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before  # nothing decoded past record 0
+    assert main(["log", "info", str(log), "--check"]) == 2  # noqa: PLR2004
+    err = capsys.readouterr().err
+    assert str(log) in err and "offset 300" in err
 
 
 def test_missing_log_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

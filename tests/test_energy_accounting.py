@@ -13,11 +13,22 @@ import pytest
 from twin.physics.power import radiator_rejection_w
 from twin.projections import FleetState
 from twin.sim.engine import config_from_scenario, simulate
-from twin.sim.scenario import load_scenario, preset_path
+from twin.sim.scenario import list_presets, load_scenario, preset_path
 
-PRESETS = {"demo": 2.0, "suncatcher": 20.0, "starlink-shell": 0.25, "gigawatt": 17.5}
+PRESETS = {
+    "demo": 2.0,
+    "suncatcher": 20.0,
+    "starlink-shell": 0.25,
+    "gigawatt": 17.5,
+    "walker-scale": 0.25,
+}
 """Preset -> days simulated: past power-up (gigawatt: launches over 3 days, 17 days to power-up;
 suncatcher: 18 days), and a few orbits for the eclipse-heavy LEO presets."""
+
+
+def test_every_preset_is_checked() -> None:
+    assert set(PRESETS) == {name for name, _ in list_presets()}
+
 
 UJ = 1e-6  # J per µJ
 

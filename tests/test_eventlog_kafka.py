@@ -84,3 +84,25 @@ def test_a_gap_yields_the_prefix_and_a_duplicate_is_an_infra_error(kafka_bootstr
         _raw_publish(kafka_bootstrap, dup.topic, events[:7] + events[5:])
         with pytest.raises(InfraError, match="offset 5 twice"):
             list(dup.read())
+
+
+def test_more_replicas_than_brokers_is_an_input_error_naming_the_setting(
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """TWIN_KAFKA_REPLICATION_FACTOR above the cluster's brokers: exit 2 naming the setting,
+    the broker count and what is allowed, not the broker's raw CreateTopics response."""
+    from services.cli import main
+
+    monkeypatch.setenv("TWIN_KAFKA_REPLICATION_FACTOR", "99")
+    log = tmp_path / "rf.twinlog"
+    args = ["run", "walker-scale", "--until", "10m", "--log", str(log), "--quiet"]
+    kafka = ["--bootstrap-server", kafka_bootstrap, "--topic", unique_topic("rf")]
+    assert main([*args, *kafka]) == 2  # noqa: PLR2004
+    err = capsys.readouterr().err
+    assert "TWIN_KAFKA_REPLICATION_FACTOR" in err and "99 replicas" in err
+    assert "the cluster has" in err and "broker(s)" in err and "allowed: 1" in err
+    assert "CreateTopicsRequest" not in err
+    assert not log.exists()

@@ -334,13 +334,22 @@ def test_shard_service_runs_one_shard_of_n_into_its_own_partitions(
     """The shard service is opt-in (profile), and each container gets its shard from the
     environment: K/N, a log of its own, a topic with enough partitions for N shards."""
     from services.cli import build_parser
-    from twin.sim.shards import Shard
+    from twin.sim.engine import config_from_scenario
+    from twin.sim.scenario import resolve_scenario
+    from twin.sim.shards import Shard, check_shardable
 
     service = resolved["services"]["twin-shard"]
     assert service["profiles"] == ["shards"]  # `docker compose up` does not start it
     assert "kafka-setup" in service["depends_on"]
+    default = build_parser().parse_args(service["command"][1:])
+    assert default.scenario == "walker-scale"  # a preset that can be sharded
+    check_shardable(config_from_scenario(resolve_scenario(default.scenario)), 12)
     done = compose_config(
-        GF_ADMIN_PASSWORD=PASSWORD, TWIN_SHARD_INDEX="2", TWIN_SHARDS="4", TWIN_SCENARIO="x.toml"
+        GF_ADMIN_PASSWORD=PASSWORD,
+        TWIN_SHARD_INDEX="2",
+        TWIN_SHARDS="4",
+        TWIN_SHARD_SCENARIO="x.toml",
+        TWIN_SCENARIO="demo",  # the live run's, not the shards'
     )
     assert done.returncode == 0, done.stderr
     shard = yaml.safe_load(done.stdout)["services"]["twin-shard"]

@@ -50,7 +50,13 @@ def _weibull_cdf(t_years: float, shape: float, scale_years: float) -> float:
 
 @pytest.mark.parametrize(
     ("name", "satellites", "shells"),
-    [("demo", 240, 2), ("suncatcher", 81, 1), ("starlink-shell", 1584, 1), ("gigawatt", 10_000, 2)],
+    [
+        ("demo", 240, 2),
+        ("suncatcher", 81, 1),
+        ("starlink-shell", 1584, 1),
+        ("gigawatt", 10_000, 2),
+        ("walker-scale", 1584, 1),
+    ],
 )
 def test_preset_loads_and_builds_fleet_of_expected_size(
     name: str, satellites: int, shells: int
@@ -66,7 +72,7 @@ def test_preset_loads_and_builds_fleet_of_expected_size(
 
 def test_list_presets_names_and_describes_every_preset() -> None:
     presets = dict(list_presets())
-    assert set(presets) == {"demo", "suncatcher", "starlink-shell", "gigawatt"}
+    assert set(presets) == {"demo", "suncatcher", "starlink-shell", "gigawatt", "walker-scale"}
     assert all(description for description in presets.values())
     assert resolve_scenario("demo") == load_scenario(preset_path("demo"))
 

@@ -294,6 +294,49 @@ def test_pool_stocks_of_partitions_folded_apart_are_the_whole_logs(
         assert again.summary()["repair"] == whole.summary()["repair"]
 
 
+def test_the_shardable_preset_shards_to_the_unsharded_fold(tmp_path: Path) -> None:
+    """`twin run walker-scale --shards 2`, the preset made to be sharded (a robot and a stock
+    of spares per plane, no workload), folds to exactly what its unsharded run folds to."""
+    preset = Path("walker-scale")  # a preset name, not a file
+    whole, two = tmp_path / "whole.twinlog", tmp_path / "two.twinlog"
+    run_log(preset, whole, "--until", "6h")
+    run_log(preset, two, "--until", "6h", "--shards", "2")
+    expected = summary(folded(whole))
+    assert expected["satellites"]["seen"] == 1584  # noqa: PLR2004
+    assert expected["repair"]["robots_idle"] + len(expected["repair"]["robots_busy"]) == 72  # noqa: PLR2004
+    assert expected["counters"]["faults_total"]  # something to repair within the 6 h
+    assert summary(folded(two)) == expected
+
+
+def test_a_shards_summary_says_which_shard_and_where_the_run_facts_are(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shard K > 0 has no run-level events: its summary (`twin run --shard`, `twin state` on
+    its log) says it is shard K of N and that the scenario, seed, spares and flights are in
+    shard 0's log, instead of printing None and zeros as facts; --json says the same."""
+    logs = {k: tmp_path / f"s{k}.twinlog" for k in (0, 1)}
+    for k, log in logs.items():
+        args = ["run", str(scenario_file), "--shard", f"{k}/2", "--until", "1d"]
+        assert main([*args, "--log", str(log), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        if k == 0:
+            assert "scenario demo-shardable  seed 42  shard 0/2" in out
+            assert "PFLOPS" in out and "spares left" in out and "flights " in out
+            continue
+        assert "shard 1/2: its own satellites only" in out
+        assert "in shard 0's log" in out
+        assert "None" not in out and "PFLOP" not in out and "spares left" not in out
+        assert main(["state", str(log)]) == 0
+        assert "a shard's log: its own satellites only" in capsys.readouterr().out
+        assert main([*args, "--log", str(log), "--quiet", "--force", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["shard"] == {
+            "shard": "1/2",
+            "run_level_events": False,
+            "run_level_facts_in": "shard 0's log",
+        }
+
+
 @pytest.mark.parametrize(
     ("cut", "count", "needle"),
     [
@@ -445,6 +488,40 @@ def test_shards_on_one_topic_fold_partition_exactly(
     capsys.readouterr()
     assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", half]) != 0
     assert "no events from shard(s) 0/2" in capsys.readouterr().err
+
+
+def test_partitions_not_a_multiple_of_the_shards_warn_but_work() -> None:
+    from services.cli.run import uneven_partitions_warning
+
+    assert uneven_partitions_warning("t", 12, Shard(1, 4)) is None
+    warning = uneven_partitions_warning("t", 5, Shard(0, 2))
+    assert warning is not None
+    assert "5 partitions, not a multiple of the 2 shards" in warning
+    assert "(this one 3)" in warning and "TWIN_KAFKA_PARTITIONS" in warning
+
+
+@pytest.mark.kafka
+def test_a_shard_on_a_topic_with_uneven_partitions_warns_and_publishes(
+    kafka_bootstrap: str,
+    scenario_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """3 partitions for 2 shards: shard 1 writes partition 1 only, shard 0 partitions 0 and 2;
+    the run goes on with a warning naming TWIN_KAFKA_PARTITIONS."""
+    import uuid
+
+    topic = f"uneven-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("TWIN_KAFKA_PARTITIONS", "3")
+    kafka = ["--bootstrap-server", kafka_bootstrap, "--topic", topic]
+    log = tmp_path / "shard1.twinlog"
+    run_log(scenario_file, log, "--shard", "1/2", "--until", "2h", *kafka)
+    err = capsys.readouterr().err
+    assert "3 partitions, not a multiple of the 2 shards" in err and "(this one 1)" in err
+    parts = _read_partitions(kafka_bootstrap, topic)
+    assert [p for p, events in parts.items() if events] == [1]
+    assert sum(map(len, parts.values())) == len(SqliteEventLog(log))
 
 
 def test_background_fold_folds_what_it_is_sent_and_reports_a_failure(

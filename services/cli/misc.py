@@ -1,11 +1,14 @@
-"""``twin schema`` (the JSON Schema of events) and ``twin scenarios`` (the preset list)."""
+"""``twin schema`` (the JSON Schema of events) and ``twin scenarios`` (the preset list, or one
+preset's TOML)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
+from twin.errors import InputError
 from twin.events import json_schema
 
 
@@ -25,7 +28,13 @@ def register(subparsers: Any) -> None:
         help="list the scenario presets",
         description="List the scenario presets shipped with the twin, each with its "
         "one-line description. A preset's name is a SCENARIO for `twin run` and `twin "
-        "sweep`; so is the path of a scenario TOML file.",
+        "sweep`; so is the path of a scenario TOML file. `--show NAME` prints a preset's "
+        "TOML, to copy and edit: `twin scenarios --show walker-scale > my.toml`.",
+    )
+    p.add_argument(
+        "--show",
+        metavar="NAME",
+        help="print the TOML of the preset NAME instead of the list",
     )
     p.set_defaults(func=run_scenarios)
 
@@ -36,8 +45,17 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
-    from twin.sim.scenario import list_presets  # the scenario module is heavy; load on demand
+    # the scenario module is heavy; load on demand
+    from twin.sim.scenario import list_presets, preset_path
 
+    if args.show is not None:
+        try:
+            path = preset_path(args.show)
+        except InputError as exc:
+            raise InputError(exc.problem, field="--show", allowed=exc.allowed) from None
+        with open(path, encoding="utf-8") as fh:
+            sys.stdout.write(fh.read())
+        return 0
     presets = list_presets()
     width = max((len(name) for name, _ in presets), default=0)
     for name, description in presets:

@@ -397,6 +397,13 @@ def _report(
     }
     if lag is not None:
         summary["wall"]["live_lag"] = lag
+    if args.shard is not None:
+        # one shard's fold: its own satellites; shard 0's log holds the run-level facts
+        summary["shard"] = {
+            "shard": str(args.shard),
+            "run_level_events": args.shard.owns_run,
+            "run_level_facts_in": "this log" if args.shard.owns_run else "shard 0's log",
+        }
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -448,6 +455,9 @@ def connect_shard_topic(bootstrap: str, topic: str, shard: Shard) -> Publisher:
     with KafkaEventLog(bootstrap, topic=topic, create=True) as existing:
         counts = existing.partition_counts()
     own = shard_partitions(len(counts), shard)
+    uneven = uneven_partitions_warning(topic, len(counts), shard)
+    if uneven:
+        print(uneven, file=sys.stderr)
     held = sum(counts[p] for p in own)
     if held:
         raise InputError(
@@ -460,6 +470,21 @@ def connect_shard_topic(bootstrap: str, topic: str, shard: Shard) -> Publisher:
     publisher = Publisher.connect(bootstrap, topic=topic)
     publisher.for_shard(shard)
     return publisher
+
+
+def uneven_partitions_warning(topic: str, partitions: int, shard: Shard) -> str | None:
+    """A warning when ``partitions`` is not a multiple of the shard count: still exact (each
+    partition holds one shard's events), but some shards then write one partition more."""
+    if partitions % shard.count == 0:
+        return None
+    mine = len(range(shard.index, partitions, shard.count))
+    low, high = partitions // shard.count, partitions // shard.count + 1
+    return (
+        f"twin: warning: Kafka topic {topic!r} has {partitions} partitions, not a multiple of "
+        f"the {shard.count} shards (--shard {shard}): shards write {high} or {low} partitions "
+        f"(this one {mine}), so projectors get uneven shares; the fold is still exact. For a "
+        f"new topic set TWIN_KAFKA_PARTITIONS to a multiple of {shard.count}"
+    )
 
 
 class KeepGoingPublisher:
@@ -639,8 +664,8 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
     """A human summary of a finished run (the same figures as `twin state`)."""
     from services.cli.state import format_state
 
-    out.write(format_state(summary))
     run = summary.get("wall", {})
+    out.write(format_state(summary, shard=run.get("shard")))
     if run:
         out.write(
             f"\nlog: {run['log']}  ({run['events']:,} events in {run['wall_s']:.1f} s wall,"

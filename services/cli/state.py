@@ -132,18 +132,39 @@ def _num(x: float | None, fmt: str = ",.1f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def format_state(summary: dict[str, Any]) -> str:
-    """A human table of a :meth:`twin.projections.FleetState.summary` (also used by ``twin run``)."""
+def without_run_events(summary: dict[str, Any]) -> bool:
+    """Is this the fold of a shard's log other than shard 0's (``twin run --shard K/N``, K >
+    0)? Its events name the run, but only shard 0 writes ``scenario_started`` (the scenario,
+    seed, accelerator speed, robots and spares) and the launch plan."""
+    run = summary.get("run", {})
+    return bool(run.get("run_id")) and run.get("scenario") is None
+
+
+def format_state(summary: dict[str, Any], shard: str | None = None) -> str:
+    """A human table of a :meth:`twin.projections.FleetState.summary` (also used by ``twin run``,
+    which gives ``shard`` "K/N" for a ``--shard`` run).
+
+    The fold of a shard without the run-level events (:func:`without_run_events`) does not
+    know the scenario, seed, FLOPS per accelerator, spares or flights: it says so and where
+    they are (shard 0's log) instead of printing None and zeros as if they were facts."""
     run = summary.get("run", {})
     pos = summary["position"]
     fleet = summary["fleet"]
     counters = summary["counters"]
     repair = summary["repair"]
     integrals = summary["integrals"]
+    partial = without_run_events(summary)
     lines = []
-    if run.get("run_id"):
+    if partial:
+        which = f"shard {shard}" if shard else "a shard's log"
+        lines += [
+            f"run        {run['run_id']}  {which}: its own satellites only",
+            "           (the run's scenario, seed, FLOPS, spares and flights are in shard 0's log)",
+        ]
+    elif run.get("run_id"):
         lines.append(
             f"run        {run['run_id']}  scenario {run.get('scenario')}  seed {run.get('seed')}"
+            + (f"  shard {shard} (its own satellites, and the run-level events)" if shard else "")
         )
     lines.append(
         f"sim time   {pos['sim_time']}  ({pos['events_applied']:,} events, "
@@ -158,14 +179,19 @@ def format_state(summary: dict[str, Any]) -> str:
     lines += [
         f"  {state:<18}{n:>10,}" for state, n in summary["satellites"]["by_state"].items() if n
     ]
+    pflops = f"  ({fleet['compute_online_tflops'] / 1000:,.1f} PFLOPS)"
+    pflop_days = f"  ({integrals['compute_pflop_days']:,.3f} PFLOP-days)"
+    spares = f"spares left {repair['spares_left']:,}"
+    if partial:  # FLOPS per accelerator and the initial stock come with scenario_started
+        pflops = pflop_days = ""
+        spares = "spares: see shard 0's log"
     lines += [
-        f"compute online     {fleet['compute_online_accelerators']:,} accelerators"
-        f"  ({fleet['compute_online_tflops'] / 1000:,.1f} PFLOPS)",
+        f"compute online     {fleet['compute_online_accelerators']:,} accelerators{pflops}",
         f"power              {fleet['power_generated_w'] / 1000:,.1f} kW generated,"
         f" {fleet['power_consumed_w'] / 1000:,.1f} kW consumed",
         f"in eclipse         {fleet['in_shadow']:,} satellites  (load shed {fleet['load_shed']:,})",
         f"compute delivered  {integrals['compute_accelerator_hours']:,.1f} accelerator-hours"
-        f"  ({integrals['compute_pflop_days']:,.3f} PFLOP-days)",
+        f"{pflop_days}",
         f"energy             {integrals['energy_generated_kwh']:,.1f} kWh generated,"
         f" {integrals['energy_consumed_kwh']:,.1f} kWh consumed",
         f"eclipse time       {integrals['eclipse_satellite_s'] / SECONDS_PER_HOUR:,.1f} satellite-hours"
@@ -175,7 +201,7 @@ def format_state(summary: dict[str, Any]) -> str:
         f"faults             {counters['faults_total']:,}  reboots {counters['reboots']:,}"
         f"  repairs {counters['repairs_completed']:,}",
         f"repair queue       {repair['queue_length']:,} waiting, "
-        f"{len(repair['robots_busy']):,} robots busy, spares left {repair['spares_left']:,}",
+        f"{len(repair['robots_busy']):,} robots busy, {spares}",
         "MTTR               "
         + ("—" if repair["mttr_s"] is None else f"{_num(repair['mttr_s'] / SECONDS_PER_HOUR)} h"),
     ]

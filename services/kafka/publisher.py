@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import InvalidReplicationFactorError, KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings, load_settings
@@ -105,10 +105,41 @@ def ensure_topic(settings: KafkaSettings) -> bool:
         return True
     except TopicAlreadyExistsError:
         return False
+    except InvalidReplicationFactorError:
+        raise replication_error(settings, _broker_count(admin)) from None
     except KafkaError as exc:
         raise infra_error("create topic", settings, exc) from exc
     finally:
         admin.close()
+
+
+def _broker_count(admin: KafkaAdminClient) -> int | None:
+    """Brokers of the cluster ``admin`` is connected to, if it can say."""
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    except (KafkaError, OSError, KeyError, TypeError):
+        return None
+
+
+def replication_error(settings: KafkaSettings, brokers: int | None) -> InputError:
+    """The topic cannot have the replicas asked for (more than the cluster's brokers): an
+    :class:`InputError` naming the setting, instead of the broker's raw response."""
+    have = f"the cluster has {brokers} broker(s)" if brokers is not None else "too few brokers"
+    most = "at most the number of brokers" if brokers is None else f"1 to {brokers}"
+    most = "1" if brokers == 1 else most
+    if settings.replication_factor is None:  # the cluster's default.replication.factor
+        return InputError(
+            f"Kafka cannot create topic {settings.topic!r} with the cluster's "
+            f"default.replication.factor: {have}",
+            field="TWIN_KAFKA_REPLICATION_FACTOR",
+            allowed=f"{most} (set it, or lower the brokers' default.replication.factor)",
+        )
+    return InputError(
+        f"Kafka cannot create topic {settings.topic!r} with {settings.replication_factor} "
+        f"replicas per partition: {have}",
+        field="TWIN_KAFKA_REPLICATION_FACTOR",
+        allowed=f"{most}, or unset for the cluster's default.replication.factor",
+    )
 
 
 def min_insync(settings: KafkaSettings) -> dict[str, str]:
