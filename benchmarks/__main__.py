@@ -192,7 +192,7 @@ def collect(results: dict[str, Any]) -> dict[str, Any]:
     # the projector is the consume-and-fold service; the event log's group-less read
     # (kafka bench) is reported beside it in the details
     proj = results.get("projector") or {}
-    out["consume_fold_ratio"] = proj.get("consume_fold_ratio", kaf.get("consume_fold_ratio"))
+    out["consume_fold_ratio"] = proj.get("consume_fold_ratio")
     out["live_p99_s"] = live.get("live_p99_s", kaf.get("live_p99_s"))
     out["shard_speedup_2"] = (results.get("shards") or {}).get("shard_speedup_2")
     scale = {

@@ -150,7 +150,21 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
         ]
     kaf = details.get("kafka")
     if kaf:
-        lines += ["", "## Kafka", "", "```", *[f"{k}: {v}" for k, v in kaf.items()], "```"]
+        # `twin replay`'s read ratio was named consume_fold_ratio, like the projector's,
+        # in results saved before 2026-12-03: shown under its own name
+        kaf = {k.replace("consume_fold_ratio", "replay_read_fold_ratio"): v for k, v in kaf.items()}
+        lines += [
+            "",
+            "## Kafka",
+            "",
+            "`replay_read_fold_ratio`: `twin replay`'s group-less read of the topic, merged into "
+            "log order, decoded and folded, against a raw group-less consumer (the projector's "
+            "`consume_fold_ratio` is in the next section).",
+            "",
+            "```",
+            *[f"{k}: {v}" for k, v in kaf.items()],
+            "```",
+        ]
     proj = details.get("projector")
     if proj:
         lines += [
@@ -167,7 +181,7 @@ def write_benchmarks_md(doc: dict[str, Any], path: Path) -> None:
             f"(group join; + fetch process) raw {_fmt(proj.get('raw_group_start_s'))} s, "
             f"projector {_fmt(proj.get('projector_start_s'))} s. The Kafka event log's group-less "
             "read and merge into log order (`twin replay`) is in the Kafka section "
-            "(`consume_fold_ratio` there).",
+            "(`replay_read_fold_ratio` there).",
         ]
     live = details.get("live")
     if live:
