@@ -436,6 +436,8 @@ def test_shards_on_one_topic_fold_partition_exactly(
     one shard's in sim-time order, and the partitions' folds merge to the unsharded fold."""
     import uuid
 
+    from services.kafka.publisher import Publisher
+
     topic = f"shards-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("TWIN_KAFKA_PARTITIONS", "4")
     for k in (1, 0):  # any order: the shards never talk
@@ -481,13 +483,24 @@ def test_shards_on_one_topic_fold_partition_exactly(
     assert [e.type for e in got[-1:]] == [e.type for e in want[-1:]] == ["scenario_finished"]
     assert [ev.encode(e) for e in got[:-1]] == [ev.encode(e) for e in want[:-1]]
     assert summary(folded(imported)) | {"position": None} == expected | {"position": None}
-    # a shard's host that has not published yet: the topic is not read as the whole run
+    # a shard's host that has not published yet, or stopped part-way: the topic is not
+    # read as the whole run
     half = f"{topic}-half"
     run_log(scenario_file, tmp_path / "half.twinlog", "--shard", "1/2",
             "--bootstrap-server", kafka_bootstrap, "--topic", half)  # fmt: skip
     capsys.readouterr()
     assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", half]) != 0
     assert "no events from shard(s) 0/2" in capsys.readouterr().err
+    shard0 = [e for e in parts[0] + parts[2]]  # shard 0's events, as it published them
+    publisher = Publisher.connect(kafka_bootstrap, topic=half)
+    publisher.for_shard(Shard(0, 2))
+    publisher.publish([e for e in shard0 if e.offset < shard0[len(shard0) // 2].offset])
+    publisher.flush()
+    publisher.abandon()  # the shard's process died here: no record is marked as its last
+    capsys.readouterr()
+    assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", half]) != 0
+    err = capsys.readouterr().err
+    assert "shard 0/2 has not finished publishing" in err, err
 
 
 def test_partitions_not_a_multiple_of_the_shards_warn_but_work() -> None:

@@ -35,6 +35,7 @@ from kafka.errors import KafkaError
 
 from services.eventlog import EventLog, canonical_time, check_batch
 from services.kafka.publisher import (
+    SHARD_END_HEADER,
     SHARD_HEADER,
     Publisher,
     ensure_topic,
@@ -42,6 +43,7 @@ from services.kafka.publisher import (
     partition_for,
     record_key,
     resolve_settings,
+    shard_partitions,
 )
 from services.kafka.settings import DEFAULT_TOPIC, KafkaSettings
 from twin import events as ev
@@ -200,6 +202,7 @@ class KafkaEventLog(EventLog):
         self._closed = False
         self._stale = False
         self._shards: set[Shard] = set()  # the shards seen at the partitions' tails
+        self._shard_ends: dict[Shard, int] = {}  # and the records of those that finished
         if not create:
             self._check_exists()
         self._sync_tail()
@@ -379,9 +382,12 @@ class KafkaEventLog(EventLog):
         are merged by :func:`twin.sim.shards.merge_key` (sim time, then wire offset), the
         order ``twin run --shards N`` writes, with shard 0's ``scenario_finished`` last, and
         renumbered from 0 (:func:`twin.events.with_offset`). A k-way merge: every partition
-        still to read must have a record queued before the smallest is taken. A shard of
-        ``N`` with no record on the topic is an :class:`InfraError` (its host has not
-        published: the merge would be a part of the run)."""
+        still to read must have a record queued before the smallest is taken. Every shard
+        must have finished publishing: its last record carries
+        :data:`~services.kafka.publisher.SHARD_END_HEADER` with the number it published, which
+        its partitions must hold. Otherwise (a shard still running, failed part-way, or not
+        started) an :class:`InfraError` names the shard: the merge would be a part of the
+        run."""
         counts = {shard.count for shard in self._shards}
         seen = {shard.index for shard in self._shards}
         if len(counts) > 1:
@@ -398,6 +404,25 @@ class KafkaEventLog(EventLog):
                 f"`twin run SCENARIO --shard K/{count}` for each onto the topic before reading it",
                 retryable=False,
             )
+        counts_now = self.partition_counts()
+        for k in range(count):
+            shard = Shard(k, count)
+            published = self._shard_ends.get(shard)
+            held = sum(counts_now[p] for p in shard_partitions(len(counts_now), shard))
+            if published is None:
+                raise InfraError(
+                    f"shard {shard} has not finished publishing to Kafka topic {self.topic!r} "
+                    f"({held:,} records so far, none marked as its last): it is still "
+                    "running, or it stopped part-way (then delete the topic and run every "
+                    "shard again)",
+                    retryable=True,
+                )
+            if held != published:
+                raise InfraError(
+                    f"shard {shard} published {published:,} records to Kafka topic "
+                    f"{self.topic!r} but its partitions hold {held:,}: not a clean event log",
+                    retryable=False,
+                )
         consumer = self._consumer()
         try:
             todo, end = self._positions(consumer, None)
@@ -456,11 +481,14 @@ class KafkaEventLog(EventLog):
     def _sync_tail(self) -> None:
         """Learn the log's end (next offset, run id, last sim time) from partition tails."""
         last: EventBase | None = None
-        self._shards = set()
+        self._shards, self._shard_ends = set(), {}
         for _tp, record in self._scan(tail=TAIL_RECORDS):
             tag = _shard_tag(record)
             if tag is not None:
                 self._shards.add(tag)
+                for key, value in record.headers:
+                    if key == SHARD_END_HEADER:
+                        self._shard_ends[tag] = int(value)
             try:  # a record that is not an event (dead-lettered by projectors) is not the end
                 event = decode(record.value or b"")
             except DecodeError:

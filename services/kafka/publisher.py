@@ -179,7 +179,15 @@ def partition_for(key: bytes, partitions: int) -> int:
 SHARD_HEADER = "shard"
 """The record header a shard's publisher adds to each record: ``K/N``. It tells readers of
 the topic (:class:`services.kafka.log.KafkaEventLog`) that the offsets are shards' wire
-offsets, to be merged by sim time, and which shards have published."""
+offsets, to be merged by sim time, and which shards have published. A shard's publisher
+holds back its latest record until the next is sent, so that the last one can carry
+:data:`SHARD_END_HEADER`."""
+
+
+SHARD_END_HEADER = "shard_end"
+"""The header a shard's publisher adds to the shard's last record, on a clean close only: the
+number of records the shard published. Readers of the topic check that every shard has one
+and that its partitions hold that many records."""
 
 
 def shard_partitions(partitions: int, shard: Shard) -> list[int]:
@@ -211,6 +219,9 @@ class Publisher:
         self._failure: InfraError | None = None  # sticky: a lost record is never forgotten
         self._own: list[int] | None = None  # a shard's partitions (None: Kafka's partitioner)
         self._tag: list[tuple[str, bytes]] = []  # a shard's header
+        # a shard's last record so far, sent with the next one or, marked, on close
+        self._held: tuple[bytes, bytes, str] | None = None
+        self._shard_sent = 0
 
     def for_shard(self, shard: Shard) -> list[int]:
         """Send every later record to ``shard``'s partitions (:func:`shard_partitions`),
@@ -298,18 +309,37 @@ class Publisher:
                         send(topic, value=value, key=key, headers=headers_for(event_type))
                     )
             else:
-                n = len(own)
-                for key, value, event_type in records:
-                    part = own[(murmur2(key) & 0x7FFFFFFF) % n]
-                    pending.append(
-                        send(
-                            topic,
-                            value=value,
-                            key=key,
-                            headers=headers_for(event_type),
-                            partition=part,
-                        )
-                    )
+                held = self._held
+                for record in records:
+                    if held is not None:
+                        self._send_own(held, headers_for(held[2]))
+                    held = record
+                self._held = held
+        except KafkaError as exc:
+            raise infra_error("publish", self.settings, exc) from exc
+
+    def _send_own(self, record: tuple[bytes, bytes, str], headers: list[tuple[str, bytes]]) -> None:
+        """Send a shard's record to its partition among the shard's own (:meth:`for_shard`)."""
+        own = self._own
+        assert own is not None
+        key, value, _etype = record
+        part = own[(murmur2(key) & 0x7FFFFFFF) % len(own)]
+        self._pending.append(
+            self._producer.send(self.topic, value=value, key=key, headers=headers, partition=part)
+        )
+        self._shard_sent += 1
+
+    def _end_shard(self) -> None:
+        """Send a shard's held last record, marked :data:`SHARD_END_HEADER` with the number
+        of records the shard published (on a clean :meth:`close` only: a shard that failed
+        part-way leaves no mark, and readers refuse its topic)."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        count = str(self._shard_sent + 1).encode()
+        headers = [*self._headers_for(held[2]), (SHARD_END_HEADER, count)]
+        try:
+            self._send_own(held, headers)
         except KafkaError as exc:
             raise infra_error("publish", self.settings, exc) from exc
 
@@ -342,6 +372,8 @@ class Publisher:
         if self._closed:
             return
         try:
+            if self._failure is None:
+                self._end_shard()
             self.flush(timeout_s)
         except BaseException:
             self.abandon()
