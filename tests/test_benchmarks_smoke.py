@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import alive, descendants
 
 from benchmarks.__main__ import KEYS
 
@@ -55,32 +56,6 @@ def test_quick_benchmarks_produce_every_key(kafka_bootstrap: str, tmp_path: Path
     assert (md.read_bytes() if md.exists() else None) == before, "--quick must not rewrite it"
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (from /proc: children of each thread)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                kids = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for kid in map(int, kids):
-                if kid not in found:
-                    found.add(kid)
-                    todo.append(kid)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.kafka
 def test_killing_the_benchmarks_leaves_no_process_behind(
     kafka_bootstrap: str, tmp_path: Path
@@ -102,8 +77,8 @@ def test_killing_the_benchmarks_leaves_no_process_behind(
     try:
         deadline = time.monotonic() + DEADLINE_S
         while True:
-            seen |= _descendants(proc.pid)
-            cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in seen if _alive(p)]
+            seen |= descendants(proc.pid)
+            cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in seen if alive(p)]
             if any(b"services.kafka.fetcher" in c for c in cmdlines):
                 break
             assert proc.poll() is None, "the benchmarks ended before a projector bench ran"
@@ -112,9 +87,9 @@ def test_killing_the_benchmarks_leaves_no_process_behind(
         proc.kill()  # the parent only: its children must follow by themselves
         proc.wait()
         killed = time.monotonic()
-        while [p for p in seen if _alive(p)] and time.monotonic() < killed + ORPHAN_GRACE_S:
+        while [p for p in seen if alive(p)] and time.monotonic() < killed + ORPHAN_GRACE_S:
             time.sleep(0.2)
-        left = [p for p in seen if _alive(p)]
+        left = [p for p in seen if alive(p)]
         print(f"descendants gone {time.monotonic() - killed:.1f} s after the kill")
         assert left == [], f"processes left behind: {left}"
     finally:

@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from procs import alive, children
 
 from services.cli import main
 from services.eventlog import SqliteEventLog
@@ -588,25 +589,6 @@ def test_an_infra_error_in_a_sink_reaches_the_caller_intact(scenario_file: Path)
     assert caught.value.retryable
 
 
-def _children(pid: int) -> set[int]:
-    """The live children of ``pid`` (from /proc: children of each of its threads)."""
-    kids: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            kids |= {int(k) for k in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return kids
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_shards_end_with_their_merging_process(scenario_file: Path, tmp_path: Path) -> None:
     """kill -9 of `twin run --shards 2` (what the OOM killer does to a big run): its shard
     processes go too, at once, instead of simulating on and then waiting for ever on a pipe
@@ -624,18 +606,18 @@ def test_shards_end_with_their_merging_process(scenario_file: Path, tmp_path: Pa
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 600
-        while len(shards := _children(proc.pid)) < 2:  # noqa: PLR2004
+        while len(shards := children(proc.pid)) < 2:  # noqa: PLR2004
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "the shards did not start"
             time.sleep(0.05)
         proc.kill()
         proc.wait()
-        while [p for p in shards if _running(p)] and time.monotonic() < deadline:
+        while [p for p in shards if alive(p)] and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert [p for p in shards if _running(p)] == [], "shards outlived their parent"
+        assert [p for p in shards if alive(p)] == [], "shards outlived their parent"
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in _children(proc.pid):
+        for pid in children(proc.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
