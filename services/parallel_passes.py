@@ -39,9 +39,11 @@ from twin.sim.passes import (
     window_passes,
 )
 
-MIN_SATELLITES = 2000
+MIN_SATELLITES = 500
 """Windows with fewer live satellites are computed in this process: below that, forking's
-and the pipes' cost is not repaid (a window of 2,000 satellites takes ~1 s)."""
+and the pipes' cost is not repaid. Measured (`twin run` of benchmarks/scale_bench.py's
+scenario × 1 d, best of 3, 1 process ÷ 2, on 2 cores): 0.98 at 100 satellites, 1.05 at 250,
+1.13 at 500 and 1,000, 1.08 at 2,000, 1.11 at 4,000."""
 
 
 def _worker_main(

@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         metavar="N",
         help="compute each eclipse window's passes in N processes at once (the same log, "
-        "byte for byte; windows under 2,000 satellites stay in one); default 2 on a "
+        "byte for byte; windows under 500 satellites stay in one); default 2 on a "
         "machine with 2 or more cores, else 1; not with --shard(s), whose processes already "
         "use every core",
     )
