@@ -484,6 +484,12 @@ def test_shards_on_one_topic_fold_partition_exactly(
     assert [e.type for e in got[-1:]] == [e.type for e in want[-1:]] == ["scenario_finished"]
     assert [ev.encode(e) for e in got[:-1]] == [ev.encode(e) for e in want[:-1]]
     assert summary(folded(imported)) | {"position": None} == expected | {"position": None}
+    capsys.readouterr()
+    assert main(["log", "info", "--bootstrap-server", kafka_bootstrap, "--topic", topic,
+                 "--json"]) == 0  # fmt: skip
+    info = json.loads(capsys.readouterr().out)
+    assert info["count"] == len(want) and info["scenario"] == "demo-shardable"
+    assert (info["first_sim_time"], info["last_sim_time"]) == (want[0].sim_time, want[-1].sim_time)
     # a shard's host that has not published yet, or stopped part-way: the topic is not
     # read as the whole run
     half = f"{topic}-half"

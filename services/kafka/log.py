@@ -570,7 +570,8 @@ class KafkaEventLog(EventLog):
         by_type: dict[str, int] = {}
         keys: set[bytes] = set()
         first: tuple[int, bytes] | None = None
-        last: tuple[int, bytes] | None = None
+        last: tuple[tuple[bytes, int], bytes] | None = None
+        sharded = bool(self._shards)  # wire offsets: the last event is the latest in time
         for _tp, record in self._scan():
             value = record.value
             offset = event_offset(value)
@@ -580,8 +581,9 @@ class KafkaEventLog(EventLog):
             keys.add(record.key)
             if first is None or offset < first[0]:
                 first = (offset, value)
-            if last is None or offset > last[0]:
-                last = (offset, value)
+            order = (_sim_time(value) if sharded else b"", offset)
+            if last is None or order > last[0]:
+                last = (order, value)
         head = decode(first[1]) if first else None
         started = head if isinstance(head, ScenarioStarted) else None
         run_key = head.run_id.encode() if head else None
