@@ -508,6 +508,15 @@ def test_shards_on_one_topic_fold_partition_exactly(
     assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", half]) != 0
     err = capsys.readouterr().err
     assert "shard 0/2 has not finished publishing" in err, err
+    # shards of two runs (another seed) on one topic: named as such
+    mixed = f"{topic}-mixed"
+    for k, seed in ((0, "3"), (1, "4")):
+        run_log(scenario_file, tmp_path / f"mixed{k}.twinlog", "--shard", f"{k}/2", "--seed",
+                seed, "--bootstrap-server", kafka_bootstrap, "--topic", mixed)  # fmt: skip
+    capsys.readouterr()
+    assert main(["replay", "--bootstrap-server", kafka_bootstrap, "--topic", mixed]) != 0
+    err = capsys.readouterr().err
+    assert "holds shards of different runs" in err and "0/2" in err and "1/2" in err, err
 
 
 def test_partitions_not_a_multiple_of_the_shards_warn_but_work() -> None:

@@ -203,6 +203,7 @@ class KafkaEventLog(EventLog):
         self._stale = False
         self._shards: set[Shard] = set()  # the shards seen at the partitions' tails
         self._shard_ends: dict[Shard, int] = {}  # and the records of those that finished
+        self._shard_runs: dict[str, set[Shard]] = {}  # and their run ids
         if not create:
             self._check_exists()
         self._sync_tail()
@@ -388,6 +389,17 @@ class KafkaEventLog(EventLog):
         its partitions must hold. Otherwise (a shard still running, failed part-way, or not
         started) an :class:`InfraError` names the shard: the merge would be a part of the
         run."""
+        if len(self._shard_runs) > 1:
+            runs = "; ".join(
+                f"{run} from shard(s) {', '.join(sorted(map(str, shards)))}"
+                for run, shards in sorted(self._shard_runs.items())
+            )
+            raise InfraError(
+                f"Kafka topic {self.topic!r} holds shards of different runs ({runs}): a topic "
+                "holds one run, every shard with the same scenario, seed and N. Delete the "
+                "topic and run every shard again",
+                retryable=False,
+            )
         counts = {shard.count for shard in self._shards}
         seen = {shard.index for shard in self._shards}
         if len(counts) > 1:
@@ -402,7 +414,7 @@ class KafkaEventLog(EventLog):
             raise InfraError(
                 f"Kafka topic {self.topic!r} has no events from shard(s) {missing}: run "
                 f"`twin run SCENARIO --shard K/{count}` for each onto the topic before reading it",
-                retryable=False,
+                retryable=True,
             )
         counts_now = self.partition_counts()
         for k in range(count):
@@ -481,18 +493,19 @@ class KafkaEventLog(EventLog):
     def _sync_tail(self) -> None:
         """Learn the log's end (next offset, run id, last sim time) from partition tails."""
         last: EventBase | None = None
-        self._shards, self._shard_ends = set(), {}
+        self._shards, self._shard_ends, self._shard_runs = set(), {}, {}
         for _tp, record in self._scan(tail=TAIL_RECORDS):
             tag = _shard_tag(record)
-            if tag is not None:
-                self._shards.add(tag)
-                for key, value in record.headers:
-                    if key == SHARD_END_HEADER:
-                        self._shard_ends[tag] = int(value)
             try:  # a record that is not an event (dead-lettered by projectors) is not the end
                 event = decode(record.value or b"")
             except DecodeError:
                 continue
+            if tag is not None:
+                self._shards.add(tag)
+                self._shard_runs.setdefault(event.run_id, set()).add(tag)
+                for key, value in record.headers:
+                    if key == SHARD_END_HEADER:
+                        self._shard_ends[tag] = int(value)
             if last is None or event.offset > last.offset:
                 last = event
         if last is None:
