@@ -329,6 +329,9 @@ def test_a_shards_summary_says_which_shard_and_where_the_run_facts_are(
         assert "None" not in out and "PFLOP" not in out and "spares left" not in out
         assert main(["state", str(log)]) == 0
         assert "a shard's log: its own satellites only" in capsys.readouterr().out
+        assert main(["log", "info", str(log)]) == 0
+        info = capsys.readouterr().out
+        assert "None" not in info and "shard 0's, whose log has the scenario and seed" in info
         assert main([*args, "--log", str(log), "--quiet", "--force", "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["shard"] == {

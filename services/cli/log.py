@@ -254,7 +254,10 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     lines = [
         f"log        {info['path']}",
-        f"run        {info['run_id']}  scenario {info['scenario']}  seed {info['seed']}",
+        f"run        {info['run_id']}  scenario {info['scenario']}  seed {info['seed']}"
+        if info["scenario"] is not None or not info["run_id"]
+        else f"run        {info['run_id']}  (no scenario_started: a shard's log other than "
+        "shard 0's, whose log has the scenario and seed)",
         f"events     {info['count']:,}  satellites {info['satellites']:,}",
         f"sim time   {info['first_sim_time']} .. {info['last_sim_time']}",
         "by type:",

@@ -164,7 +164,12 @@ def format_state(summary: dict[str, Any], shard: str | None = None) -> str:
     elif run.get("run_id"):
         lines.append(
             f"run        {run['run_id']}  scenario {run.get('scenario')}  seed {run.get('seed')}"
-            + (f"  shard {shard} (its own satellites, and the run-level events)" if shard else "")
+            + (
+                f"  shard {shard} (its own satellites; the run-level events, such as the "
+                "planned fleet, are the whole run's)"
+                if shard
+                else ""
+            )
         )
     lines.append(
         f"sim time   {pos['sim_time']}  ({pos['events_applied']:,} events, "
