@@ -601,6 +601,44 @@ class SqliteEventLog(EventLog):
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from None
 
+    def check(self) -> None:
+        """Every record decoded and checked (:meth:`EventLog.check`), then the tables that
+        :meth:`info` answers from compared with what the records say: the count of each
+        type, the satellites and the first and last sim time (an :class:`InputError`
+        naming the figure that differs)."""
+        by_type: dict[str, int] = {}
+        satellites: set[str] = set()
+        first = last = None
+        for offset, raw in enumerate(self.read_raw()):
+            event = self._decode_at(offset, raw)
+            by_type[event.type] = by_type.get(event.type, 0) + 1
+            if event.satellite is not None:
+                satellites.add(event.satellite)
+            first = first or event.sim_time
+            last = event.sim_time
+        info = self.info()
+        found = {
+            "counts_by_type": dict(sorted(by_type.items())),
+            "satellites": len(satellites),
+            "first_sim_time": first,
+            "last_sim_time": last,
+        }
+        for name, value in found.items():
+            told = info[name]
+            if told != value:
+                if isinstance(value, dict):  # name the types that differ
+                    keys = sorted(k for k in {*told, *value} if told.get(k) != value.get(k))
+                    told = {k: told.get(k, 0) for k in keys}
+                    value = {k: value.get(k, 0) for k in keys}
+                raise InputError(
+                    f"corrupted event log: its tables give {name} {told} but its "
+                    f"records {value}",
+                    file=self.name,
+                    field=name,
+                    allowed="a log whose tables match its records: re-create it from its "
+                    "source (run or JSON lines), or `twin log export` it and import the lines",
+                )
+
     def _info(self) -> dict[str, Any]:
         conn = self._conn
         if self._version == 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,27 @@ def test_info_reads_the_tables_and_check_decodes_every_record(
     assert main(["log", "info", str(log), "--check"]) == 2  # noqa: PLR2004
     err = capsys.readouterr().err
     assert str(log) in err and "offset 300" in err
+
+
+def test_info_check_compares_the_tables_with_the_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tables `twin log info` answers from must agree with the records: `--check` names
+    the figure and the types that differ, exit 2."""
+    import sqlite3
+
+    log = tmp_path / "run.twinlog"
+    assert main(["run", "demo", "--until", "6h", "--log", str(log), "--quiet"]) == 0
+    assert main(["log", "info", str(log), "--check"]) == 0
+    with contextlib.closing(sqlite3.connect(log)) as conn:
+        launched = conn.execute("SELECT count FROM type_counts WHERE type='launched'").fetchone()[0]
+        conn.execute("UPDATE type_counts SET count = count + 5 WHERE type = 'launched'")
+        conn.commit()
+    capsys.readouterr()
+    assert main(["log", "info", str(log), "--check"]) == 2  # noqa: PLR2004
+    err = capsys.readouterr().err
+    assert str(log) in err and "counts_by_type" in err
+    assert f"{{'launched': {launched + 5}}} but its records {{'launched': {launched}}}" in err
 
 
 def test_missing_log_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
