@@ -16,8 +16,10 @@ path.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
+import socket
 import sqlite3
 import tempfile
 from abc import ABC, abstractmethod
@@ -703,7 +705,10 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
     directory = final.parent if str(final.parent) else Path(".")
     if not directory.is_dir():
         raise InputError("directory does not exist", file=str(directory))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory)
+    _remove_abandoned(directory, final.name)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.name}.{_writer()}.", suffix=".tmp", dir=directory
+    )
     try:  # a signal while the log is being created must not leave the temporary file
         os.close(fd)
         log = SqliteEventLog(tmp_name, mode="w")
@@ -724,6 +729,32 @@ def atomic_log(final_path: str | os.PathLike[str]) -> Iterator[SqliteEventLog]:
         log.close()
         _remove_temporary(tmp_name)
         raise
+
+
+def _remove_abandoned(directory: Path, name: str) -> None:
+    """Remove the temporary logs for ``name`` left by runs that were killed (kill -9, the OOM
+    killer: no chance to clean up; a big run's can be gigabytes): those whose writer, named
+    in the file's name (:func:`_writer`), was a process of this machine that no longer runs.
+    Any other (its writer runs, is another host's on a shared directory, or is not named)
+    is left alone."""
+    host = _writer().rsplit("-", 1)[0]
+    for path in directory.glob(f".{glob.escape(name)}.*.tmp"):
+        writer = path.name[len(name) + 2 :].split(".", 1)[0]
+        writer_host, _, pid_text = writer.rpartition("-")
+        if writer_host != host or not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            _remove_temporary(str(path))
+        except OSError:  # it runs (as another user): not ours to remove
+            continue
+
+
+def _writer() -> str:
+    """This process, as named in its temporary logs: ``{host}-{pid}`` (dots in the host name
+    replaced)."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
 
 
 def _remove_temporary(tmp_name: str) -> None:

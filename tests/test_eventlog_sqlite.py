@@ -141,6 +141,30 @@ def test_atomic_log_appears_only_on_success(tmp_path: Path) -> None:
         assert list(log.read()) == events
 
 
+def test_atomic_log_removes_what_killed_writers_left(tmp_path: Path) -> None:
+    """A run killed with kill -9 leaves its temporary log (and -wal, -shm) behind; the next
+    write of the same log removes it if its writer (host and process id in the name) was a
+    process of this machine that no longer runs, and leaves every other alone."""
+    import socket
+
+    host = socket.gethostname().replace(".", "_")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f".x.twinlog.{host}-{int(gone.stdout)}.abc123.tmp"
+    kept = [
+        f".x.twinlog.{host}-{os.getpid()}.def456.tmp",  # a writer that runs
+        f".x.twinlog.other_host-{int(gone.stdout)}.ghi789.tmp",  # another host's
+        ".x.twinlog.jkl012.tmp",  # not named (an earlier version's)
+        f".y.twinlog.{host}-{int(gone.stdout)}.mno345.tmp",  # another log's
+    ]
+    for name in (dead, dead + "-wal", dead + "-shm", *kept):
+        (tmp_path / name).write_bytes(b"left behind")
+    with atomic_log(tmp_path / "x.twinlog") as log:
+        log.append(sample_run(3))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([*kept, "x.twinlog"])
+
+
 def test_atomic_log_leaves_nothing_on_error(tmp_path: Path) -> None:
     final = tmp_path / "run.twinlog"
     with pytest.raises(RuntimeError), atomic_log(final) as log:
