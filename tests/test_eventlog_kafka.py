@@ -106,3 +106,11 @@ def test_more_replicas_than_brokers_is_an_input_error_naming_the_setting(
     assert "the cluster has" in err and "broker(s)" in err and "allowed: 1" in err
     assert "CreateTopicsRequest" not in err
     assert not log.exists()
+    # the projector too (its dead-letter topic): exit 2 at start, not a warning and a service
+    # that cannot dead-letter
+    from services.projector.main import main as projector_main
+
+    code = projector_main([*kafka, "--port", "0", "--state-db", str(tmp_path / "p.db")])
+    assert code == 2  # noqa: PLR2004
+    err = capsys.readouterr().err
+    assert "TWIN_KAFKA_REPLICATION_FACTOR" in err and ".dlq" in err, err

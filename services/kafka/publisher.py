@@ -106,14 +106,14 @@ def ensure_topic(settings: KafkaSettings) -> bool:
     except TopicAlreadyExistsError:
         return False
     except InvalidReplicationFactorError:
-        raise replication_error(settings, _broker_count(admin)) from None
+        raise replication_error(settings, broker_count(admin)) from None
     except KafkaError as exc:
         raise infra_error("create topic", settings, exc) from exc
     finally:
         admin.close()
 
 
-def _broker_count(admin: KafkaAdminClient) -> int | None:
+def broker_count(admin: KafkaAdminClient) -> int | None:
     """Brokers of the cluster ``admin`` is connected to, if it can say."""
     try:
         return len(admin.describe_cluster()["brokers"])

@@ -394,9 +394,9 @@ class Projector:
 
     def _ensure_dlq_topic(self) -> None:
         from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
+        from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
 
-        from services.kafka.publisher import min_insync
+        from services.kafka.publisher import broker_count, min_insync, replication_error
 
         admin = KafkaAdminClient(**self.settings.common())
         try:
@@ -412,6 +412,9 @@ class Projector:
             )
         except TopicAlreadyExistsError:
             pass
+        except InvalidReplicationFactorError:  # a setting the cluster cannot honour: exit 2
+            dlq = self.settings.model_copy(update={"topic": self.settings.dlq_topic})
+            raise replication_error(dlq, broker_count(admin)) from None
         except Exception as exc:  # dead-letters retry until the topic can be written
             log.warning("could not create %s: %s", self.settings.dlq_topic, exc)
         finally:
