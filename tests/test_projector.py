@@ -506,3 +506,22 @@ def test_a_projector_whose_fetch_process_dies_exits_for_a_restart(
     log = proc.log_path.read_text()
     assert code == 1, log[-3000:]
     assert "fetch process ended" in log, log[-3000:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_process_group_stops_the_projector_cleanly(
+    single: dict[str, Any], tmp_path: Path, start: StartProjector, signum: int
+) -> None:
+    """SIGTERM or Ctrl-C to the projector's process group (systemd, `timeout`, a terminal)
+    reaches its fetch process too, here first: the projector still stops cleanly (exit 0, no
+    traceback), its fetch process ended by the projector, not by the signal."""
+    proc = start(single["topic"], f"group-signal-{signum}", tmp_path / "g.db")
+    proc.wait_events(single["state"]["position"]["events_applied"])
+    fetch = _fetch_pid(proc)
+    os.kill(fetch, signum)
+    os.kill(proc.proc.pid, signum)
+    code = proc.proc.wait(60)
+    log = proc.log_path.read_text()
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log and "fetch process ended" not in log, log[-3000:]
+    wait_for(lambda: not _alive(fetch), proc.log_path, timeout_s=60)

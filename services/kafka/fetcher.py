@@ -35,6 +35,7 @@ import fcntl
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -268,6 +269,12 @@ def _import_path() -> str:
 
 
 def _fetch_main(inbox_fd: int, out_fd: int) -> int:
+    # Ctrl-C, or a SIGTERM to the projector's whole process group (systemd, `timeout`, a
+    # terminal), is the projector's to handle: it stops this process through the pipe and
+    # exits 0. Ending here first made it exit 1 ("fetch process ended") with a traceback from
+    # here. A projector that dies closes the pipe, which stops this process too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
