@@ -633,8 +633,7 @@ class SqliteEventLog(EventLog):
                     told = {k: told.get(k, 0) for k in keys}
                     value = {k: value.get(k, 0) for k in keys}
                 raise InputError(
-                    f"corrupted event log: its tables give {name} {told} but its "
-                    f"records {value}",
+                    f"corrupted event log: its tables give {name} {told} but its records {value}",
                     file=self.name,
                     field=name,
                     allowed="a log whose tables match its records: re-create it from its "
