@@ -389,6 +389,7 @@ class KafkaEventLog(EventLog):
         its partitions must hold. Otherwise (a shard still running, failed part-way, or not
         started) an :class:`InfraError` names the shard: the merge would be a part of the
         run."""
+        self._sync_tail()  # the shards' state now, not when the log was opened
         if len(self._shard_runs) > 1:
             runs = "; ".join(
                 f"{run} from shard(s) {', '.join(sorted(map(str, shards)))}"
