@@ -96,3 +96,35 @@ def test_a_poll_returns_once_it_holds_enough_records(pipe: Any) -> None:
         out.send(("records", [records(0, 0, first, 2000)], {}))
     sizes = [sum(len(m.offsets) for m in worker.poll(1.0)) for _ in range(3)]
     assert sizes == [6000, 6000, 0]
+
+
+def test_repeated_log_lines_pass_once_a_minute_with_a_count() -> None:
+    """kafka-python logs a missing topic on every metadata refresh (~10 lines a second): the
+    fetch process lets each distinct line through once a minute, saying how many it held."""
+    import logging
+
+    from services.kafka.fetcher import Repeats
+
+    now = [0.0]
+    repeats = Repeats(every_s=60.0, clock=lambda: now[0])
+
+    def line(msg: str, *args: Any) -> logging.LogRecord:
+        return logging.LogRecord("kafka.cluster", logging.ERROR, __file__, 1, msg, args, None)
+
+    missing = "Topic %s not found in cluster metadata"
+    assert repeats.filter(line(missing, "t"))  # the first
+    passed = []
+    for _ in range(99):  # 10 s at ~10 a second
+        now[0] += 0.1
+        passed.append(repeats.filter(line(missing, "t")))
+    assert not any(passed)
+    assert repeats.filter(line(missing, "other"))  # another message is another line
+    now[0] = 61.0
+    record = line(missing, "t")
+    assert repeats.filter(record)
+    assert record.getMessage() == (
+        "Topic t not found in cluster metadata (99 more like it in the last 61 s)"
+    )
+    now[0] = 200.0
+    record = line(missing, "t")
+    assert repeats.filter(record) and record.getMessage() == missing % "t"  # none held back

@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
@@ -268,6 +268,32 @@ def _import_path() -> str:
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
 
 
+class Repeats(logging.Filter):
+    """Lets a message through once per ``every_s`` seconds: the first time, then once a
+    window with how many like it were held back. kafka-python logs some conditions on every
+    metadata refresh (a topic that does not exist yet: "Topic ... not found in cluster
+    metadata", ~10 lines a second), which buried everything else in a projector's log."""
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every_s, self.clock = every_s, clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        key = (record.name, record.levelno, message)
+        now = self.clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.every_s:
+            self._seen[key] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{message} ({seen[1]} more like it in the last {now - seen[0]:.0f} s)"
+            record.args = ()
+        self._seen[key] = (now, 0)
+        return True
+
+
 def _fetch_main(inbox_fd: int, out_fd: int) -> int:
     # Ctrl-C, or a SIGTERM to the projector's whole process group (systemd, `timeout`, a
     # terminal), is the projector's to handle: it stops this process through the pipe and
@@ -279,6 +305,9 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(os.environ.get("TWIN_KAFKA_LOG_LEVEL", "WARNING").upper())
+    repeats = Repeats()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeats)
     inbox = Connection(inbox_fd, writable=False)
     out = Connection(out_fd, readable=False)
     try:

@@ -77,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    from services.kafka.fetcher import Repeats
+
+    repeats = Repeats()  # a condition kafka-python logs at every refresh: once a minute
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeats)
     try:
         settings = load_settings(bootstrap=args.bootstrap_server, topic=args.topic)
         projector = Projector(
