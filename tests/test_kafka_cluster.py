@@ -167,7 +167,20 @@ def test_a_broker_killed_under_two_shards_and_two_projectors_loses_nothing(
     monkeypatch.setenv("TWIN_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setenv("TWIN_KAFKA_MIN_INSYNC_REPLICAS", "2")
     assert ensure_topic(load_settings(bootstrap=bootstrap, topic=topic))
-    partitions, configs = _describe(bootstrap, topic)
+    # the broker that answers may not know the new topic yet (its metadata spreads from the
+    # controller): ask until every partition is there with its replicas in sync
+    described: dict[str, Any] = {}
+
+    def complete() -> bool:
+        try:
+            described["partitions"], described["configs"] = _describe(bootstrap, topic)
+        except KafkaError:  # not known to the broker asked, yet
+            return False
+        parts = described["partitions"]
+        return len(parts) == PARTITIONS and all(len(p["isr_nodes"]) == 3 for p in parts)  # noqa: PLR2004
+
+    poll_until(complete, DEADLINE_S, 0.2)
+    partitions, configs = described["partitions"], described["configs"]
     assert len(partitions) == PARTITIONS
     assert all(len(p["replica_nodes"]) == 3 for p in partitions), partitions
     assert all(sorted(p["isr_nodes"]) == [1, 2, 3] for p in partitions), partitions
