@@ -226,7 +226,7 @@ def test_a_broker_killed_under_two_shards_and_two_projectors_loses_nothing(
 
         # the broker to kill: the one leading the most partitions of both shards (leadership
         # only moves on a failure)
-        leaders = {p["partition_index"]: p["leader_id"] for p in _describe(bootstrap, topic)[0]}
+        leaders = {p["partition_index"]: p["leader_id"] for p in partitions}
         both = [b for b in set(leaders.values())
                 if {p % SHARDS for p, leader in leaders.items() if leader == b} == {0, 1}]  # fmt: skip
         assert both, f"no broker leads partitions of both shards: {leaders}"
