@@ -611,8 +611,7 @@ class SqliteEventLog(EventLog):
         by_type: dict[str, int] = {}
         satellites: set[str] = set()
         first = last = None
-        for offset, raw in enumerate(self.read_raw()):
-            event = self._decode_at(offset, raw)
+        for event in self.read():  # each record checked as EventLog.check does
             by_type[event.type] = by_type.get(event.type, 0) + 1
             if event.satellite is not None:
                 satellites.add(event.satellite)
@@ -736,7 +735,7 @@ def _remove_abandoned(directory: Path, name: str) -> None:
     in the file's name (:func:`_writer`), was a process of this machine that no longer runs.
     Any other (its writer runs, is another host's on a shared directory, or is not named)
     is left alone."""
-    host = _writer().rsplit("-", 1)[0]
+    host = _host()
     for path in directory.glob(f".{glob.escape(name)}.*.tmp"):
         writer = path.name[len(name) + 2 :].split(".", 1)[0]
         writer_host, _, pid_text = writer.rpartition("-")
@@ -750,10 +749,14 @@ def _remove_abandoned(directory: Path, name: str) -> None:
             continue
 
 
+def _host() -> str:
+    """This machine's name in temporary logs' names (its dots replaced)."""
+    return socket.gethostname().replace(".", "_")
+
+
 def _writer() -> str:
-    """This process, as named in its temporary logs: ``{host}-{pid}`` (dots in the host name
-    replaced)."""
-    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+    """This process, as named in its temporary logs: ``{host}-{pid}``."""
+    return f"{_host()}-{os.getpid()}"
 
 
 def _remove_temporary(tmp_name: str) -> None:

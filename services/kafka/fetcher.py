@@ -294,6 +294,14 @@ class Repeats(logging.Filter):
         return True
 
 
+def hold_repeats(every_s: float = 60.0) -> None:
+    """Install :class:`Repeats` on the root logger's handlers (the projector and its fetch
+    process, after ``logging.basicConfig``)."""
+    repeats = Repeats(every_s)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeats)
+
+
 def _fetch_main(inbox_fd: int, out_fd: int) -> int:
     # Ctrl-C, or a SIGTERM to the projector's whole process group (systemd, `timeout`, a
     # terminal), is the projector's to handle: it stops this process through the pipe and
@@ -305,9 +313,7 @@ def _fetch_main(inbox_fd: int, out_fd: int) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(os.environ.get("TWIN_KAFKA_LOG_LEVEL", "WARNING").upper())
-    repeats = Repeats()
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(repeats)
+    hold_repeats()
     inbox = Connection(inbox_fd, writable=False)
     out = Connection(out_fd, readable=False)
     try:

@@ -77,11 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    from services.kafka.fetcher import Repeats
+    from services.kafka.fetcher import hold_repeats
 
-    repeats = Repeats()  # a condition kafka-python logs at every refresh: once a minute
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(repeats)
+    hold_repeats()  # a condition kafka-python logs at every refresh: once a minute
     try:
         settings = load_settings(bootstrap=args.bootstrap_server, topic=args.topic)
         projector = Projector(
